@@ -1,0 +1,156 @@
+//! The spec file as written: the types that define the YAML format and its JSON Schema.
+//!
+//! Every field is optional at this layer (with `#[schemars(required)]` where the format demands it) so that
+//! reading never stops at the first missing field: `validate` checks presence and meaning, and reports all
+//! problems at once. Doc comments here become the schema's descriptions, which editors show on hover.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A botpub publication spec (version 1): the bots to publish as REST APIs, and the shared firewall.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "botpub publication spec")]
+pub struct SpecFile {
+    /// Spec format version. Only `1` exists.
+    #[schemars(required, range(min = 1, max = 1))]
+    pub version: Option<u64>,
+    /// AWS region to publish in, e.g. `us-east-1`. Optional: otherwise `--region` or the AWS configuration decides.
+    #[schemars(pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
+    pub region: Option<String>,
+    /// Prefix of every stack name: `<prefix>-<bot id>`, `<prefix>-firewall`, `<prefix>-toolkit`. Default `BotPub`.
+    #[schemars(pattern(r"^[A-Za-z][A-Za-z0-9-]*$"), length(max = 64))]
+    pub stack_prefix: Option<String>,
+    /// One WAF web ACL shared by every API published in the account and region: only these ranges may call them.
+    pub firewall: Option<Firewall>,
+    /// The bots to publish, each as its own REST API and stack.
+    #[schemars(required, length(min = 1))]
+    pub bots: Option<Vec<Bot>>,
+}
+
+/// IP allow-lists. Requests from other addresses are blocked by the web ACL.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Firewall {
+    /// IPv4 ranges in CIDR form, e.g. `203.0.113.0/24`. At most 10,000.
+    #[serde(default)]
+    pub allowed_ipv4: Vec<String>,
+    /// IPv6 ranges in CIDR form, e.g. `2001:db8::/32`. At most 10,000.
+    #[serde(default)]
+    pub allowed_ipv6: Vec<String>,
+}
+
+/// One bot, published as a standalone REST API with API keys, a usage plan and a work queue.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bot {
+    /// Bot id: letters, digits and `-`, starting with a letter or digit. Names the stack `<prefix>-<id>`.
+    #[schemars(required, pattern(r"^[A-Za-z0-9][A-Za-z0-9-]*$"))]
+    pub id: Option<String>,
+    /// Free text shown as the REST API's description.
+    pub description: Option<String>,
+    /// API Gateway stage name; part of the endpoint URL. Default `api`.
+    #[schemars(pattern(r"^[A-Za-z0-9_-]+$"), length(max = 128))]
+    pub stage: Option<String>,
+    /// Request rate limits for the whole API (requests per second). Default 50 rps, burst 100.
+    pub throttle: Option<Throttle>,
+    /// Total requests allowed per period, across all keys of this bot. Default: no quota.
+    pub quota: Option<Quota>,
+    /// Browser origins allowed by CORS: `https://host[:port]` or `http://host[:port]`, or `["*"]` for any.
+    #[schemars(required, length(min = 1))]
+    pub allowed_origins: Option<Vec<String>>,
+    /// What answers the API's requests. Default `{type: queue}`.
+    pub backend: Option<Backend>,
+    /// The SQS work queue that receives each accepted request.
+    pub queue: Option<QueueSettings>,
+    /// The results bucket that `GET /result/{request_id}` reads.
+    pub results: Option<ResultsSettings>,
+    /// Tags applied to the bot's stack and, through it, to its resources.
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Throttle {
+    /// Sustained requests per second. Default 50.
+    #[schemars(range(min = 0.0))]
+    pub rate_limit: Option<f64>,
+    /// Requests allowed in a burst (a whole number). Default 100.
+    #[schemars(range(min = 1))]
+    pub burst_limit: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Requests allowed per period.
+    #[schemars(required, range(min = 1))]
+    pub limit: Option<u64>,
+    /// The period the limit applies to.
+    #[schemars(required)]
+    pub period: Option<Period>,
+    /// Requests subtracted from the first period's limit (0 ≤ offset < limit). Default 0.
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+pub enum Period {
+    #[serde(rename = "DAY")]
+    Day,
+    #[serde(rename = "WEEK")]
+    Week,
+    #[serde(rename = "MONTH")]
+    Month,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// `queue` (default): requests go straight to SQS and results are polled from S3, with no code in the
+    /// request path. `lambda`: every path is proxied to `function_arn`.
+    #[serde(rename = "type")]
+    pub kind: Option<BackendKind>,
+    /// With `type: lambda`: the function that answers every request (AWS_PROXY integration).
+    #[schemars(pattern(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$"))]
+    pub function_arn: Option<String>,
+    /// With `type: lambda`, optional: a function that consumes the work queue (an event source mapping).
+    #[schemars(pattern(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$"))]
+    pub worker_function_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum BackendKind {
+    #[serde(rename = "queue")]
+    Queue,
+    #[serde(rename = "lambda")]
+    Lambda,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Seconds a received message stays hidden from other workers (0–43200). Default 1800.
+    #[schemars(range(max = 43200))]
+    pub visibility_timeout_seconds: Option<u64>,
+    /// Receives before a message moves to the dead-letter queue (1–1000). Default 2.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_receive_count: Option<u64>,
+    /// Days a message is kept (1 minute to 14 days; fractions allowed). Default 4.
+    #[schemars(range(max = 14.0))]
+    pub retention_days: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsSettings {
+    /// Days after which result documents are deleted (1–3650). Default 7.
+    #[schemars(range(min = 1, max = 3650))]
+    pub expire_after_days: Option<u64>,
+}
+
+/// The JSON Schema of the spec format, for editors (`botpub schema`).
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(SpecFile).to_value()
+}

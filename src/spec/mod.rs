@@ -1,0 +1,174 @@
+//! The publication spec: reading a file, checking it completely, and producing the validated [`Spec`].
+//!
+//! The pipeline is text → position tree (`yaml`) → file types (`read`, shape problems) → rules
+//! (`validate`, meaning problems) → [`Spec`]. Every stage records problems and goes on, so one run reports
+//! all of them, each with file, line, column and field path.
+
+pub mod diagnostic;
+pub mod file;
+pub mod model;
+mod path;
+mod read;
+mod validate;
+mod yaml;
+
+use std::collections::HashMap;
+use std::io::Read;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use model::Spec;
+pub use validate::TAG_PREFIX;
+
+/// Larger files are refused before parsing: no spec comes near it, and it bounds memory and time.
+pub const MAX_SPEC_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The outcome of checking one or more spec files: the specs when all are valid, and every diagnostic.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub specs: Vec<Spec>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Source text by file name, for showing the offending line under a diagnostic.
+    pub sources: HashMap<String, String>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks spec files (and, across them, that no stack is defined twice).
+pub fn check_files(paths: &[std::path::PathBuf]) -> Checked {
+    let mut checked = Checked::default();
+    for path in paths {
+        let name = path.display().to_string();
+        match read_file(path) {
+            Ok(text) => {
+                let (spec, diagnostics) = check_str(&name, &text);
+                checked.specs.extend(spec);
+                checked.diagnostics.extend(diagnostics);
+                checked.sources.insert(name, text);
+            }
+            Err(message) => checked.diagnostics.push(Diagnostic::file_error(&name, message)),
+        }
+    }
+    let conflicts = cross_file_conflicts(&checked.specs);
+    checked.diagnostics.extend(conflicts);
+    if checked.has_errors() {
+        checked.specs.clear();
+    }
+    checked
+}
+
+/// Checks one spec given as text; `name` is used in diagnostics.
+pub fn check_str(name: &str, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let at = |pos: yaml::Pos, severity, path: String, message: String, hint| Diagnostic {
+        severity,
+        file: name.to_string(),
+        line: Some(pos.line),
+        column: Some(pos.column),
+        path,
+        message,
+        hint,
+    };
+    let document = match yaml::parse(text) {
+        Ok(document) => document,
+        Err(e) => {
+            let message = format!("not valid YAML: {}", e.message);
+            return (None, vec![at(e.pos, Severity::Error, String::new(), message, None)]);
+        }
+    };
+    let Some(root) = document.root else {
+        let mut d = Diagnostic::file_error(name, "the file is empty");
+        d.hint = Some("a spec needs at least `version: 1` and a `bots:` list; see `botpub schema`".to_string());
+        return (None, vec![d]);
+    };
+    let mut diagnostics: Vec<Diagnostic> = document
+        .duplicates
+        .iter()
+        .map(|dup| {
+            let path = if dup.path.segments().is_empty() {
+                dup.key.clone()
+            } else {
+                dup.path.key(&dup.key).to_string()
+            };
+            let message = format!("duplicate key `{}` (first at line {})", dup.key, dup.first.line);
+            at(dup.pos, Severity::Error, path, message, Some("remove one of them".to_string()))
+        })
+        .collect();
+
+    let mut problems = Vec::new();
+    let file: Option<file::SpecFile> = read::read(&root, &mut problems);
+    let shape_paths: Vec<path::Path> = problems.iter().map(|p| p.path.clone()).collect();
+    for p in problems {
+        diagnostics.push(at(p.pos, Severity::Error, p.path.to_string(), p.message, p.hint));
+    }
+    let mut spec = None;
+    if let Some(file) = file {
+        let (valid, findings) = validate::validate(name, &file, &root, &shape_paths);
+        spec = valid;
+        for f in findings {
+            let severity = match f.level {
+                validate::Level::Error => Severity::Error,
+                validate::Level::Warning => Severity::Warning,
+            };
+            diagnostics.push(at(f.pos, severity, f.path.to_string(), f.message, f.hint));
+        }
+    }
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    let spec = spec.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+    (spec, diagnostics)
+}
+
+/// Reads a spec file, refusing what cannot be a spec with a message that says why.
+fn read_file(path: &std::path::Path) -> Result<String, String> {
+    let metadata = std::fs::metadata(path).map_err(|e| io_message(&e))?;
+    if metadata.is_dir() {
+        return Err("is a directory; pass a spec file".to_string());
+    }
+    let file = std::fs::File::open(path).map_err(|e| io_message(&e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SPEC_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_message(&e))?;
+    if bytes.len() as u64 > MAX_SPEC_BYTES {
+        let size = metadata.len().max(bytes.len() as u64);
+        return Err(format!("is {size} bytes; a spec file is at most {MAX_SPEC_BYTES} bytes (10 MiB)"));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        format!("is not UTF-8 text (invalid byte at offset {offset}); a spec is a YAML text file")
+    })
+}
+
+fn io_message(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "cannot be read: permission denied".to_string(),
+        _ => format!("cannot be read: {error}"),
+    }
+}
+
+/// Two files that define the same stack would fight over it.
+fn cross_file_conflicts(specs: &[Spec]) -> Vec<Diagnostic> {
+    let mut owners: HashMap<(Option<&str>, String), &str> = HashMap::new();
+    let mut diagnostics = Vec::new();
+    for spec in specs {
+        let firewall = spec.firewall.as_ref().map(|_| spec.stack_name("firewall"));
+        let bots = spec.bots.iter().map(|b| spec.stack_name(&b.id));
+        for stack in firewall.into_iter().chain(bots) {
+            let key = (spec.region.as_deref(), stack.to_ascii_lowercase());
+            match owners.get(&key) {
+                Some(first) => diagnostics.push(Diagnostic::file_error(
+                    &spec.source,
+                    format!("stack `{stack}` is also defined in {first}; each stack belongs to one spec file"),
+                )),
+                None => {
+                    owners.insert(key, &spec.source);
+                }
+            }
+        }
+    }
+    diagnostics
+}

@@ -1,0 +1,96 @@
+//! The validated spec: every default applied, every value checked. Synthesis reads only this.
+
+use std::collections::BTreeMap;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use serde::Serialize;
+
+pub use super::file::Period;
+
+pub const DEFAULT_PREFIX: &str = "BotPub";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Spec {
+    /// The file the spec came from, as given on the command line.
+    #[serde(skip)]
+    pub source: String,
+    pub region: Option<String>,
+    pub stack_prefix: String,
+    pub firewall: Option<Firewall>,
+    pub bots: Vec<Bot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Firewall {
+    pub allowed_ipv4: Vec<Ipv4Net>,
+    pub allowed_ipv6: Vec<Ipv6Net>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Bot {
+    pub id: String,
+    pub description: Option<String>,
+    pub stage: String,
+    pub throttle: Throttle,
+    pub quota: Option<Quota>,
+    pub allowed_origins: Vec<String>,
+    pub backend: Backend,
+    pub queue: Queue,
+    pub results_expire_after_days: u64,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Throttle {
+    pub rate_limit: f64,
+    pub burst_limit: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quota {
+    pub limit: u64,
+    pub period: Period,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Backend {
+    Queue {
+        worker_function_arn: Option<String>,
+    },
+    Lambda {
+        function_arn: String,
+        worker_function_arn: Option<String>,
+    },
+}
+
+impl Backend {
+    pub fn worker_function_arn(&self) -> Option<&str> {
+        match self {
+            Backend::Queue { worker_function_arn } | Backend::Lambda { worker_function_arn, .. } => {
+                worker_function_arn.as_deref()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Queue {
+    pub visibility_timeout_seconds: u64,
+    pub max_receive_count: u64,
+    pub retention_seconds: u64,
+}
+
+impl Spec {
+    pub fn stack_name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.stack_prefix)
+    }
+}
+
+impl Bot {
+    /// True when browsers from any origin may call the API.
+    pub fn any_origin(&self) -> bool {
+        self.allowed_origins.iter().any(|o| o == "*")
+    }
+}

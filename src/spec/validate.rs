@@ -1,0 +1,711 @@
+//! The rules a spec must satisfy beyond its shape, and the defaults that make it a [`Spec`].
+//!
+//! Rules follow the AWS service limits they protect (API Gateway, SQS, WAF, CloudFormation), so a spec that
+//! validates does not fail later in a deployment for a reason botpub could have seen offline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::file::{self, BackendKind, SpecFile};
+use super::model::{Backend, Bot, DEFAULT_PREFIX, Firewall, Queue, Quota, Spec, Throttle};
+use super::path::{Path, Seg};
+use super::yaml::{Node, Pos, Value};
+
+/// Names of shared stacks; a bot with one of these ids would collide with them.
+pub const RESERVED_IDS: [&str; 2] = ["firewall", "toolkit"];
+const MAX_STACK_NAME: usize = 128;
+const MAX_RANGES: usize = 10_000;
+/// API Gateway's default account-level limits; higher values are allowed but need a quota increase.
+const ACCOUNT_RATE_LIMIT: f64 = 10_000.0;
+const ACCOUNT_BURST_LIMIT: u64 = 5_000;
+/// CloudFormation allows 50 stack tags; botpub adds its own two.
+const MAX_USER_TAGS: usize = 48;
+pub const TAG_PREFIX: &str = "botpub:";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+}
+
+#[derive(Debug)]
+pub struct Finding {
+    pub level: Level,
+    pub path: Path,
+    pub pos: Pos,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+struct Checker<'a> {
+    root: &'a Node,
+    /// Paths that already have a shape problem; rules stay quiet under them rather than repeat it.
+    shape_problems: &'a [Path],
+    findings: Vec<Finding>,
+}
+
+/// Applies the rules to a spec read from `root`. Returns the spec only when no rule failed.
+pub fn validate(
+    source: &str,
+    file: &SpecFile,
+    root: &Node,
+    shape_problems: &[Path],
+) -> (Option<Spec>, Vec<Finding>) {
+    let mut checker = Checker {
+        root,
+        shape_problems,
+        findings: Vec::new(),
+    };
+    let spec = checker.spec(source, file);
+    let ok = !checker.findings.iter().any(|f| f.level == Level::Error) && shape_problems.is_empty();
+    (spec.filter(|_| ok), checker.findings)
+}
+
+impl Checker<'_> {
+    fn report(&mut self, level: Level, path: Path, message: String, hint: Option<String>) {
+        if self.shape_problems.iter().any(|p| p.contains(&path)) {
+            return;
+        }
+        let pos = locate(self.root, &path);
+        self.findings.push(Finding {
+            level,
+            path,
+            pos,
+            message,
+            hint,
+        });
+    }
+
+    fn error(&mut self, path: &Path, message: impl Into<String>) {
+        self.report(Level::Error, path.clone(), message.into(), None);
+    }
+
+    fn error_hint(&mut self, path: &Path, message: impl Into<String>, hint: impl Into<String>) {
+        self.report(Level::Error, path.clone(), message.into(), Some(hint.into()));
+    }
+
+    fn warn(&mut self, path: &Path, message: impl Into<String>) {
+        self.report(Level::Warning, path.clone(), message.into(), None);
+    }
+
+    fn spec(&mut self, source: &str, file: &SpecFile) -> Option<Spec> {
+        let root = Path::root();
+        match file.version {
+            None => self.error_hint(&root.key("version"), "missing `version`", "add `version: 1` at the top of the file"),
+            Some(1) => {}
+            Some(other) => self.error_hint(
+                &root.key("version"),
+                format!("unknown spec version {other}"),
+                "this botpub reads `version: 1`",
+            ),
+        }
+        if let Some(region) = &file.region
+            && !is_region(region)
+        {
+            self.error_hint(
+                &root.key("region"),
+                format!("`{region}` is not an AWS region name"),
+                "regions look like `us-east-1` or `eu-west-2`",
+            );
+        }
+        let stack_prefix = file.stack_prefix.clone().unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+        if !is_name(&stack_prefix, true) || stack_prefix.len() > 64 {
+            self.error_hint(
+                &root.key("stack_prefix"),
+                format!("`{stack_prefix}` cannot start a stack name"),
+                "use at most 64 letters, digits and `-`, starting with a letter",
+            );
+        }
+        let firewall = file.firewall.as_ref().map(|f| self.firewall(&root.key("firewall"), f));
+        let bots_path = root.key("bots");
+        let bots = match &file.bots {
+            None => {
+                self.error_hint(&bots_path, "missing `bots`", "a spec publishes at least one bot: add a `bots:` list");
+                Vec::new()
+            }
+            Some(bots) if bots.is_empty() => {
+                self.error_hint(&bots_path, "no bots", "a spec publishes at least one bot");
+                Vec::new()
+            }
+            Some(bots) => bots
+                .iter()
+                .enumerate()
+                .map(|(i, bot)| self.bot(&bots_path.index(i), bot, &stack_prefix))
+                .collect(),
+        };
+        self.unique_ids(&bots_path, &bots);
+        Some(Spec {
+            source: source.to_string(),
+            region: file.region.clone(),
+            stack_prefix,
+            firewall,
+            bots: bots.into_iter().collect::<Option<Vec<Bot>>>()?,
+        })
+    }
+
+    fn unique_ids(&mut self, path: &Path, bots: &[Option<Bot>]) {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, bot) in bots.iter().enumerate() {
+            let Some(bot) = bot else { continue };
+            match seen.get(&bot.id.to_ascii_lowercase()) {
+                Some(first) => self.error_hint(
+                    &path.index(i).key("id"),
+                    format!("duplicate bot id `{}`", bot.id),
+                    format!("bots[{first}] has the same id (ids differing only in case count as the same); give each bot its own id"),
+                ),
+                None => {
+                    seen.insert(bot.id.to_ascii_lowercase(), i);
+                }
+            }
+        }
+    }
+
+    fn firewall(&mut self, path: &Path, firewall: &file::Firewall) -> Firewall {
+        if firewall.allowed_ipv4.is_empty() && firewall.allowed_ipv6.is_empty() {
+            self.error_hint(
+                path,
+                "the firewall allows no address at all",
+                "list ranges under `allowed_ipv4` or `allowed_ipv6`, or remove `firewall` to allow every address",
+            );
+        }
+        Firewall {
+            allowed_ipv4: self.ranges(&path.key("allowed_ipv4"), &firewall.allowed_ipv4, Family::V4),
+            allowed_ipv6: self.ranges(&path.key("allowed_ipv6"), &firewall.allowed_ipv6, Family::V6),
+        }
+    }
+
+    fn ranges<T: Range>(&mut self, path: &Path, texts: &[String], family: Family) -> Vec<T> {
+        if texts.len() > MAX_RANGES {
+            self.error_hint(
+                path,
+                format!("{} ranges; a WAF IP set holds at most {MAX_RANGES}", texts.len()),
+                "merge adjacent ranges into larger ones",
+            );
+            return Vec::new();
+        }
+        let mut ranges: Vec<(T, usize)> = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            if let Some(range) = self.range(&path.index(i), text, family) {
+                ranges.push((range, i));
+            }
+        }
+        self.overlaps(path, &ranges);
+        let mut unique = Vec::with_capacity(ranges.len());
+        for (range, _) in ranges {
+            if !unique.contains(&range) {
+                unique.push(range);
+            }
+        }
+        unique
+    }
+
+    fn range<T: Range>(&mut self, path: &Path, text: &str, family: Family) -> Option<T> {
+        let (this, other) = match family {
+            Family::V4 => ("IPv4", "allowed_ipv6"),
+            Family::V6 => ("IPv6", "allowed_ipv4"),
+        };
+        let net = match text.parse::<IpNet>() {
+            Ok(net) => net,
+            Err(_) => {
+                let hint = match text.parse::<IpAddr>() {
+                    Ok(IpAddr::V4(_)) => format!("a single address is written `{text}/32`"),
+                    Ok(IpAddr::V6(_)) => format!("a single address is written `{text}/128`"),
+                    Err(_) => "write a range as address/prefix-length, e.g. `203.0.113.0/24`".to_string(),
+                };
+                self.error_hint(path, format!("`{text}` is not a CIDR range"), hint);
+                return None;
+            }
+        };
+        let Some(range) = T::from_net(net) else {
+            self.error_hint(path, format!("`{text}` is not an {this} range"), format!("move it to `{other}`"));
+            return None;
+        };
+        if net.prefix_len() == 0 {
+            self.error_hint(
+                path,
+                format!("`{text}` allows every address"),
+                "remove `firewall` to allow every address, or list narrower ranges",
+            );
+            return None;
+        }
+        if net.trunc() != net {
+            self.error_hint(
+                path,
+                format!("`{text}` has host bits set"),
+                format!("use the network form `{}`", net.trunc()),
+            );
+            return None;
+        }
+        Some(range)
+    }
+
+    /// Warns where one range lies inside another (CIDR ranges either nest or are disjoint).
+    fn overlaps<T: Range>(&mut self, path: &Path, ranges: &[(T, usize)]) {
+        let mut sorted: Vec<&(T, usize)> = ranges.iter().collect();
+        sorted.sort_by_key(|(range, i)| (range.start(), range.prefix(), *i));
+        let mut cover: Option<&(T, usize)> = None;
+        for entry in sorted {
+            match cover {
+                Some((outer, outer_index)) if outer.contains_range(&entry.0) => {
+                    let message = if outer == &entry.0 {
+                        format!("`{}` is listed twice (also at index {outer_index})", entry.0)
+                    } else {
+                        format!("`{}` lies inside `{outer}` (index {outer_index})", entry.0)
+                    };
+                    self.warn(&path.index(entry.1), message);
+                }
+                _ => cover = Some(entry),
+            }
+        }
+    }
+
+    fn bot(&mut self, path: &Path, bot: &file::Bot, prefix: &str) -> Option<Bot> {
+        let id = self.bot_id(path, bot.id.as_deref(), prefix);
+        let stage = bot.stage.clone().unwrap_or_else(|| "api".to_string());
+        if stage.is_empty() || stage.len() > 128 || !stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            self.error_hint(
+                &path.key("stage"),
+                format!("`{stage}` is not a valid stage name"),
+                "use 1 to 128 letters, digits, `-` and `_`",
+            );
+        }
+        let throttle = self.throttle(&path.key("throttle"), bot.throttle.as_ref());
+        let quota = bot.quota.as_ref().and_then(|q| self.quota(&path.key("quota"), q));
+        let allowed_origins = self.origins(&path.key("allowed_origins"), bot.allowed_origins.as_deref());
+        let backend = self.backend(&path.key("backend"), bot.backend.as_ref());
+        let queue = self.queue(&path.key("queue"), bot.queue.as_ref());
+        let results_expire_after_days = bot.results.as_ref().and_then(|r| r.expire_after_days).unwrap_or(7);
+        if results_expire_after_days == 0 {
+            self.error(&path.key("results").key("expire_after_days"), "must be at least 1 day");
+        }
+        let tags = self.tags(&path.key("tags"), bot.tags.as_ref());
+        Some(Bot {
+            id: id?,
+            description: bot.description.clone(),
+            stage,
+            throttle,
+            quota,
+            allowed_origins,
+            backend: backend?,
+            queue,
+            results_expire_after_days,
+            tags,
+        })
+    }
+
+    fn bot_id(&mut self, path: &Path, id: Option<&str>, prefix: &str) -> Option<String> {
+        let path = path.key("id");
+        let Some(id) = id else {
+            self.error_hint(&path, "missing `id`", "every bot needs an `id`, e.g. `id: support-bot`");
+            return None;
+        };
+        if !is_name(id, false) {
+            self.error_hint(
+                &path,
+                format!("`{id}` is not a valid bot id"),
+                "use letters, digits and `-`, starting with a letter or digit",
+            );
+        } else if RESERVED_IDS.iter().any(|r| r.eq_ignore_ascii_case(id)) {
+            self.error_hint(
+                &path,
+                format!("`{id}` is reserved"),
+                format!("`{prefix}-{id}` names a stack botpub shares between bots; choose another id"),
+            );
+        } else if prefix.len() + 1 + id.len() > MAX_STACK_NAME {
+            self.error_hint(
+                &path,
+                format!("the stack name `{prefix}-{id}` is {} characters long", prefix.len() + 1 + id.len()),
+                format!("CloudFormation allows {MAX_STACK_NAME}; shorten the id or the stack_prefix"),
+            );
+        }
+        Some(id.to_string())
+    }
+
+    fn throttle(&mut self, path: &Path, throttle: Option<&file::Throttle>) -> Throttle {
+        let rate_limit = throttle.and_then(|t| t.rate_limit).unwrap_or(50.0);
+        let burst_limit = throttle.and_then(|t| t.burst_limit).unwrap_or(100);
+        if rate_limit <= 0.0 {
+            self.error_hint(
+                &path.key("rate_limit"),
+                format!("rate_limit must be positive, found {rate_limit}"),
+                "requests per second, e.g. `rate_limit: 50`",
+            );
+        } else if rate_limit > ACCOUNT_RATE_LIMIT {
+            self.warn(
+                &path.key("rate_limit"),
+                format!("{rate_limit} rps is above API Gateway's default account limit of {ACCOUNT_RATE_LIMIT} rps; it applies only after a quota increase"),
+            );
+        }
+        if burst_limit == 0 {
+            self.error_hint(&path.key("burst_limit"), "burst_limit must be positive, found 0", "e.g. `burst_limit: 100`");
+        } else if burst_limit > ACCOUNT_BURST_LIMIT {
+            self.warn(
+                &path.key("burst_limit"),
+                format!("a burst of {burst_limit} is above API Gateway's default account limit of {ACCOUNT_BURST_LIMIT}; it applies only after a quota increase"),
+            );
+        }
+        Throttle { rate_limit, burst_limit }
+    }
+
+    fn quota(&mut self, path: &Path, quota: &file::Quota) -> Option<Quota> {
+        if quota.limit.is_none() {
+            self.error_hint(path, "a quota needs a `limit`", "e.g. `quota: { limit: 10000, period: MONTH }`");
+        }
+        if quota.period.is_none() {
+            self.error_hint(path, "a quota needs a `period`", "one of DAY, WEEK or MONTH");
+        }
+        let limit = quota.limit?;
+        let offset = quota.offset.unwrap_or(0);
+        if limit == 0 {
+            self.error(&path.key("limit"), "limit must be at least 1");
+        } else if offset >= limit {
+            self.error_hint(
+                &path.key("offset"),
+                format!("offset {offset} is not below the limit {limit}"),
+                "the offset is the number of requests already used in the first period: 0 up to limit - 1",
+            );
+        }
+        Some(Quota {
+            limit,
+            period: quota.period?,
+            offset,
+        })
+    }
+
+    fn origins(&mut self, path: &Path, origins: Option<&[String]>) -> Vec<String> {
+        let Some(origins) = origins else {
+            self.error_hint(
+                path,
+                "missing `allowed_origins`",
+                "list the browser origins that may call the API, e.g. `allowed_origins: [\"https://app.example.com\"]`",
+            );
+            return Vec::new();
+        };
+        if origins.is_empty() {
+            self.error_hint(path, "allowed_origins is empty", "list at least one origin, e.g. `https://app.example.com`");
+        }
+        let any = origins.iter().any(|o| o == "*");
+        if any && origins.len() > 1 {
+            self.error_hint(path, "`*` is mixed with other origins", "use either `[\"*\"]` alone or a list of origins");
+        } else if any {
+            self.warn(path, "`*` lets every website call this API from a browser; list your origins in production");
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, origin) in origins.iter().enumerate() {
+            let item = path.index(i);
+            if let Some(first) = seen.insert(origin.as_str(), i) {
+                self.warn(&item, format!("`{origin}` is listed twice (also at index {first})"));
+            }
+            if origin != "*"
+                && let Err(hint) = check_origin(origin)
+            {
+                self.error_hint(&item, format!("`{origin}` is not an origin"), hint);
+            }
+        }
+        origins.to_vec()
+    }
+
+    fn backend(&mut self, path: &Path, backend: Option<&file::Backend>) -> Option<Backend> {
+        let Some(backend) = backend else {
+            return Some(Backend::Queue { worker_function_arn: None });
+        };
+        let worker_function_arn = backend.worker_function_arn.clone();
+        if let Some(arn) = &worker_function_arn {
+            self.lambda_arn(&path.key("worker_function_arn"), arn);
+        }
+        match backend.kind.unwrap_or(BackendKind::Queue) {
+            BackendKind::Queue => {
+                if backend.function_arn.is_some() {
+                    self.error_hint(
+                        &path.key("function_arn"),
+                        "function_arn applies only to `type: lambda`",
+                        "set `type: lambda`, or remove function_arn to keep the queue backend",
+                    );
+                }
+                Some(Backend::Queue { worker_function_arn })
+            }
+            BackendKind::Lambda => {
+                let Some(function_arn) = backend.function_arn.clone() else {
+                    self.error_hint(
+                        path,
+                        "`type: lambda` needs a `function_arn`",
+                        "e.g. `function_arn: arn:aws:lambda:us-east-1:123456789012:function:my-bot`",
+                    );
+                    return None;
+                };
+                self.lambda_arn(&path.key("function_arn"), &function_arn);
+                Some(Backend::Lambda {
+                    function_arn,
+                    worker_function_arn,
+                })
+            }
+        }
+    }
+
+    fn lambda_arn(&mut self, path: &Path, arn: &str) {
+        if let Err(problem) = check_lambda_arn(arn) {
+            self.error_hint(
+                path,
+                format!("`{arn}` is not a Lambda function ARN: {problem}"),
+                "the form is arn:aws:lambda:REGION:ACCOUNT_ID:function:NAME[:ALIAS_OR_VERSION]",
+            );
+        }
+    }
+
+    fn queue(&mut self, path: &Path, queue: Option<&file::QueueSettings>) -> Queue {
+        let visibility = queue.and_then(|q| q.visibility_timeout_seconds).unwrap_or(1800);
+        let receives = queue.and_then(|q| q.max_receive_count).unwrap_or(2);
+        let days = queue.and_then(|q| q.retention_days).unwrap_or(4.0);
+        if visibility > 43_200 {
+            self.error_hint(
+                &path.key("visibility_timeout_seconds"),
+                format!("{visibility} s is beyond SQS's limit"),
+                "use 0 to 43200 seconds (12 hours)",
+            );
+        }
+        if !(1..=1000).contains(&receives) {
+            self.error_hint(&path.key("max_receive_count"), format!("{receives} is outside SQS's limits"), "use 1 to 1000");
+        }
+        let retention_seconds = (days * 86_400.0).round();
+        if !(60.0..=1_209_600.0).contains(&retention_seconds) {
+            self.error_hint(
+                &path.key("retention_days"),
+                format!("{days} days is outside SQS's retention limits"),
+                "use 1 minute (0.000695) to 14 days",
+            );
+        }
+        Queue {
+            visibility_timeout_seconds: visibility,
+            max_receive_count: receives,
+            retention_seconds: retention_seconds.clamp(0.0, u64::MAX as f64) as u64,
+        }
+    }
+
+    fn tags(&mut self, path: &Path, tags: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
+        let Some(tags) = tags else {
+            return BTreeMap::new();
+        };
+        if tags.len() > MAX_USER_TAGS {
+            self.error(path, format!("{} tags; at most {MAX_USER_TAGS} fit beside botpub's own", tags.len()));
+        }
+        for (key, value) in tags {
+            let at = path.key(key);
+            let lower = key.to_ascii_lowercase();
+            if lower.starts_with("aws:") || lower.starts_with(TAG_PREFIX) {
+                self.error(&at, format!("tag keys starting with `{}` are reserved", &key[..key.find(':').unwrap_or(0) + 1]));
+            } else if key.is_empty() || key.chars().count() > 128 || !key.chars().all(tag_char) {
+                self.error_hint(&at, format!("`{key}` is not a valid tag key"), "1 to 128 letters, digits, spaces and _ . : / = + - @");
+            }
+            if value.chars().count() > 256 || !value.chars().all(tag_char) {
+                self.error_hint(&at, "not a valid tag value", "up to 256 letters, digits, spaces and _ . : / = + - @");
+            }
+        }
+        tags.clone()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Family {
+    V4,
+    V6,
+}
+
+/// An IPv4 or IPv6 range, so the range rules are written once.
+trait Range: Copy + PartialEq + std::fmt::Display {
+    type Addr: Ord;
+    fn from_net(net: IpNet) -> Option<Self>;
+    fn start(&self) -> Self::Addr;
+    fn prefix(&self) -> u8;
+    fn contains_range(&self, other: &Self) -> bool;
+}
+
+impl Range for Ipv4Net {
+    type Addr = std::net::Ipv4Addr;
+    fn from_net(net: IpNet) -> Option<Self> {
+        match net {
+            IpNet::V4(net) => Some(net),
+            IpNet::V6(_) => None,
+        }
+    }
+    fn start(&self) -> Self::Addr {
+        self.network()
+    }
+    fn prefix(&self) -> u8 {
+        self.prefix_len()
+    }
+    fn contains_range(&self, other: &Self) -> bool {
+        self.contains(other)
+    }
+}
+
+impl Range for Ipv6Net {
+    type Addr = std::net::Ipv6Addr;
+    fn from_net(net: IpNet) -> Option<Self> {
+        match net {
+            IpNet::V6(net) => Some(net),
+            IpNet::V4(_) => None,
+        }
+    }
+    fn start(&self) -> Self::Addr {
+        self.network()
+    }
+    fn prefix(&self) -> u8 {
+        self.prefix_len()
+    }
+    fn contains_range(&self, other: &Self) -> bool {
+        self.contains(other)
+    }
+}
+
+/// Where `path` is written in the file: the node itself, else its nearest ancestor that exists.
+pub fn locate(root: &Node, path: &Path) -> Pos {
+    let mut node = root;
+    for seg in path.segments() {
+        let next = match (&node.value, seg) {
+            (Value::Map(entries), Seg::Key(key)) => entries.iter().find(|e| &e.key == key).map(|e| &*e.value),
+            (Value::Seq(items), Seg::Index(i)) => items.get(*i).map(|n| &**n),
+            _ => None,
+        };
+        match next {
+            Some(next) => node = next,
+            None => break,
+        }
+    }
+    node.pos
+}
+
+fn is_name(text: &str, letter_first: bool) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| if letter_first { c.is_ascii_alphabetic() } else { c.is_ascii_alphanumeric() })
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn is_region(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+fn tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, lower-case, no default port, no path.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err("an origin is `https://host[:port]`, `http://host[:port]` or `*`".to_string());
+    };
+    if scheme != "https" && scheme != "http" {
+        return Err(format!("the scheme must be http or https, not `{scheme}`"));
+    }
+    if let Some(slash) = rest.find(['/', '?', '#']) {
+        return Err(format!("an origin has no path; use `{scheme}://{}`", &rest[..slash]));
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or("an IPv6 host is written `[address]`")?;
+            addr.parse::<std::net::Ipv6Addr>().map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
+            (&rest[..addr.len() + 2], after.strip_prefix(':'))
+        }
+        None => match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(0) | Err(_) => return Err(format!("`{port}` is not a port number")),
+            Ok(443) if scheme == "https" => return Err(format!("browsers omit the default port; use `https://{host}`")),
+            Ok(80) if scheme == "http" => return Err(format!("browsers omit the default port; use `http://{host}`")),
+            Ok(_) => {}
+        }
+    }
+    if host.starts_with('[') {
+        return Ok(());
+    }
+    let valid_label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(valid_label) {
+        return Err(format!("`{host}` is not a host name"));
+    }
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        let lower = origin.to_ascii_lowercase();
+        return Err(format!("browsers send the host in lower case; use `{lower}`"));
+    }
+    Ok(())
+}
+
+fn check_lambda_arn(arn: &str) -> Result<(), &'static str> {
+    let parts: Vec<&str> = arn.splitn(8, ':').collect();
+    let [arn_, partition, service, region, account, kind, name, rest @ ..] = parts.as_slice() else {
+        return Err("too few parts");
+    };
+    let qualifier = rest.first();
+    let name_ok = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if *arn_ != "arn" || !(partition.starts_with("aws") && partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')) {
+        Err("it must start with `arn:aws`")
+    } else if *service != "lambda" {
+        Err("the service must be `lambda`")
+    } else if !is_region(region) {
+        Err("the region part is not a region")
+    } else if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        Err("the account id must be 12 digits")
+    } else if *kind != "function" {
+        Err("the resource must be `function:NAME`")
+    } else if !name_ok(name) {
+        Err("the function name must be 1 to 64 letters, digits, `-` or `_`")
+    } else if qualifier.is_some_and(|q| q.is_empty() || q.len() > 128 || !q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'$')) {
+        Err("the qualifier must be a version or alias name")
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked_as_browsers_send_them() {
+        assert!(check_origin("https://app.example.com").is_ok());
+        assert!(check_origin("http://localhost:3000").is_ok());
+        assert!(check_origin("https://[::1]:8443").is_ok());
+        assert!(check_origin("https://app.example.com/").unwrap_err().contains("no path"));
+        assert!(check_origin("https://App.example.com").unwrap_err().contains("lower case"));
+        assert!(check_origin("https://app.example.com:443").unwrap_err().contains("default port"));
+        assert!(check_origin("ftp://x.example").is_err());
+        assert!(check_origin("app.example.com").is_err());
+        assert!(check_origin("https://a'b.example").is_err());
+        assert!(check_origin("https://x.example:99999").is_err());
+    }
+
+    #[test]
+    fn lambda_arns() {
+        assert!(check_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:bot").is_ok());
+        assert!(check_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:bot:live").is_ok());
+        assert!(check_lambda_arn("arn:aws-cn:lambda:cn-north-1:123456789012:function:bot").is_ok());
+        assert!(check_lambda_arn("arn:aws:lambda:us-east-1:1234:function:bot").is_err());
+        assert!(check_lambda_arn("arn:aws:s3:us-east-1:123456789012:function:bot").is_err());
+        assert!(check_lambda_arn("arn:aws:lambda:us-east-1:123456789012:layer:bot").is_err());
+        assert!(check_lambda_arn("not an arn").is_err());
+    }
+
+    #[test]
+    fn regions() {
+        assert!(is_region("us-east-1"));
+        assert!(is_region("us-gov-west-1"));
+        assert!(!is_region("useast1"));
+        assert!(!is_region("US-EAST-1"));
+    }
+}

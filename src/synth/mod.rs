@@ -1,0 +1,1 @@
+//! Synthesis: the validated spec becomes CloudFormation templates.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates (once) a Python virtual environment from a pinned requirements file and prints its path.
+#
+#   tests/support/venv.sh NAME REQUIREMENTS_FILE [--no-deps]
+#
+# The venv lives under ${BOTPUB_CACHE:-$HOME/.cache/botpub}/venvs/NAME-<hash of the file>, so a changed pin
+# builds a fresh one and an unchanged pin costs nothing. A venv is marked complete only after pip succeeds,
+# so an interrupted install is redone rather than half-used.
+set -euo pipefail
+name=$1 req=$2 nodeps=${3:-}
+cache=${BOTPUB_CACHE:-$HOME/.cache/botpub}
+hash=$(sha256sum "$req" | cut -c1-12)
+dir="$cache/venvs/$name-$hash"
+if [ ! -f "$dir/.complete" ]; then
+  rm -rf "$dir"
+  mkdir -p "$cache/venvs"
+  python3 -m venv "$dir" >&2
+  "$dir/bin/pip" install --quiet --disable-pip-version-check $nodeps -r "$req" >&2
+  touch "$dir/.complete"
+fi
+echo "$dir"
