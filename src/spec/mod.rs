@@ -49,7 +49,9 @@ pub fn check_files(paths: &[std::path::PathBuf]) -> Checked {
                 checked.diagnostics.extend(diagnostics);
                 checked.sources.insert(name, text);
             }
-            Err(message) => checked.diagnostics.push(Diagnostic::file_error(&name, message)),
+            Err(message) => checked
+                .diagnostics
+                .push(Diagnostic::file_error(&name, message)),
         }
     }
     let conflicts = cross_file_conflicts(&checked.specs);
@@ -76,12 +78,18 @@ pub fn check_str(name: &str, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
         Ok(document) => document,
         Err(e) => {
             let message = format!("not valid YAML: {}", e.message);
-            return (None, vec![at(e.pos, Severity::Error, String::new(), message, None)]);
+            return (
+                None,
+                vec![at(e.pos, Severity::Error, String::new(), message, None)],
+            );
         }
     };
     let Some(root) = document.root else {
         let mut d = Diagnostic::file_error(name, "the file is empty");
-        d.hint = Some("a spec needs at least `version: 1` and a `bots:` list; see `botpub schema`".to_string());
+        d.hint = Some(
+            "a spec needs at least `version: 1` and a `bots:` list; see `botpub schema`"
+                .to_string(),
+        );
         return (None, vec![d]);
     };
     let mut diagnostics: Vec<Diagnostic> = document
@@ -93,8 +101,17 @@ pub fn check_str(name: &str, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
             } else {
                 dup.path.key(&dup.key).to_string()
             };
-            let message = format!("duplicate key `{}` (first at line {})", dup.key, dup.first.line);
-            at(dup.pos, Severity::Error, path, message, Some("remove one of them".to_string()))
+            let message = format!(
+                "duplicate key `{}` (first at line {})",
+                dup.key, dup.first.line
+            );
+            at(
+                dup.pos,
+                Severity::Error,
+                path,
+                message,
+                Some("remove one of them".to_string()),
+            )
         })
         .collect();
 
@@ -102,7 +119,13 @@ pub fn check_str(name: &str, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
     let file: Option<file::SpecFile> = read::read(&root, &mut problems);
     let shape_paths: Vec<path::Path> = problems.iter().map(|p| p.path.clone()).collect();
     for p in problems {
-        diagnostics.push(at(p.pos, Severity::Error, p.path.to_string(), p.message, p.hint));
+        diagnostics.push(at(
+            p.pos,
+            Severity::Error,
+            p.path.to_string(),
+            p.message,
+            p.hint,
+        ));
     }
     let mut spec = None;
     if let Some(file) = file {
@@ -134,7 +157,9 @@ fn read_file(path: &std::path::Path) -> Result<String, String> {
         .map_err(|e| io_message(&e))?;
     if bytes.len() as u64 > MAX_SPEC_BYTES {
         let size = metadata.len().max(bytes.len() as u64);
-        return Err(format!("is {size} bytes; a spec file is at most {MAX_SPEC_BYTES} bytes (10 MiB)"));
+        return Err(format!(
+            "is {size} bytes; a spec file is at most {MAX_SPEC_BYTES} bytes (10 MiB)"
+        ));
     }
     String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();

@@ -68,9 +68,13 @@ pub enum Backend {
 impl Backend {
     pub fn worker_function_arn(&self) -> Option<&str> {
         match self {
-            Backend::Queue { worker_function_arn } | Backend::Lambda { worker_function_arn, .. } => {
-                worker_function_arn.as_deref()
+            Backend::Queue {
+                worker_function_arn,
             }
+            | Backend::Lambda {
+                worker_function_arn,
+                ..
+            } => worker_function_arn.as_deref(),
         }
     }
 }

@@ -103,9 +103,10 @@ impl<'a> NodeDe<'a> {
             (Value::Scalar { plain: false, .. }, "a number" | "a whole number") => {
                 Some("remove the quotes around the number".to_string())
             }
-            (Value::Scalar { text, .. }, "a list") if !self.node.is_null() => {
-                Some(format!("write it as a list: [{}]", serde_json::Value::from(text.as_str())))
-            }
+            (Value::Scalar { text, .. }, "a list") if !self.node.is_null() => Some(format!(
+                "write it as a list: [{}]",
+                serde_json::Value::from(text.as_str())
+            )),
             _ => None,
         };
         let message = format!("expected {expected}, found {}", self.node.describe());
@@ -131,7 +132,9 @@ impl<'a> NodeDe<'a> {
     }
 
     fn plain_scalar(&self) -> Option<&'a str> {
-        self.scalar().filter(|(_, plain)| *plain).map(|(text, _)| text)
+        self.scalar()
+            .filter(|(_, plain)| *plain)
+            .map(|(text, _)| text)
     }
 
     fn entries(&self, fields: Option<&'static [&'static str]>) -> Entries<'a> {
@@ -215,7 +218,11 @@ impl NodeDe<'_> {
                 0
             }
             None => {
-                self.mismatch(if self.scalar().is_some() { "a whole number" } else { "a number" });
+                self.mismatch(if self.scalar().is_some() {
+                    "a whole number"
+                } else {
+                    "a number"
+                });
                 0
             }
         };
@@ -260,10 +267,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     unsigned! { deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 }
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let value = self.plain_scalar().and_then(parse_float).unwrap_or_else(|| {
-            self.mismatch("a number");
-            0.0
-        });
+        let value = self
+            .plain_scalar()
+            .and_then(parse_float)
+            .unwrap_or_else(|| {
+                self.mismatch("a number");
+                0.0
+            });
         let result = visitor.visit_f64(value);
         self.settle(result)
     }
@@ -351,7 +361,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                         format!("unknown value `{text}`; expected one of {listed}"),
                         suggest(text, variants).map(|s| format!("did you mean `{s}`?")),
                     ),
-                    None => (format!("expected one of {listed}, found {}", self.node.describe()), None),
+                    None => (
+                        format!("expected one of {listed}, found {}", self.node.describe()),
+                        None,
+                    ),
                 };
                 self.record(self.path.clone(), self.node.pos, message, hint);
                 variants.first().copied().unwrap_or_default()
@@ -378,7 +391,10 @@ struct Items<'a, 'p> {
 impl<'de> de::SeqAccess<'de> for Items<'_, '_> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         match self.iter.next() {
             Some((index, node)) => {
                 let child = self.parent.child(node, self.parent.path.index(index));
@@ -405,9 +421,15 @@ struct Entries<'a> {
 impl<'de> de::MapAccess<'de> for Entries<'_> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         for entry in self.iter.by_ref() {
-            if let Some(fields) = self.fields.filter(|fields| !fields.contains(&entry.key.as_str())) {
+            if let Some(fields) = self
+                .fields
+                .filter(|fields| !fields.contains(&entry.key.as_str()))
+            {
                 let hint = match suggest(&entry.key, fields) {
                     Some(known) => format!("did you mean `{known}`?"),
                     None => format!("known fields here: {}", fields.join(", ")),
@@ -421,7 +443,9 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
                 continue;
             }
             self.current = Some(entry);
-            return seed.deserialize(entry.key.as_str().into_deserializer()).map(Some);
+            return seed
+                .deserialize(entry.key.as_str().into_deserializer())
+                .map(Some);
         }
         Ok(None)
     }
@@ -464,24 +488,40 @@ mod tests {
                 "bots[0].allowd_origins"
             ]
         );
-        assert_eq!(found[1].hint.as_deref(), Some("did you mean `burst_limit`?"));
+        assert_eq!(
+            found[1].hint.as_deref(),
+            Some("did you mean `burst_limit`?")
+        );
         assert_eq!(found[2].hint.as_deref(), Some("did you mean `MONTH`?"));
-        assert_eq!(found[3].hint.as_deref(), Some("did you mean `allowed_origins`?"));
+        assert_eq!(
+            found[3].hint.as_deref(),
+            Some("did you mean `allowed_origins`?")
+        );
         assert_eq!((found[1].pos.line, found[1].pos.column), (4, 34));
     }
 
     #[test]
     fn quoted_numbers_and_fractions_are_type_errors() {
-        let found = problems("version: 1\nbots:\n  - throttle: {rate_limit: \"5\", burst_limit: 1.5}\n");
-        assert_eq!(found[0].message, "expected a number, found the string \"5\"");
-        assert_eq!(found[0].hint.as_deref(), Some("remove the quotes around the number"));
+        let found =
+            problems("version: 1\nbots:\n  - throttle: {rate_limit: \"5\", burst_limit: 1.5}\n");
+        assert_eq!(
+            found[0].message,
+            "expected a number, found the string \"5\""
+        );
+        assert_eq!(
+            found[0].hint.as_deref(),
+            Some("remove the quotes around the number")
+        );
         assert_eq!(found[1].message, "expected a whole number, found `1.5`");
     }
 
     #[test]
     fn a_string_where_a_list_belongs_suggests_the_list() {
         let found = problems("version: 1\nbots:\n  - allowed_origins: https://a.example\n");
-        assert_eq!(found[0].hint.as_deref(), Some("write it as a list: [\"https://a.example\"]"));
+        assert_eq!(
+            found[0].hint.as_deref(),
+            Some("write it as a list: [\"https://a.example\"]")
+        );
     }
 
     #[test]

@@ -83,7 +83,12 @@ impl Checker<'_> {
     }
 
     fn error_hint(&mut self, path: &Path, message: impl Into<String>, hint: impl Into<String>) {
-        self.report(Level::Error, path.clone(), message.into(), Some(hint.into()));
+        self.report(
+            Level::Error,
+            path.clone(),
+            message.into(),
+            Some(hint.into()),
+        );
     }
 
     fn warn(&mut self, path: &Path, message: impl Into<String>) {
@@ -93,7 +98,11 @@ impl Checker<'_> {
     fn spec(&mut self, source: &str, file: &SpecFile) -> Option<Spec> {
         let root = Path::root();
         match file.version {
-            None => self.error_hint(&root.key("version"), "missing `version`", "add `version: 1` at the top of the file"),
+            None => self.error_hint(
+                &root.key("version"),
+                "missing `version`",
+                "add `version: 1` at the top of the file",
+            ),
             Some(1) => {}
             Some(other) => self.error_hint(
                 &root.key("version"),
@@ -110,7 +119,10 @@ impl Checker<'_> {
                 "regions look like `us-east-1` or `eu-west-2`",
             );
         }
-        let stack_prefix = file.stack_prefix.clone().unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+        let stack_prefix = file
+            .stack_prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
         if !is_name(&stack_prefix, true) || stack_prefix.len() > 64 {
             self.error_hint(
                 &root.key("stack_prefix"),
@@ -118,11 +130,18 @@ impl Checker<'_> {
                 "use at most 64 letters, digits and `-`, starting with a letter",
             );
         }
-        let firewall = file.firewall.as_ref().map(|f| self.firewall(&root.key("firewall"), f));
+        let firewall = file
+            .firewall
+            .as_ref()
+            .map(|f| self.firewall(&root.key("firewall"), f));
         let bots_path = root.key("bots");
         let bots = match &file.bots {
             None => {
-                self.error_hint(&bots_path, "missing `bots`", "a spec publishes at least one bot: add a `bots:` list");
+                self.error_hint(
+                    &bots_path,
+                    "missing `bots`",
+                    "a spec publishes at least one bot: add a `bots:` list",
+                );
                 Vec::new()
             }
             Some(bots) if bots.is_empty() => {
@@ -171,8 +190,16 @@ impl Checker<'_> {
             );
         }
         Firewall {
-            allowed_ipv4: self.ranges(&path.key("allowed_ipv4"), &firewall.allowed_ipv4, Family::V4),
-            allowed_ipv6: self.ranges(&path.key("allowed_ipv6"), &firewall.allowed_ipv6, Family::V6),
+            allowed_ipv4: self.ranges(
+                &path.key("allowed_ipv4"),
+                &firewall.allowed_ipv4,
+                Family::V4,
+            ),
+            allowed_ipv6: self.ranges(
+                &path.key("allowed_ipv6"),
+                &firewall.allowed_ipv6,
+                Family::V6,
+            ),
         }
     }
 
@@ -180,7 +207,10 @@ impl Checker<'_> {
         if texts.len() > MAX_RANGES {
             self.error_hint(
                 path,
-                format!("{} ranges; a WAF IP set holds at most {MAX_RANGES}", texts.len()),
+                format!(
+                    "{} ranges; a WAF IP set holds at most {MAX_RANGES}",
+                    texts.len()
+                ),
                 "merge adjacent ranges into larger ones",
             );
             return Vec::new();
@@ -212,14 +242,20 @@ impl Checker<'_> {
                 let hint = match text.parse::<IpAddr>() {
                     Ok(IpAddr::V4(_)) => format!("a single address is written `{text}/32`"),
                     Ok(IpAddr::V6(_)) => format!("a single address is written `{text}/128`"),
-                    Err(_) => "write a range as address/prefix-length, e.g. `203.0.113.0/24`".to_string(),
+                    Err(_) => {
+                        "write a range as address/prefix-length, e.g. `203.0.113.0/24`".to_string()
+                    }
                 };
                 self.error_hint(path, format!("`{text}` is not a CIDR range"), hint);
                 return None;
             }
         };
         let Some(range) = T::from_net(net) else {
-            self.error_hint(path, format!("`{text}` is not an {this} range"), format!("move it to `{other}`"));
+            self.error_hint(
+                path,
+                format!("`{text}` is not an {this} range"),
+                format!("move it to `{other}`"),
+            );
             return None;
         };
         if net.prefix_len() == 0 {
@@ -250,7 +286,10 @@ impl Checker<'_> {
             match cover {
                 Some((outer, outer_index)) if outer.contains_range(&entry.0) => {
                     let message = if outer == &entry.0 {
-                        format!("`{}` is listed twice (also at index {outer_index})", entry.0)
+                        format!(
+                            "`{}` is listed twice (also at index {outer_index})",
+                            entry.0
+                        )
                     } else {
                         format!("`{}` lies inside `{outer}` (index {outer_index})", entry.0)
                     };
@@ -264,7 +303,12 @@ impl Checker<'_> {
     fn bot(&mut self, path: &Path, bot: &file::Bot, prefix: &str) -> Option<Bot> {
         let id = self.bot_id(path, bot.id.as_deref(), prefix);
         let stage = bot.stage.clone().unwrap_or_else(|| "api".to_string());
-        if stage.is_empty() || stage.len() > 128 || !stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if stage.is_empty()
+            || stage.len() > 128
+            || !stage
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             self.error_hint(
                 &path.key("stage"),
                 format!("`{stage}` is not a valid stage name"),
@@ -272,13 +316,24 @@ impl Checker<'_> {
             );
         }
         let throttle = self.throttle(&path.key("throttle"), bot.throttle.as_ref());
-        let quota = bot.quota.as_ref().and_then(|q| self.quota(&path.key("quota"), q));
-        let allowed_origins = self.origins(&path.key("allowed_origins"), bot.allowed_origins.as_deref());
+        let quota = bot
+            .quota
+            .as_ref()
+            .and_then(|q| self.quota(&path.key("quota"), q));
+        let allowed_origins =
+            self.origins(&path.key("allowed_origins"), bot.allowed_origins.as_deref());
         let backend = self.backend(&path.key("backend"), bot.backend.as_ref());
         let queue = self.queue(&path.key("queue"), bot.queue.as_ref());
-        let results_expire_after_days = bot.results.as_ref().and_then(|r| r.expire_after_days).unwrap_or(7);
+        let results_expire_after_days = bot
+            .results
+            .as_ref()
+            .and_then(|r| r.expire_after_days)
+            .unwrap_or(7);
         if results_expire_after_days == 0 {
-            self.error(&path.key("results").key("expire_after_days"), "must be at least 1 day");
+            self.error(
+                &path.key("results").key("expire_after_days"),
+                "must be at least 1 day",
+            );
         }
         let tags = self.tags(&path.key("tags"), bot.tags.as_ref());
         Some(Bot {
@@ -298,7 +353,11 @@ impl Checker<'_> {
     fn bot_id(&mut self, path: &Path, id: Option<&str>, prefix: &str) -> Option<String> {
         let path = path.key("id");
         let Some(id) = id else {
-            self.error_hint(&path, "missing `id`", "every bot needs an `id`, e.g. `id: support-bot`");
+            self.error_hint(
+                &path,
+                "missing `id`",
+                "every bot needs an `id`, e.g. `id: support-bot`",
+            );
             return None;
         };
         if !is_name(id, false) {
@@ -311,13 +370,20 @@ impl Checker<'_> {
             self.error_hint(
                 &path,
                 format!("`{id}` is reserved"),
-                format!("`{prefix}-{id}` names a stack botpub shares between bots; choose another id"),
+                format!(
+                    "`{prefix}-{id}` names a stack botpub shares between bots; choose another id"
+                ),
             );
         } else if prefix.len() + 1 + id.len() > MAX_STACK_NAME {
             self.error_hint(
                 &path,
-                format!("the stack name `{prefix}-{id}` is {} characters long", prefix.len() + 1 + id.len()),
-                format!("CloudFormation allows {MAX_STACK_NAME}; shorten the id or the stack_prefix"),
+                format!(
+                    "the stack name `{prefix}-{id}` is {} characters long",
+                    prefix.len() + 1 + id.len()
+                ),
+                format!(
+                    "CloudFormation allows {MAX_STACK_NAME}; shorten the id or the stack_prefix"
+                ),
             );
         }
         Some(id.to_string())
@@ -339,22 +405,37 @@ impl Checker<'_> {
             );
         }
         if burst_limit == 0 {
-            self.error_hint(&path.key("burst_limit"), "burst_limit must be positive, found 0", "e.g. `burst_limit: 100`");
+            self.error_hint(
+                &path.key("burst_limit"),
+                "burst_limit must be positive, found 0",
+                "e.g. `burst_limit: 100`",
+            );
         } else if burst_limit > ACCOUNT_BURST_LIMIT {
             self.warn(
                 &path.key("burst_limit"),
                 format!("a burst of {burst_limit} is above API Gateway's default account limit of {ACCOUNT_BURST_LIMIT}; it applies only after a quota increase"),
             );
         }
-        Throttle { rate_limit, burst_limit }
+        Throttle {
+            rate_limit,
+            burst_limit,
+        }
     }
 
     fn quota(&mut self, path: &Path, quota: &file::Quota) -> Option<Quota> {
         if quota.limit.is_none() {
-            self.error_hint(path, "a quota needs a `limit`", "e.g. `quota: { limit: 10000, period: MONTH }`");
+            self.error_hint(
+                path,
+                "a quota needs a `limit`",
+                "e.g. `quota: { limit: 10000, period: MONTH }`",
+            );
         }
         if quota.period.is_none() {
-            self.error_hint(path, "a quota needs a `period`", "one of DAY, WEEK or MONTH");
+            self.error_hint(
+                path,
+                "a quota needs a `period`",
+                "one of DAY, WEEK or MONTH",
+            );
         }
         let limit = quota.limit?;
         let offset = quota.offset.unwrap_or(0);
@@ -384,11 +465,19 @@ impl Checker<'_> {
             return Vec::new();
         };
         if origins.is_empty() {
-            self.error_hint(path, "allowed_origins is empty", "list at least one origin, e.g. `https://app.example.com`");
+            self.error_hint(
+                path,
+                "allowed_origins is empty",
+                "list at least one origin, e.g. `https://app.example.com`",
+            );
         }
         let any = origins.iter().any(|o| o == "*");
         if any && origins.len() > 1 {
-            self.error_hint(path, "`*` is mixed with other origins", "use either `[\"*\"]` alone or a list of origins");
+            self.error_hint(
+                path,
+                "`*` is mixed with other origins",
+                "use either `[\"*\"]` alone or a list of origins",
+            );
         } else if any {
             self.warn(path, "`*` lets every website call this API from a browser; list your origins in production");
         }
@@ -396,7 +485,10 @@ impl Checker<'_> {
         for (i, origin) in origins.iter().enumerate() {
             let item = path.index(i);
             if let Some(first) = seen.insert(origin.as_str(), i) {
-                self.warn(&item, format!("`{origin}` is listed twice (also at index {first})"));
+                self.warn(
+                    &item,
+                    format!("`{origin}` is listed twice (also at index {first})"),
+                );
             }
             if origin != "*"
                 && let Err(hint) = check_origin(origin)
@@ -409,7 +501,9 @@ impl Checker<'_> {
 
     fn backend(&mut self, path: &Path, backend: Option<&file::Backend>) -> Option<Backend> {
         let Some(backend) = backend else {
-            return Some(Backend::Queue { worker_function_arn: None });
+            return Some(Backend::Queue {
+                worker_function_arn: None,
+            });
         };
         let worker_function_arn = backend.worker_function_arn.clone();
         if let Some(arn) = &worker_function_arn {
@@ -424,7 +518,9 @@ impl Checker<'_> {
                         "set `type: lambda`, or remove function_arn to keep the queue backend",
                     );
                 }
-                Some(Backend::Queue { worker_function_arn })
+                Some(Backend::Queue {
+                    worker_function_arn,
+                })
             }
             BackendKind::Lambda => {
                 let Some(function_arn) = backend.function_arn.clone() else {
@@ -455,7 +551,9 @@ impl Checker<'_> {
     }
 
     fn queue(&mut self, path: &Path, queue: Option<&file::QueueSettings>) -> Queue {
-        let visibility = queue.and_then(|q| q.visibility_timeout_seconds).unwrap_or(1800);
+        let visibility = queue
+            .and_then(|q| q.visibility_timeout_seconds)
+            .unwrap_or(1800);
         let receives = queue.and_then(|q| q.max_receive_count).unwrap_or(2);
         let days = queue.and_then(|q| q.retention_days).unwrap_or(4.0);
         if visibility > 43_200 {
@@ -466,7 +564,11 @@ impl Checker<'_> {
             );
         }
         if !(1..=1000).contains(&receives) {
-            self.error_hint(&path.key("max_receive_count"), format!("{receives} is outside SQS's limits"), "use 1 to 1000");
+            self.error_hint(
+                &path.key("max_receive_count"),
+                format!("{receives} is outside SQS's limits"),
+                "use 1 to 1000",
+            );
         }
         let retention_seconds = (days * 86_400.0).round();
         if !(60.0..=1_209_600.0).contains(&retention_seconds) {
@@ -483,23 +585,47 @@ impl Checker<'_> {
         }
     }
 
-    fn tags(&mut self, path: &Path, tags: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    fn tags(
+        &mut self,
+        path: &Path,
+        tags: Option<&BTreeMap<String, String>>,
+    ) -> BTreeMap<String, String> {
         let Some(tags) = tags else {
             return BTreeMap::new();
         };
         if tags.len() > MAX_USER_TAGS {
-            self.error(path, format!("{} tags; at most {MAX_USER_TAGS} fit beside botpub's own", tags.len()));
+            self.error(
+                path,
+                format!(
+                    "{} tags; at most {MAX_USER_TAGS} fit beside botpub's own",
+                    tags.len()
+                ),
+            );
         }
         for (key, value) in tags {
             let at = path.key(key);
             let lower = key.to_ascii_lowercase();
             if lower.starts_with("aws:") || lower.starts_with(TAG_PREFIX) {
-                self.error(&at, format!("tag keys starting with `{}` are reserved", &key[..key.find(':').unwrap_or(0) + 1]));
+                self.error(
+                    &at,
+                    format!(
+                        "tag keys starting with `{}` are reserved",
+                        &key[..key.find(':').unwrap_or(0) + 1]
+                    ),
+                );
             } else if key.is_empty() || key.chars().count() > 128 || !key.chars().all(tag_char) {
-                self.error_hint(&at, format!("`{key}` is not a valid tag key"), "1 to 128 letters, digits, spaces and _ . : / = + - @");
+                self.error_hint(
+                    &at,
+                    format!("`{key}` is not a valid tag key"),
+                    "1 to 128 letters, digits, spaces and _ . : / = + - @",
+                );
             }
             if value.chars().count() > 256 || !value.chars().all(tag_char) {
-                self.error_hint(&at, "not a valid tag value", "up to 256 letters, digits, spaces and _ . : / = + - @");
+                self.error_hint(
+                    &at,
+                    "not a valid tag value",
+                    "up to 256 letters, digits, spaces and _ . : / = + - @",
+                );
             }
         }
         tags.clone()
@@ -564,7 +690,9 @@ pub fn locate(root: &Node, path: &Path) -> Pos {
     let mut node = root;
     for seg in path.segments() {
         let next = match (&node.value, seg) {
-            (Value::Map(entries), Seg::Key(key)) => entries.iter().find(|e| &e.key == key).map(|e| &*e.value),
+            (Value::Map(entries), Seg::Key(key)) => {
+                entries.iter().find(|e| &e.key == key).map(|e| &*e.value)
+            }
             (Value::Seq(items), Seg::Index(i)) => items.get(*i).map(|n| &**n),
             _ => None,
         };
@@ -578,17 +706,22 @@ pub fn locate(root: &Node, path: &Path) -> Pos {
 
 fn is_name(text: &str, letter_first: bool) -> bool {
     let mut chars = text.chars();
-    chars
-        .next()
-        .is_some_and(|c| if letter_first { c.is_ascii_alphabetic() } else { c.is_ascii_alphanumeric() })
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+    chars.next().is_some_and(|c| {
+        if letter_first {
+            c.is_ascii_alphabetic()
+        } else {
+            c.is_ascii_alphanumeric()
+        }
+    }) && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn is_region(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
@@ -605,12 +738,18 @@ fn check_origin(origin: &str) -> Result<(), String> {
         return Err(format!("the scheme must be http or https, not `{scheme}`"));
     }
     if let Some(slash) = rest.find(['/', '?', '#']) {
-        return Err(format!("an origin has no path; use `{scheme}://{}`", &rest[..slash]));
+        return Err(format!(
+            "an origin has no path; use `{scheme}://{}`",
+            &rest[..slash]
+        ));
     }
     let (host, port) = match rest.strip_prefix('[') {
         Some(v6) => {
-            let (addr, after) = v6.split_once(']').ok_or("an IPv6 host is written `[address]`")?;
-            addr.parse::<std::net::Ipv6Addr>().map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
+            let (addr, after) = v6
+                .split_once(']')
+                .ok_or("an IPv6 host is written `[address]`")?;
+            addr.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
             (&rest[..addr.len() + 2], after.strip_prefix(':'))
         }
         None => match rest.rsplit_once(':') {
@@ -621,8 +760,16 @@ fn check_origin(origin: &str) -> Result<(), String> {
     if let Some(port) = port {
         match port.parse::<u16>() {
             Ok(0) | Err(_) => return Err(format!("`{port}` is not a port number")),
-            Ok(443) if scheme == "https" => return Err(format!("browsers omit the default port; use `https://{host}`")),
-            Ok(80) if scheme == "http" => return Err(format!("browsers omit the default port; use `http://{host}`")),
+            Ok(443) if scheme == "https" => {
+                return Err(format!(
+                    "browsers omit the default port; use `https://{host}`"
+                ));
+            }
+            Ok(80) if scheme == "http" => {
+                return Err(format!(
+                    "browsers omit the default port; use `http://{host}`"
+                ));
+            }
             Ok(_) => {}
         }
     }
@@ -634,26 +781,50 @@ fn check_origin(origin: &str) -> Result<(), String> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     if host.is_empty() || host.len() > 253 || !host.split('.').all(valid_label) {
         return Err(format!("`{host}` is not a host name"));
     }
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         let lower = origin.to_ascii_lowercase();
-        return Err(format!("browsers send the host in lower case; use `{lower}`"));
+        return Err(format!(
+            "browsers send the host in lower case; use `{lower}`"
+        ));
     }
     Ok(())
 }
 
 fn check_lambda_arn(arn: &str) -> Result<(), &'static str> {
     let parts: Vec<&str> = arn.splitn(8, ':').collect();
-    let [arn_, partition, service, region, account, kind, name, rest @ ..] = parts.as_slice() else {
+    let [
+        arn_,
+        partition,
+        service,
+        region,
+        account,
+        kind,
+        name,
+        rest @ ..,
+    ] = parts.as_slice()
+    else {
         return Err("too few parts");
     };
     let qualifier = rest.first();
-    let name_ok = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if *arn_ != "arn" || !(partition.starts_with("aws") && partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')) {
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if *arn_ != "arn"
+        || !(partition.starts_with("aws")
+            && partition
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-'))
+    {
         Err("it must start with `arn:aws`")
     } else if *service != "lambda" {
         Err("the service must be `lambda`")
@@ -665,7 +836,13 @@ fn check_lambda_arn(arn: &str) -> Result<(), &'static str> {
         Err("the resource must be `function:NAME`")
     } else if !name_ok(name) {
         Err("the function name must be 1 to 64 letters, digits, `-` or `_`")
-    } else if qualifier.is_some_and(|q| q.is_empty() || q.len() > 128 || !q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'$')) {
+    } else if qualifier.is_some_and(|q| {
+        q.is_empty()
+            || q.len() > 128
+            || !q
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'$')
+    }) {
         Err("the qualifier must be a version or alias name")
     } else {
         Ok(())
@@ -681,9 +858,21 @@ mod tests {
         assert!(check_origin("https://app.example.com").is_ok());
         assert!(check_origin("http://localhost:3000").is_ok());
         assert!(check_origin("https://[::1]:8443").is_ok());
-        assert!(check_origin("https://app.example.com/").unwrap_err().contains("no path"));
-        assert!(check_origin("https://App.example.com").unwrap_err().contains("lower case"));
-        assert!(check_origin("https://app.example.com:443").unwrap_err().contains("default port"));
+        assert!(
+            check_origin("https://app.example.com/")
+                .unwrap_err()
+                .contains("no path")
+        );
+        assert!(
+            check_origin("https://App.example.com")
+                .unwrap_err()
+                .contains("lower case")
+        );
+        assert!(
+            check_origin("https://app.example.com:443")
+                .unwrap_err()
+                .contains("default port")
+        );
         assert!(check_origin("ftp://x.example").is_err());
         assert!(check_origin("app.example.com").is_err());
         assert!(check_origin("https://a'b.example").is_err());
@@ -693,7 +882,9 @@ mod tests {
     #[test]
     fn lambda_arns() {
         assert!(check_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:bot").is_ok());
-        assert!(check_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:bot:live").is_ok());
+        assert!(
+            check_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:bot:live").is_ok()
+        );
         assert!(check_lambda_arn("arn:aws-cn:lambda:cn-north-1:123456789012:function:bot").is_ok());
         assert!(check_lambda_arn("arn:aws:lambda:us-east-1:1234:function:bot").is_err());
         assert!(check_lambda_arn("arn:aws:s3:us-east-1:123456789012:function:bot").is_err());

@@ -41,7 +41,10 @@ pub struct Node {
 #[derive(Debug)]
 pub enum Value {
     /// A scalar; `plain` is false when it was quoted or a block scalar, so `"50"` stays a string.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Rc<Node>>),
     Map(Vec<Entry>),
 }
@@ -141,8 +144,9 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
                 if documents > 1 {
                     return Err(SyntaxError {
                         pos,
-                        message: "a spec file holds exactly one YAML document; remove the second `---`"
-                            .to_string(),
+                        message:
+                            "a spec file holds exactly one YAML document; remove the second `---`"
+                                .to_string(),
                     });
                 }
                 None
@@ -267,7 +271,11 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
 }
 
 /// Checks that a new collection may be opened here.
-fn open(stack: &[Open], pos: Pos, tag: Option<&yaml_rust2::parser::Tag>) -> Result<(), SyntaxError> {
+fn open(
+    stack: &[Open],
+    pos: Pos,
+    tag: Option<&yaml_rust2::parser::Tag>,
+) -> Result<(), SyntaxError> {
     reject_tag(tag, pos)?;
     if stack.len() >= MAX_DEPTH {
         return Err(SyntaxError {
@@ -291,7 +299,10 @@ fn reject_tag(tag: Option<&yaml_rust2::parser::Tag>, pos: Pos) -> Result<(), Syn
         // `!!str` and friends are the standard schema's own tags; custom tags like `!Ref` are not spec syntax.
         Some(tag) if tag.handle != "tag:yaml.org,2002:" && tag.handle != "!!" => Err(SyntaxError {
             pos,
-            message: format!("YAML tag `{}{}` is not supported in a spec", tag.handle, tag.suffix),
+            message: format!(
+                "YAML tag `{}{}` is not supported in a spec",
+                tag.handle, tag.suffix
+            ),
         }),
         _ => Ok(()),
     }
@@ -330,8 +341,14 @@ mod tests {
         let Value::Map(entries) = &doc.root.unwrap().value else {
             panic!("not a map")
         };
-        assert!(matches!(entries[0].value.value, Value::Scalar { plain: false, .. }));
-        assert!(matches!(entries[1].value.value, Value::Scalar { plain: true, .. }));
+        assert!(matches!(
+            entries[0].value.value,
+            Value::Scalar { plain: false, .. }
+        ));
+        assert!(matches!(
+            entries[1].value.value,
+            Value::Scalar { plain: true, .. }
+        ));
     }
 
     #[test]
@@ -348,7 +365,9 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..30 {
             let p = i - 1;
-            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         assert!(parse(&text).is_ok());
     }

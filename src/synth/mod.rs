@@ -1,1 +1,201 @@
-//! Synthesis: the validated spec becomes CloudFormation templates.
+//! Synthesis: the validated spec becomes CloudFormation templates, one per stack.
+//!
+//! Templates live in `templates/` as minijinja files (compiled into the binary). Every spec value enters
+//! them through `tojson`, and the rendered text is parsed back and checked (`check`), so no value can
+//! change a template's structure. The output is deterministic: the same spec gives byte-identical templates.
+
+mod check;
+mod render;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::spec::model::{Bot, Firewall, Spec};
+
+/// Stack tags botpub sets itself; `list` and `status` find bot stacks by them.
+pub const BOT_ID_TAG: &str = "botpub:bot-id";
+pub const SPEC_HASH_TAG: &str = "botpub:spec-hash";
+pub const SHARED_TAG: &str = "botpub:shared";
+
+/// One stack to deploy: its name, what it is, and its template.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    pub kind: StackKind,
+    pub region: Option<String>,
+    pub template: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackKind {
+    /// The web ACL shared by every bot; deployed before the bots, which import its ARN.
+    Firewall,
+    Bot {
+        id: String,
+    },
+}
+
+impl Stack {
+    /// The template as CloudFormation receives it: pretty JSON, keys in template order.
+    pub fn template_body(&self) -> String {
+        let mut body = serde_json::to_string_pretty(&self.template).unwrap_or_default();
+        body.push('\n');
+        body
+    }
+
+    /// The template as YAML (same content), for people who review YAML.
+    pub fn template_yaml(&self) -> String {
+        serde_yaml::to_string(&self.template).unwrap_or_default()
+    }
+
+    /// SHA-256 of [`Stack::template_body`]: what a plan records to notice a changed template.
+    pub fn template_hash(&self) -> String {
+        sha256_hex(self.template_body().as_bytes())
+    }
+}
+
+/// The export through which bot stacks find the shared web ACL.
+pub fn firewall_export(spec: &Spec) -> String {
+    format!("{}-WebAclArn", spec.stack_name("firewall"))
+}
+
+/// All stacks of a spec: the firewall first (bots import from it), then one per bot in spec order.
+pub fn synthesize(spec: &Spec) -> anyhow::Result<Vec<Stack>> {
+    let mut stacks = Vec::with_capacity(spec.bots.len() + 1);
+    if let Some(firewall) = &spec.firewall {
+        stacks.push(firewall_stack(spec, firewall)?);
+    }
+    for bot in &spec.bots {
+        stacks.push(bot_stack(spec, bot)?);
+    }
+    Ok(stacks)
+}
+
+#[derive(Serialize)]
+struct FirewallContext<'a> {
+    stack_name: &'a str,
+    export_name: String,
+    firewall: &'a Firewall,
+}
+
+fn firewall_stack(spec: &Spec, firewall: &Firewall) -> anyhow::Result<Stack> {
+    let name = spec.stack_name("firewall");
+    let context = FirewallContext {
+        stack_name: &name,
+        export_name: firewall_export(spec),
+        firewall,
+    };
+    let template = render::render("firewall.json.j2", &context)?;
+    check::check(&name, &template)?;
+    Ok(Stack {
+        tags: BTreeMap::from([(SHARED_TAG.to_string(), "firewall".to_string())]),
+        name,
+        kind: StackKind::Firewall,
+        region: spec.region.clone(),
+        template,
+    })
+}
+
+#[derive(Serialize)]
+struct BotContext<'a> {
+    stack_name: &'a str,
+    bot: &'a Bot,
+    spec_hash: &'a str,
+    deployment_id: String,
+    firewall_export: Option<String>,
+    cors: Cors,
+}
+
+/// How the API answers CORS: one fixed origin (or `*`), or the request's origin echoed when listed.
+#[derive(Serialize)]
+struct Cors {
+    mode: &'static str,
+    /// A mapping expression: the origin in single quotes. With several origins, the first of them,
+    /// for the gateway responses that cannot choose.
+    header_value: String,
+    origins: Vec<String>,
+}
+
+fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
+    let name = spec.stack_name(&bot.id);
+    let spec_hash = spec_hash(bot);
+    let first_origin = bot
+        .allowed_origins
+        .first()
+        .map(String::as_str)
+        .unwrap_or("*");
+    let mut context = BotContext {
+        stack_name: &name,
+        bot,
+        spec_hash: &spec_hash,
+        deployment_id: "Deployment".to_string(),
+        firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),
+        cors: Cors {
+            mode: if bot.allowed_origins.len() > 1 {
+                "echo"
+            } else {
+                "static"
+            },
+            header_value: format!("'{}'", if bot.any_origin() { "*" } else { first_origin }),
+            origins: bot.allowed_origins.clone(),
+        },
+    };
+    // The Deployment's logical id carries a hash of the API definition: CloudFormation deploys an API
+    // change only by creating a new Deployment, so a changed definition must mean a new logical id.
+    let draft = render::render("bot.json.j2", &context)?;
+    context.deployment_id = format!("Deployment{}", &api_definition_hash(&draft)[..10]);
+    let template = render::render("bot.json.j2", &context)?;
+    check::check(&name, &template)?;
+
+    let mut tags = bot.tags.clone();
+    tags.insert(BOT_ID_TAG.to_string(), bot.id.clone());
+    tags.insert(SPEC_HASH_TAG.to_string(), spec_hash);
+    Ok(Stack {
+        name,
+        kind: StackKind::Bot { id: bot.id.clone() },
+        region: spec.region.clone(),
+        template,
+        tags,
+    })
+}
+
+/// Resource types whose properties make up what a Deployment snapshots.
+const API_DEFINITION_TYPES: [&str; 6] = [
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Model",
+    "AWS::ApiGateway::RequestValidator",
+    "AWS::ApiGateway::GatewayResponse",
+];
+
+fn api_definition_hash(template: &Value) -> String {
+    let mut hasher = Sha256::new();
+    if let Some(resources) = template.get("Resources").and_then(Value::as_object) {
+        for (id, resource) in resources {
+            let kind = resource
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if API_DEFINITION_TYPES.contains(&kind) {
+                hasher.update(id.as_bytes());
+                hasher.update(resource.to_string().as_bytes());
+            }
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// A short hash of a bot's validated settings, tagged on its stack.
+fn spec_hash(bot: &Bot) -> String {
+    let canonical = serde_json::to_vec(bot).unwrap_or_default();
+    sha256_hex(&canonical)[..16].to_string()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}

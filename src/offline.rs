@@ -1,0 +1,121 @@
+//! The commands that need no AWS account: `validate`, `synth`, `schema`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use botpub::spec::{self, Checked};
+use botpub::synth::{self, StackKind};
+use serde_json::json;
+
+use crate::cli::{Format, Output};
+
+/// Checks the spec files and, for people, prints every diagnostic with its source line.
+fn checked(specs: &[PathBuf], output: Output) -> Checked {
+    let checked = spec::check_files(specs);
+    if output == Output::Text {
+        for diagnostic in &checked.diagnostics {
+            let source = checked.sources.get(&diagnostic.file).map(String::as_str);
+            eprintln!("{}\n", diagnostic.render(source));
+        }
+    }
+    checked
+}
+
+pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
+    let checked = checked(specs, output);
+    let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = checked.diagnostics.len() - errors;
+    match output {
+        Output::Json => {
+            let document = json!({"valid": errors == 0, "diagnostics": checked.diagnostics});
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        Output::Text if errors > 0 => {
+            eprintln!("{errors} error(s), {warnings} warning(s): nothing was created");
+        }
+        Output::Text => {
+            for spec in &checked.specs {
+                let firewall = if spec.firewall.is_some() {
+                    " and the shared firewall"
+                } else {
+                    ""
+                };
+                println!(
+                    "{}: valid, {} bot(s){firewall}",
+                    spec.source,
+                    spec.bots.len()
+                );
+            }
+            if warnings > 0 {
+                eprintln!("{warnings} warning(s)");
+            }
+        }
+    }
+    Ok(ExitCode::from(if errors == 0 { 0 } else { 1 }))
+}
+
+pub fn synth(
+    specs: &[PathBuf],
+    out: &Path,
+    format: Format,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let checked = checked(specs, output);
+    if checked.has_errors() {
+        if output == Output::Json {
+            let document = json!({"valid": false, "diagnostics": checked.diagnostics});
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        return Ok(ExitCode::from(1));
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut manifest = Vec::new();
+    for spec in &checked.specs {
+        for stack in synth::synthesize(spec)? {
+            let (body, extension) = match format {
+                Format::Json => (stack.template_body(), "json"),
+                Format::Yaml => (stack.template_yaml(), "yaml"),
+            };
+            let file = format!("{}.template.{extension}", stack.name);
+            let path = out.join(&file);
+            std::fs::write(&path, &body)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if output == Output::Text {
+                println!("{} ({} bytes)", path.display(), body.len());
+            }
+            let bot_id = match &stack.kind {
+                StackKind::Bot { id } => Some(id.clone()),
+                StackKind::Firewall => None,
+            };
+            manifest.push(json!({
+                "stack_name": stack.name,
+                "bot_id": bot_id,
+                "spec": spec.source,
+                "region": stack.region,
+                "template": file,
+                "template_sha256": stack.template_hash(),
+                "tags": stack.tags,
+            }));
+        }
+    }
+    let document = json!({"stacks": manifest});
+    let manifest_path = out.join("manifest.json");
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&document)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn schema() -> anyhow::Result<ExitCode> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&spec::file::json_schema())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
