@@ -20,6 +20,8 @@ pub struct Problem {
     pub pos: Pos,
     pub message: String,
     pub hint: Option<String>,
+    /// A second path this problem explains: a misspelt field is the reason its correct spelling is missing.
+    pub explains: Option<Path>,
 }
 
 /// Reads `root` as a `T`. Returns `None` only when a problem could not be papered over; the problems are
@@ -95,6 +97,7 @@ impl<'a> NodeDe<'a> {
             pos,
             message,
             hint,
+            explains: None,
         });
     }
 
@@ -430,7 +433,8 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
                 .fields
                 .filter(|fields| !fields.contains(&entry.key.as_str()))
             {
-                let hint = match suggest(&entry.key, fields) {
+                let known = suggest(&entry.key, fields);
+                let hint = match known {
                     Some(known) => format!("did you mean `{known}`?"),
                     None => format!("known fields here: {}", fields.join(", ")),
                 };
@@ -439,6 +443,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
                     pos: entry.key_pos,
                     message: format!("unknown field `{}`", entry.key),
                     hint: Some(hint),
+                    explains: known.map(|known| self.path.key(known)),
                 });
                 continue;
             }

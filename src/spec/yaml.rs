@@ -205,13 +205,18 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
                     anchor,
                     entries,
                     ..
-                }) => Some((
-                    Rc::new(Node {
-                        pos,
-                        value: Value::Map(entries),
-                    }),
-                    anchor,
-                )),
+                }) => {
+                    // A block mapping's start mark comes after its first key is scanned; the key is
+                    // where a reader looks for the mapping.
+                    let pos = entries.first().map_or(pos, |first| pos.min(first.key_pos));
+                    Some((
+                        Rc::new(Node {
+                            pos,
+                            value: Value::Map(entries),
+                        }),
+                        anchor,
+                    ))
+                }
                 None => None,
             },
         };

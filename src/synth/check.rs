@@ -14,7 +14,14 @@ const TOP_LEVEL: [&str; 5] = [
     "Resources",
     "Outputs",
 ];
-const RESOURCE_KEYS: [&str; 4] = ["Type", "Properties", "DependsOn", "Metadata"];
+const RESOURCE_KEYS: [&str; 6] = [
+    "Type",
+    "Properties",
+    "DependsOn",
+    "Metadata",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+];
 /// Every resource type botpub's templates may contain.
 const RESOURCE_TYPES: [&str; 21] = [
     "AWS::ApiGateway::ApiKey",

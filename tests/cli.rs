@@ -1,0 +1,380 @@
+//! The offline commands as a user runs them: `validate`, `synth`, `schema`, and how they treat files that
+//! are not specs at all.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn botpub(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_botpub"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn examples() -> Vec<String> {
+    let mut found: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+            .unwrap()
+            .map(|e| format!("examples/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|p| p.ends_with(".yaml"))
+            .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn every_example_validates() {
+    for example in examples() {
+        let out = botpub(&["validate", &example]);
+        assert_eq!(out.status.code(), Some(0), "{example}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!("{example}: valid")),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn validate_shows_each_error_at_its_line_with_the_source_and_a_fix() {
+    let out = botpub(&["validate", "tests/invalid/every-problem-at-once.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("tests/invalid/every-problem-at-once.yaml:17:33: error: bots[0].throttle.burst_limt: unknown field `burst_limt`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(" 17 |     throttle: { rate_limit: 50, burst_limt: 100 }"),
+        "{err}"
+    );
+    assert!(err.contains("help: did you mean `burst_limit`?"), "{err}");
+    assert!(err.contains("help: did you mean `WEEK`?"), "{err}");
+    assert!(
+        err.contains("8 error(s), 0 warning(s): nothing was created"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn validate_json_lists_every_diagnostic_with_its_location() {
+    let out = botpub(&[
+        "validate",
+        "--output",
+        "json",
+        "tests/invalid/quota-period.yaml",
+        "examples/full.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    let diagnostics = doc["diagnostics"].as_array().unwrap();
+    let first = &diagnostics[0];
+    assert_eq!(first["file"], "tests/invalid/quota-period.yaml");
+    assert_eq!(first["line"], 6);
+    assert_eq!(first["column"], 34);
+    assert_eq!(first["path"], "bots[0].quota.period");
+    assert_eq!(first["severity"], "error");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown value `month`")
+    );
+    assert_eq!(first["hint"], "did you mean `MONTH`?");
+    // The valid file's warning is reported too, as a warning.
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d["file"] == "examples/full.yaml" && d["severity"] == "warning")
+    );
+    assert!(
+        stderr(&out).is_empty(),
+        "JSON mode keeps stderr quiet: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn files_that_are_not_specs_get_one_clear_error_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let empty = write(d, "empty.yaml", "");
+    let comment = write(d, "comment.yaml", "# nothing here\n");
+    let binary = write(d, "binary.yaml", [0u8, 159, 146, 150, 255, 0, 1, 2]);
+    let big = write(d, "big.yaml", vec![b'#'; 10 * 1024 * 1024 + 1]);
+    let parent = write(d, "plain-file", "x");
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (d.join("missing.yaml"), "no such file"),
+        (d.to_path_buf(), "is a directory; pass a spec file"),
+        (empty, "the file is empty"),
+        (comment, "the file is empty"),
+        (binary, "is not UTF-8 text (invalid byte at offset 1)"),
+        (
+            big,
+            "is 10485761 bytes; a spec file is at most 10485760 bytes",
+        ),
+        (parent.join("child.yaml"), "cannot be read"),
+    ];
+    for (path, message) in cases {
+        let path = path.to_string_lossy().to_string();
+        let out = botpub(&["validate", &path]);
+        assert_eq!(out.status.code(), Some(1), "{path}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{path}: error: {message}")),
+            "{path}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn hostile_yaml_is_refused_quickly_without_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let nested_flow = write(d, "flow.yaml", "[".repeat(1_000_000));
+    let nested_block: String = (0..5_000)
+        .map(|i| format!("{}k:\n", " ".repeat(i)))
+        .collect();
+    let nested_block = write(d, "block.yaml", nested_block);
+    let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..40 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    bomb.push_str("version: 1\nbots: *a39\n");
+    let bomb = write(d, "bomb.yaml", bomb);
+    // A spec just under the size limit: one bot with a 10 MB description.
+    let huge = format!(
+        "version: 1\nbots:\n  - id: big\n    allowed_origins: [\"https://app.example.com\"]\n    description: \"{}\"\n",
+        "x".repeat(10 * 1024 * 1024 - 200)
+    );
+    let huge = write(d, "huge.yaml", huge);
+    for (path, expected_code) in [(nested_flow, 1), (nested_block, 1), (bomb, 1), (huge, 0)] {
+        let started = Instant::now();
+        let out = botpub(&["validate", path.to_str().unwrap()]);
+        let elapsed = started.elapsed();
+        assert_eq!(
+            out.status.code(),
+            Some(expected_code),
+            "{}: {}",
+            path.display(),
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("panicked"));
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "{} took {elapsed:?}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn more_than_ten_thousand_ranges_is_an_error_naming_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let ranges: Vec<String> = (0..10_001u32)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    let spec = format!(
+        "version: 1\nfirewall:\n  allowed_ipv4: [{}]\nbots:\n  - id: a\n    allowed_origins: [\"https://a.example\"]\n",
+        ranges.join(", ")
+    );
+    let path = write(dir.path(), "many.yaml", spec);
+    let out = botpub(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("firewall.allowed_ipv4: 10001 ranges; a WAF IP set holds at most 10000"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn synth_writes_one_template_per_stack_and_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = botpub(&[
+        "synth",
+        "examples/full.yaml",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut files: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "BotPub-firewall.template.json",
+            "BotPub-internal-bot.template.json",
+            "BotPub-sales-bot.template.json",
+            "BotPub-support-bot.template.json",
+            "manifest.json"
+        ]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    let stacks = manifest["stacks"].as_array().unwrap();
+    assert_eq!(
+        stacks[0]["stack_name"], "BotPub-firewall",
+        "the firewall comes first: bots import from it"
+    );
+    let support = &stacks[1];
+    assert_eq!(support["bot_id"], "support-bot");
+    assert_eq!(support["tags"]["botpub:bot-id"], "support-bot");
+    assert_eq!(support["tags"]["team"], "support");
+    assert_eq!(
+        support["tags"]["botpub:spec-hash"].as_str().unwrap().len(),
+        16
+    );
+    let template = std::fs::read(out_dir.join("BotPub-support-bot.template.json")).unwrap();
+    let template: serde_json::Value = serde_json::from_slice(&template).unwrap();
+    assert_eq!(
+        template["Resources"]["UsagePlan"]["Properties"]["Quota"]["Period"],
+        "MONTH"
+    );
+    assert_eq!(
+        template["Resources"]["FirewallAssociation"]["Properties"]["WebACLArn"]["Fn::ImportValue"],
+        "BotPub-firewall-WebAclArn"
+    );
+}
+
+#[test]
+fn synth_is_deterministic_and_yaml_says_the_same_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b, y] = ["a", "b", "y"].map(|n| dir.path().join(n));
+    for (path, format) in [(&a, "json"), (&b, "json"), (&y, "yaml")] {
+        let out = botpub(&[
+            "synth",
+            "examples/full.yaml",
+            "examples/lambda.yaml",
+            "-o",
+            path.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    for stack in [
+        "BotPub-firewall",
+        "BotPub-support-bot",
+        "BotPub-webhook-bot",
+    ] {
+        let json_a = std::fs::read(a.join(format!("{stack}.template.json"))).unwrap();
+        let json_b = std::fs::read(b.join(format!("{stack}.template.json"))).unwrap();
+        assert_eq!(json_a, json_b, "{stack} differs between two runs");
+        let yaml: serde_json::Value = serde_yaml::from_slice(
+            &std::fs::read(y.join(format!("{stack}.template.yaml"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            yaml,
+            serde_json::from_slice::<serde_json::Value>(&json_a).unwrap()
+        );
+    }
+}
+
+#[test]
+fn synth_of_an_invalid_spec_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = botpub(&[
+        "synth",
+        "examples/full.yaml",
+        "tests/invalid/quota-offset.yaml",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !out_dir.exists(),
+        "nothing may be written when any spec is invalid"
+    );
+}
+
+#[test]
+fn two_files_defining_the_same_stack_are_refused() {
+    let out = botpub(&["validate", "examples/full.yaml", "examples/full.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("stack `BotPub-firewall` is also defined in examples/full.yaml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_schema_describes_the_spec_and_accepts_every_example() {
+    let out = botpub(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "botpub publication spec");
+    assert_eq!(schema["required"], serde_json::json!(["version", "bots"]));
+    assert_eq!(schema["additionalProperties"], false);
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for example in examples() {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&example)).unwrap();
+        let instance: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{example}: {errors:?}");
+    }
+    for invalid in [
+        "unknown-field-typo.yaml",
+        "quota-period.yaml",
+        "missing-version.yaml",
+    ] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/invalid")
+                .join(invalid),
+        )
+        .unwrap();
+        let instance: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        assert!(
+            !validator.is_valid(&instance),
+            "the schema should reject {invalid}"
+        );
+    }
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for command in ["validate", "synth", "schema"] {
+        let out = botpub(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            stdout(&out).contains("Example:\n  botpub"),
+            "{command}: {}",
+            stdout(&out)
+        );
+    }
+}
