@@ -1,8 +1,9 @@
 //! Command-line arguments. Every command's `--help` carries an example.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -67,9 +68,150 @@ pub enum Command {
         format: Format,
     },
 
+    /// Show what publishing would change: one CloudFormation change set per stack.
+    #[command(
+        after_help = "Exit codes: 0 no changes, 2 changes, 1 error, 4 blocked.\n\nExample:\n  botpub plan examples/full.yaml --out plan.json\n  botpub apply plan.json"
+    )]
+    Plan {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        /// Keep the change sets and write a plan file for `botpub apply`.
+        #[arg(long = "out", value_name = "PLAN.json")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// Execute exactly the change sets of a plan file; refuses a stale plan (exit 4).
+    #[command(
+        after_help = "Example:\n  botpub plan examples/full.yaml --out plan.json && botpub apply plan.json"
+    )]
+    Apply {
+        #[arg(value_name = "PLAN.json")]
+        plan: PathBuf,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+
+    /// Plan, confirm, deploy and wait; then print each bot's endpoint, stage, default key id and queue.
+    #[command(
+        after_help = "Example:\n  botpub publish examples/quickstart.yaml\n  botpub publish specs/*.yaml --yes --output json"
+    )]
+    Publish {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        /// Do not ask for confirmation (needed without a terminal, e.g. in CI).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Return once the deployment has started; `botpub watch` follows it.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+
+    /// Follow a deployment in progress (after --detach or an interrupted run) until it ends.
+    #[command(
+        after_help = "Example:\n  botpub watch support-bot\n  botpub watch firewall   # the shared firewall stack"
+    )]
+    Watch {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+
+    /// Show a bot's publication: status, endpoint, limits (read live), origins and API key ids.
+    #[command(
+        after_help = "Exit code 1 when the bot is not published.\n\nExample:\n  botpub status support-bot\n  botpub status support-bot --output json | jq .endpoint"
+    )]
+    Status {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// List every bot published in the region.
+    #[command(after_help = "Example:\n  botpub list --region eu-west-1 --output json")]
+    List {
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// Remove a bot's API, every API key on its usage plan, its queue and its results.
+    #[command(after_help = "Example:\n  botpub unpublish support-bot --yes")]
+    Unpublish {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        /// Do not ask for confirmation (needed without a terminal, e.g. in CI).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+
     /// Print the JSON Schema of the spec format, for editor completion and checking.
     #[command(
         after_help = "Example:\n  botpub schema > botpub.schema.json\n  # then, in a spec file: # yaml-language-server: $schema=botpub.schema.json"
     )]
     Schema,
+}
+
+/// Where AWS is: the usual AWS configuration, with explicit overrides.
+#[derive(Args, Clone)]
+pub struct AwsArgs {
+    /// AWS region; otherwise the spec's `region`, then AWS_REGION or the profile's region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Named profile from the AWS config files (otherwise AWS_PROFILE, then default).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Send every AWS request to this endpoint (otherwise AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Log each AWS request to stderr: operation, stack, duration, attempts.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Which bot's stack a command means.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// The spec's stack_prefix.
+    #[arg(long, default_value = "BotPub")]
+    pub prefix: String,
+}
+
+/// How to wait for deployments.
+#[derive(Args, Clone)]
+pub struct WaitArgs {
+    /// auto: a live view on a terminal, one line per event otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Stop waiting after this long (e.g. 30m); the deployment goes on in AWS. Default: no limit.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Bar,
+    Events,
+    None,
 }

@@ -2,25 +2,71 @@
 
 mod cli;
 mod offline;
+mod online;
 
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::Command;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let out = cli.output;
     let result = match &cli.command {
-        cli::Command::Validate { specs } => offline::validate(specs, cli.output),
-        cli::Command::Synth { specs, out, format } => {
-            offline::synth(specs, out, *format, cli.output)
-        }
-        cli::Command::Schema => offline::schema(),
+        Command::Validate { specs } => offline::validate(specs, out),
+        Command::Synth {
+            specs,
+            out: dir,
+            format,
+        } => offline::synth(specs, dir, *format, out),
+        Command::Schema => offline::schema(),
+        Command::Plan {
+            specs,
+            out: file,
+            aws,
+        } => block_on(online::plan(specs, file.as_ref(), aws, out)),
+        Command::Apply { plan, aws, wait } => block_on(online::apply(plan, aws, wait, out)),
+        Command::Publish {
+            specs,
+            yes,
+            detach,
+            aws,
+            wait,
+        } => block_on(online::publish(specs, *yes, *detach, aws, wait, out)),
+        Command::Watch {
+            bot_id,
+            target,
+            aws,
+            wait,
+        } => block_on(online::watch(bot_id, target, aws, wait, out)),
+        Command::Status {
+            bot_id,
+            target,
+            aws,
+        } => block_on(online::status(bot_id, target, aws, out)),
+        Command::List { aws } => block_on(online::list(aws, out)),
+        Command::Unpublish {
+            bot_id,
+            yes,
+            target,
+            aws,
+            wait,
+        } => block_on(online::unpublish(bot_id, *yes, target, aws, wait, out)),
     };
     match result {
-        Ok(code) => code,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(1)
+            ExitCode::from(botpub::outcome::exit_code(&error))
         }
     }
+}
+
+/// AWS commands run on a single-threaded runtime: their work is waiting, and one thread starts fastest.
+fn block_on(future: impl Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }

@@ -1,9 +1,9 @@
 //! The commands that need no AWS account: `validate`, `synth`, `schema`.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
+use botpub::outcome;
 use botpub::spec::{self, Checked};
 use botpub::synth::{self, StackKind};
 use serde_json::json;
@@ -22,7 +22,7 @@ fn checked(specs: &[PathBuf], output: Output) -> Checked {
     checked
 }
 
-pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
+pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<u8> {
     let checked = checked(specs, output);
     let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = checked.diagnostics.len() - errors;
@@ -52,22 +52,21 @@ pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::from(if errors == 0 { 0 } else { 1 }))
+    Ok(if errors == 0 {
+        outcome::OK
+    } else {
+        outcome::ERROR
+    })
 }
 
-pub fn synth(
-    specs: &[PathBuf],
-    out: &Path,
-    format: Format,
-    output: Output,
-) -> anyhow::Result<ExitCode> {
+pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> anyhow::Result<u8> {
     let checked = checked(specs, output);
     if checked.has_errors() {
         if output == Output::Json {
             let document = json!({"valid": false, "diagnostics": checked.diagnostics});
             println!("{}", serde_json::to_string_pretty(&document)?);
         }
-        return Ok(ExitCode::from(1));
+        return Ok(outcome::ERROR);
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut manifest = Vec::new();
@@ -109,13 +108,13 @@ pub fn synth(
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&document)?);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(outcome::OK)
 }
 
-pub fn schema() -> anyhow::Result<ExitCode> {
+pub fn schema() -> anyhow::Result<u8> {
     println!(
         "{}",
         serde_json::to_string_pretty(&spec::file::json_schema())?
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(outcome::OK)
 }

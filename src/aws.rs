@@ -1,0 +1,298 @@
+//! The connection to AWS: configuration resolved as the AWS CLI resolves it (profiles, `AWS_REGION`,
+//! `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`), botpub's own overrides, bounded retries, and one
+//! interceptor that counts every request and, with `--verbose`, logs it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// How to reach AWS, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub verbose: bool,
+}
+
+/// Clients for the services botpub uses, sharing one configuration and one request log.
+#[derive(Clone)]
+pub struct Aws {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub region: String,
+    requests: Arc<Recorder>,
+}
+
+/// Throttling and transient faults are retried with exponential backoff and jitter; this many attempts
+/// spans about a minute of a throttled API before an operation gives up.
+const MAX_ATTEMPTS: u32 = 10;
+
+impl Aws {
+    pub async fn connect(options: &Options) -> anyhow::Result<Aws> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_max_backoff(Duration::from_secs(8)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            );
+        if let Some(region) = &options.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            anyhow::bail!(
+                "no AWS region: pass --region, set AWS_REGION, or set `region` in the spec"
+            );
+        };
+        let requests = Arc::new(Recorder {
+            verbose: options.verbose,
+            requests: AtomicU64::new(0),
+        });
+        let recorder = RecorderHandle(requests.clone());
+        let cloudformation = aws_sdk_cloudformation::Client::from_conf(
+            aws_sdk_cloudformation::config::Builder::from(&config)
+                .interceptor(recorder.clone())
+                .build(),
+        );
+        let apigateway = aws_sdk_apigateway::Client::from_conf(
+            aws_sdk_apigateway::config::Builder::from(&config)
+                .interceptor(recorder.clone())
+                .build(),
+        );
+        // A custom endpoint (LocalStack, a proxy) has no per-bucket DNS names: address buckets by path.
+        let custom_endpoint =
+            config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(custom_endpoint)
+                .interceptor(recorder)
+                .build(),
+        );
+        Ok(Aws {
+            cloudformation,
+            apigateway,
+            s3,
+            region,
+            requests,
+        })
+    }
+
+    /// Requests sent so far (each operation once, however many attempts it took).
+    pub fn requests(&self) -> u64 {
+        self.requests.requests.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+struct Recorder {
+    verbose: bool,
+    requests: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct RecorderHandle(Arc<Recorder>);
+
+/// Per-operation state kept in the request's config bag between hooks.
+#[derive(Debug, Clone)]
+struct Flight {
+    started: Instant,
+    attempts: u32,
+    target: String,
+}
+
+impl Storable for Flight {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for RecorderHandle {
+    fn name(&self) -> &'static str {
+        "botpub-request-recorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(Flight {
+            started: Instant::now(),
+            attempts: 0,
+            target: String::new(),
+        });
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(mut flight) = cfg.load::<Flight>().cloned() {
+            flight.attempts += 1;
+            if flight.target.is_empty() {
+                let request = context.request();
+                flight.target = target(request.uri(), request.body().bytes());
+            }
+            cfg.interceptor_state().store_put(flight);
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.requests.fetch_add(1, Ordering::Relaxed);
+        if self.0.verbose {
+            let operation = cfg
+                .load::<Metadata>()
+                .map(|m| format!("{}.{}", m.service(), m.name()))
+                .unwrap_or_default();
+            let status = context
+                .response()
+                .map(|r| format!("HTTP {}", r.status().as_u16()))
+                .unwrap_or_else(|| "no response".to_string());
+            if let Some(flight) = cfg.load::<Flight>() {
+                let plural = if flight.attempts == 1 { "" } else { "s" };
+                eprintln!(
+                    "aws: {operation} {} {} ms, {} attempt{plural}, {status}",
+                    flight.target,
+                    flight.started.elapsed().as_millis(),
+                    flight.attempts
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a request is about, for the log: the stack of a CloudFormation request (its form body names it),
+/// else the URL path. Never a body or query string: those can carry values that are nobody's business.
+fn target(uri: &str, body: Option<&[u8]>) -> String {
+    let form = body
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or_default();
+    let stack = form
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("StackName="));
+    match stack {
+        Some(name) => format!("stack={}", name.replace("%2F", "/").replace("%3A", ":")),
+        None => {
+            let path = uri
+                .split_once("://")
+                .map_or(uri, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+            path.split('?').next().unwrap_or(path).to_string()
+        }
+    }
+}
+
+/// Root cause first: the service's error code and message, or what went wrong on the way there.
+pub fn explain<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => innermost(error),
+            }
+        }
+        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        SdkError::DispatchFailure(failure) if failure.is_io() => {
+            format!("cannot connect: {}", innermost(error))
+        }
+        _ => innermost(error),
+    }
+}
+
+/// The last error in the `source()` chain: the one that says what actually happened.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+/// The error code of a service error, if it is one.
+pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+/// `.aws("what was being done")?` turns an SDK error into a one-line, root-cause-first error.
+pub trait AwsContext<T> {
+    fn aws(self, doing: impl std::fmt::Display) -> anyhow::Result<T>;
+}
+
+impl<T, E, R> AwsContext<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn aws(self, doing: impl std::fmt::Display) -> anyhow::Result<T> {
+        self.map_err(|error| anyhow::anyhow!("{doing}: {}", explain(&error)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target;
+
+    #[test]
+    fn names_the_stack_or_the_path_and_never_the_query() {
+        assert_eq!(
+            target(
+                "http://127.0.0.1:4566/",
+                Some(b"Action=DescribeStacks&StackName=BotPub-a&Version=1")
+            ),
+            "stack=BotPub-a"
+        );
+        assert_eq!(
+            target(
+                "https://apigateway.us-east-1.amazonaws.com/apikeys/k1?includeValue=true",
+                None
+            ),
+            "/apikeys/k1"
+        );
+        assert_eq!(target("https://x.example", None), "/");
+    }
+}

@@ -1,0 +1,410 @@
+//! The plan of one stack: a CloudFormation change set, created, waited for and read.
+//!
+//! CREATE for a new stack (with OnStackFailure=DELETE, so a failed first create leaves nothing behind),
+//! UPDATE otherwise. An empty change set is deleted and reported as "no changes". A stack left in
+//! ROLLBACK_COMPLETE by an earlier failed create holds nothing, so it is deleted first (and the user told).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, OnStackFailure, Tag, TemplateStage,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::aws::{Aws, AwsContext};
+use crate::diff::{self, ResourceDiff};
+use crate::events::{Backoff, Operation, pause};
+use crate::progress::Progress;
+use crate::stack::{self, State};
+use crate::synth::{Stack, StackKind};
+
+/// CloudFormation's limit for a template passed inline.
+pub const INLINE_TEMPLATE_LIMIT: usize = 51_200;
+
+/// The planned changes of one stack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackPlan {
+    pub stack_name: String,
+    /// `None` for the shared firewall.
+    pub bot_id: Option<String>,
+    pub region: String,
+    /// `create`, `update`, or `none` when nothing would change.
+    pub action: String,
+    pub change_set_id: Option<String>,
+    /// SHA-256 of the template the change set was made from.
+    pub template_sha256: String,
+    pub changes: Vec<Change>,
+    /// Things the user must not miss (endpoint or keys replaced, shared firewall changed).
+    pub warnings: Vec<String>,
+}
+
+impl StackPlan {
+    pub fn has_changes(&self) -> bool {
+        self.change_set_id.is_some()
+    }
+}
+
+/// One resource change, as CloudFormation predicts it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    /// `add`, `modify`, `remove`, `replace` (a modify that replaces), `import` or `dynamic`.
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// CloudFormation's Replacement: `True`, `False`, `Conditional`, or absent.
+    pub replacement: Option<String>,
+    /// Changed properties, for modifications.
+    pub properties: Vec<String>,
+    /// What changed beyond properties (`Tags`, `Metadata`).
+    pub scope: Vec<String>,
+}
+
+impl Change {
+    /// A modification that touches only tags (every resource, when the stack's spec-hash tag changes).
+    pub fn tags_only(&self) -> bool {
+        self.action == "modify"
+            && self.properties.is_empty()
+            && !self.scope.is_empty()
+            && self.scope.iter().all(|s| s == "Tags")
+    }
+}
+
+/// Resources whose replacement changes what clients use: the endpoint URL or their keys.
+const CLIENT_FACING: [(&str, &str); 4] = [
+    (
+        "AWS::ApiGateway::RestApi",
+        "the REST API (the endpoint URL changes for every client)",
+    ),
+    (
+        "AWS::ApiGateway::Stage",
+        "the stage (the endpoint URL changes for every client)",
+    ),
+    (
+        "AWS::ApiGateway::UsagePlan",
+        "the usage plan (every API key loses access until re-attached)",
+    ),
+    (
+        "AWS::ApiGateway::ApiKey",
+        "the default API key (clients using it must switch to the new key)",
+    ),
+];
+
+/// Makes the change set for one stack and reads what it would change.
+pub async fn plan_stack(
+    aws: &Aws,
+    stack: &Stack,
+    token: &str,
+    progress: &Progress,
+    watch_hint: &str,
+) -> anyhow::Result<StackPlan> {
+    let body = serde_json::to_string(&stack.template)?;
+    if body.len() > INLINE_TEMPLATE_LIMIT {
+        anyhow::bail!(
+            "the template of {} is {} bytes, over CloudFormation's {INLINE_TEMPLATE_LIMIT}-byte limit for inline templates",
+            stack.name,
+            body.len()
+        );
+    }
+    let mut existing = stack::describe(aws, &stack.name).await?;
+    if let Some(current) = &existing {
+        current.ensure_ready(watch_hint)?;
+        if current.state == State::FailedCreate {
+            progress.say(&format!(
+                "{}: deleting the stack left in ROLLBACK_COMPLETE by a failed first create (it holds no resources), to create it anew",
+                stack.name
+            ));
+            delete_dead_stack(
+                aws,
+                &current.id,
+                &current.name,
+                &format!("{token}-recreate"),
+                watch_hint,
+            )
+            .await?;
+            existing = None;
+        }
+    }
+    let create = existing.as_ref().is_none_or(|s| s.state == State::Review);
+    let mut plan = StackPlan {
+        stack_name: stack.name.clone(),
+        bot_id: match &stack.kind {
+            StackKind::Bot { id } => Some(id.clone()),
+            StackKind::Firewall => None,
+        },
+        region: aws.region.clone(),
+        action: if create { "create" } else { "update" }.to_string(),
+        change_set_id: None,
+        template_sha256: stack.template_hash(),
+        changes: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let deployed = match &existing {
+        Some(current) if !create => deployed_template(aws, &current.name).await?,
+        _ => None,
+    };
+    let tags_changed = existing
+        .as_ref()
+        .is_some_and(|current| current.tags != stack.tags);
+    if deployed.as_ref() == Some(&stack.template) && !tags_changed {
+        plan.action = "none".to_string();
+        return Ok(plan);
+    }
+    let tags: Vec<Tag> = stack
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let mut request = aws
+        .cloudformation
+        .create_change_set()
+        .stack_name(&stack.name)
+        .change_set_name(token)
+        .client_token(token)
+        .description("botpub plan")
+        .template_body(body)
+        .capabilities(Capability::CapabilityIam)
+        .set_tags(Some(tags))
+        .change_set_type(if create {
+            ChangeSetType::Create
+        } else {
+            ChangeSetType::Update
+        });
+    if create {
+        request = request.on_stack_failure(OnStackFailure::Delete);
+    }
+    let created = request
+        .send()
+        .await
+        .aws(format!("creating a change set for {}", stack.name))?;
+    let change_set_id = created.id().unwrap_or(token).to_string();
+
+    let (status, reason) =
+        wait_for_change_set(aws, &change_set_id, &stack.name, watch_hint).await?;
+    plan.change_set_id = Some(change_set_id.clone());
+    if status == ChangeSetStatus::Failed {
+        let reason = reason.unwrap_or_default();
+        if is_empty_change_set(&reason) {
+            delete_change_set(aws, &change_set_id, &stack.name).await?;
+            plan.action = "none".to_string();
+            plan.change_set_id = None;
+            return Ok(plan);
+        }
+        anyhow::bail!(
+            "CloudFormation cannot make the change set for {}: {reason}",
+            stack.name
+        );
+    }
+    plan.changes = read_changes(aws, &change_set_id, &stack.name).await?;
+    if let Some(old) = &deployed {
+        complete(
+            &mut plan.changes,
+            &diff::resources(old, &stack.template),
+            tags_changed,
+        );
+    }
+    plan.warnings = warnings(&plan, &stack.kind);
+    Ok(plan)
+}
+
+/// The template the stack runs now, when it is one botpub can read (JSON).
+async fn deployed_template(aws: &Aws, stack_name: &str) -> anyhow::Result<Option<Value>> {
+    let output = aws
+        .cloudformation
+        .get_template()
+        .stack_name(stack_name)
+        .template_stage(TemplateStage::Original)
+        .send()
+        .await
+        .aws(format!("reading the deployed template of {stack_name}"))?;
+    Ok(output
+        .template_body()
+        .and_then(|body| serde_json::from_str(body).ok()))
+}
+
+/// Fills in what the change set left out, from botpub's own template diff: the changed properties and
+/// replacement of a bare "Modify", tags as the reason when the resource itself is unchanged, and nothing
+/// at all for a "Modify" without any difference (some engines report every resource so).
+fn complete(changes: &mut Vec<Change>, diffs: &BTreeMap<String, ResourceDiff>, tags_changed: bool) {
+    changes.retain_mut(|change| {
+        if change.action != "modify" || !change.properties.is_empty() || !change.scope.is_empty() {
+            return true;
+        }
+        match diffs.get(&change.logical_id) {
+            Some(ResourceDiff::Modified {
+                properties,
+                replaces,
+            }) => {
+                change.properties = properties.clone();
+                change.scope = vec!["Properties".to_string()];
+                if *replaces {
+                    change.action = "replace".to_string();
+                    change.replacement = Some("True".to_string());
+                }
+                true
+            }
+            Some(ResourceDiff::Added | ResourceDiff::Removed) => true,
+            None if tags_changed => {
+                change.scope = vec!["Tags".to_string()];
+                true
+            }
+            None => false,
+        }
+    });
+}
+
+fn is_empty_change_set(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+async fn wait_for_change_set(
+    aws: &Aws,
+    id: &str,
+    stack_name: &str,
+    watch_hint: &str,
+) -> anyhow::Result<(ChangeSetStatus, Option<String>)> {
+    let mut backoff = Backoff::new();
+    loop {
+        let described = aws
+            .cloudformation
+            .describe_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .aws(format!("reading the change set for {stack_name}"))?;
+        match described.status() {
+            Some(status @ (ChangeSetStatus::CreateComplete | ChangeSetStatus::Failed)) => {
+                return Ok((
+                    status.clone(),
+                    described.status_reason().map(str::to_string),
+                ));
+            }
+            _ => pause(backoff.next_delay(), stack_name, watch_hint).await?,
+        }
+    }
+}
+
+async fn read_changes(aws: &Aws, id: &str, stack_name: &str) -> anyhow::Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = aws
+            .cloudformation
+            .describe_change_set()
+            .change_set_name(id)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .aws(format!("reading the change set for {stack_name}"))?;
+        for change in page.changes() {
+            let Some(rc) = change.resource_change() else {
+                continue;
+            };
+            let replacement = rc.replacement().map(|r| r.as_str().to_string());
+            let mut properties: Vec<String> = rc
+                .details()
+                .iter()
+                .filter_map(|d| d.target())
+                .filter(|t| t.attribute().is_some_and(|a| a.as_str() == "Properties"))
+                .filter_map(|t| t.name().map(str::to_string))
+                .collect();
+            properties.dedup();
+            let action = match rc.action().map(|a| a.as_str()).unwrap_or_default() {
+                "Modify" if matches!(replacement.as_deref(), Some("True")) => "replace",
+                "Add" => "add",
+                "Modify" => "modify",
+                "Remove" => "remove",
+                "Import" => "import",
+                _ => "dynamic",
+            };
+            changes.push(Change {
+                action: action.to_string(),
+                logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: rc.resource_type().unwrap_or_default().to_string(),
+                replacement,
+                properties,
+                scope: rc.scope().iter().map(|s| s.as_str().to_string()).collect(),
+            });
+        }
+        match page.next_token() {
+            Some(token) => next = Some(token.to_string()),
+            None => return Ok(changes),
+        }
+    }
+}
+
+fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if *kind == StackKind::Firewall && plan.action != "none" {
+        warnings.push(
+            "the shared firewall changes: this affects every published API in the region"
+                .to_string(),
+        );
+    }
+    for change in &plan.changes {
+        let Some((_, what)) = CLIENT_FACING
+            .iter()
+            .find(|(t, _)| *t == change.resource_type)
+        else {
+            continue;
+        };
+        let replaced = matches!(change.replacement.as_deref(), Some("True" | "Conditional"))
+            && change.action != "add";
+        if change.action == "remove" {
+            warnings.push(format!("{} is removed: {what}", change.logical_id));
+        } else if replaced {
+            let maybe = if change.replacement.as_deref() == Some("Conditional") {
+                "may replace"
+            } else {
+                "replaces"
+            };
+            warnings.push(format!("{} {maybe} {what}", change.logical_id));
+        }
+    }
+    warnings
+}
+
+/// Deletes a change set nobody will execute.
+pub async fn delete_change_set(aws: &Aws, id: &str, stack_name: &str) -> anyhow::Result<()> {
+    aws.cloudformation
+        .delete_change_set()
+        .change_set_name(id)
+        .send()
+        .await
+        .aws(format!("deleting an unused change set of {stack_name}"))?;
+    Ok(())
+}
+
+/// Deletes a stack whose first create failed, and waits until it is gone.
+async fn delete_dead_stack(
+    aws: &Aws,
+    id: &str,
+    name: &str,
+    token: &str,
+    watch_hint: &str,
+) -> anyhow::Result<()> {
+    aws.cloudformation
+        .delete_stack()
+        .stack_name(id)
+        .client_request_token(token)
+        .send()
+        .await
+        .aws(format!("deleting {name}"))?;
+    let op = Operation {
+        stack_name: name.to_string(),
+        stack_id: id.to_string(),
+        token: Some(token.to_string()),
+        since: aws_smithy_types::DateTime::from(std::time::SystemTime::now()),
+        watch_hint: watch_hint.to_string(),
+    };
+    let mut quiet = Progress::new(crate::progress::Mode::None).stack(name, None);
+    let finished = crate::events::wait(aws, &op, &mut quiet, None).await?;
+    if finished.status != "DELETE_COMPLETE" {
+        anyhow::bail!(
+            "could not delete {name} ({}): {}",
+            finished.status,
+            finished.failure_report()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,386 @@
+//! Deploying: plan every stack through change sets, execute them in order (the shared firewall first,
+//! since bots import from it) and wait, then read back what was published.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+
+use crate::aws::{Aws, AwsContext};
+use crate::changeset::{self, StackPlan};
+use crate::events::{self, Finished, Operation};
+use crate::outcome::{Blocked, DeploymentFailed};
+use crate::plan::{PLAN_FORMAT, Plan};
+use crate::progress::Progress;
+use crate::stack;
+use crate::synth::Stack;
+
+/// One command's connection, display and identity. The run id makes every idempotency token of this run
+/// unique, and lets this run's events be told from any other's.
+pub struct Run {
+    pub aws: Aws,
+    pub progress: Progress,
+    pub timeout: Option<Duration>,
+    /// The stack prefix, for the `botpub watch` hints.
+    pub prefix: String,
+    run_id: String,
+}
+
+/// What became of one stack's change set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub stack_name: String,
+    pub bot_id: Option<String>,
+    /// `created`, `updated`, `unchanged`, `failed`, or `deploying` (with `--detach`).
+    pub result: String,
+    pub status: Option<String>,
+    /// The root cause and the failures after it, when it failed.
+    pub failure: Option<String>,
+}
+
+impl Run {
+    pub fn new(aws: Aws, progress: Progress, timeout: Option<Duration>, prefix: &str) -> Run {
+        let millis = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        Run {
+            aws,
+            progress,
+            timeout,
+            prefix: prefix.to_string(),
+            run_id: format!("{millis:x}{:06x}", fastrand::u32(..0x100_0000)),
+        }
+    }
+
+    /// A client request token unique to this run and purpose; CloudFormation also stamps it on every
+    /// event the request causes.
+    pub fn token(&self, purpose: &str) -> String {
+        format!("botpub-{}-{purpose}", self.run_id)
+    }
+
+    /// The command that re-attaches to a stack's deployment.
+    pub fn watch_hint(&self, stack_name: &str) -> String {
+        let id = stack_name
+            .strip_prefix(&format!("{}-", self.prefix))
+            .unwrap_or(stack_name);
+        let prefix = if self.prefix == crate::spec::model::DEFAULT_PREFIX {
+            String::new()
+        } else {
+            format!(" --prefix {}", self.prefix)
+        };
+        format!("botpub watch {id}{prefix} --region {}", self.aws.region)
+    }
+
+    /// Plans every stack, in order.
+    pub async fn plan(&self, specs: &[PathBuf], stacks: &[Stack]) -> anyhow::Result<Plan> {
+        let mut planned = Vec::with_capacity(stacks.len());
+        for (i, stack) in stacks.iter().enumerate() {
+            let hint = self.watch_hint(&stack.name);
+            planned.push(
+                changeset::plan_stack(
+                    &self.aws,
+                    stack,
+                    &self.token(&format!("plan{i}")),
+                    &self.progress,
+                    &hint,
+                )
+                .await?,
+            );
+        }
+        Ok(Plan {
+            format: PLAN_FORMAT,
+            specs: specs.to_vec(),
+            stacks: planned,
+        })
+    }
+
+    /// Refuses a plan whose change sets can no longer be executed as planned.
+    pub async fn ensure_current(&self, plan: &Plan, stacks: &[Stack]) -> anyhow::Result<()> {
+        for planned in plan.stacks.iter() {
+            let Some(stack) = stacks.iter().find(|s| s.name == planned.stack_name) else {
+                return Err(Blocked(format!(
+                    "stale plan: the specs no longer define {}; run `botpub plan` again",
+                    planned.stack_name
+                ))
+                .into());
+            };
+            if stack.template_hash() != planned.template_sha256 {
+                return Err(Blocked(format!(
+                    "stale plan: the template of {} changed since the plan was made (the spec or botpub changed); run `botpub plan` again",
+                    planned.stack_name
+                ))
+                .into());
+            }
+            let Some(id) = &planned.change_set_id else {
+                continue;
+            };
+            let described = self
+                .aws
+                .cloudformation
+                .describe_change_set()
+                .change_set_name(id)
+                .send()
+                .await;
+            let status = match described {
+                Ok(d) => d
+                    .execution_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                Err(e) if crate::aws::error_code(&e) == Some("ChangeSetNotFound") => {
+                    "DELETED".to_string()
+                }
+                Err(e) => {
+                    return Err(e).aws(format!(
+                        "reading the planned change set of {}",
+                        planned.stack_name
+                    ));
+                }
+            };
+            if status != "AVAILABLE" {
+                return Err(Blocked(format!(
+                    "stale plan: the change set of {} is {status} (the stack changed or the plan was applied); run `botpub plan` again",
+                    planned.stack_name
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes the plan's change sets in order and waits for each. A failed firewall stops the run (the
+    /// bots depend on it); a failed bot does not stop the others.
+    pub async fn apply(&self, plan: &Plan, detach: bool) -> anyhow::Result<Vec<Applied>> {
+        let mut applied = Vec::with_capacity(plan.stacks.len());
+        for (i, planned) in plan.stacks.iter().enumerate() {
+            let Some(change_set_id) = &planned.change_set_id else {
+                applied.push(Applied {
+                    stack_name: planned.stack_name.clone(),
+                    bot_id: planned.bot_id.clone(),
+                    result: "unchanged".to_string(),
+                    status: None,
+                    failure: None,
+                });
+                continue;
+            };
+            let firewall = planned.bot_id.is_none();
+            let outcome = self
+                .execute(planned, change_set_id, i, detach && !firewall)
+                .await?;
+            let failed = outcome.result == "failed";
+            applied.push(outcome);
+            if failed && firewall {
+                break;
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn execute(
+        &self,
+        planned: &StackPlan,
+        change_set_id: &str,
+        index: usize,
+        detach: bool,
+    ) -> anyhow::Result<Applied> {
+        let token = self.token(&format!("apply{index}"));
+        let since = DateTime::from(SystemTime::now() - Duration::from_secs(2));
+        self.aws
+            .cloudformation
+            .execute_change_set()
+            .change_set_name(change_set_id)
+            .client_request_token(&token)
+            .send()
+            .await
+            .aws(format!(
+                "executing the change set of {}",
+                planned.stack_name
+            ))?;
+        let mut applied = Applied {
+            stack_name: planned.stack_name.clone(),
+            bot_id: planned.bot_id.clone(),
+            result: "deploying".to_string(),
+            status: None,
+            failure: None,
+        };
+        if detach {
+            self.progress.say(&format!(
+                "{}: deploying in the background; follow it with `{}`",
+                planned.stack_name,
+                self.watch_hint(&planned.stack_name)
+            ));
+            return Ok(applied);
+        }
+        let stack_id = stack::describe(&self.aws, &planned.stack_name)
+            .await?
+            .map(|s| s.id)
+            .unwrap_or_else(|| planned.stack_name.clone());
+        let op = Operation {
+            stack_name: planned.stack_name.clone(),
+            stack_id,
+            token: Some(token),
+            since,
+            watch_hint: self.watch_hint(&planned.stack_name),
+        };
+        let expected = planned.changes.len().max(1);
+        let mut display = self.progress.stack(&planned.stack_name, Some(expected));
+        let finished = events::wait(&self.aws, &op, &mut display, self.timeout).await?;
+        applied.status = Some(finished.status.clone());
+        match finished.status.as_str() {
+            "CREATE_COMPLETE" => applied.result = "created".to_string(),
+            "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => applied.result = "updated".to_string(),
+            _ => {
+                applied.result = "failed".to_string();
+                applied.failure = Some(describe_failure(
+                    &planned.stack_name,
+                    &planned.action,
+                    &finished,
+                ));
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Removes the change sets of a plan that will not be applied, and the empty stacks that CREATE
+    /// change sets brought into being, so a declined publish leaves nothing behind.
+    pub async fn discard(&self, plan: &Plan) -> anyhow::Result<()> {
+        for planned in &plan.stacks {
+            let Some(id) = &planned.change_set_id else {
+                continue;
+            };
+            changeset::delete_change_set(&self.aws, id, &planned.stack_name).await?;
+            if planned.action == "create"
+                && let Some(described) = stack::describe(&self.aws, &planned.stack_name).await?
+                && described.state == stack::State::Review
+            {
+                self.aws
+                    .cloudformation
+                    .delete_stack()
+                    .stack_name(&described.id)
+                    .client_request_token(self.token("discard"))
+                    .send()
+                    .await
+                    .aws(format!("removing the unused stack {}", planned.stack_name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Root cause first, for a stack operation that did not succeed.
+pub fn describe_failure(stack_name: &str, action: &str, finished: &Finished) -> String {
+    let what = match finished.status.as_str() {
+        "DELETE_COMPLETE" if action == "create" => {
+            "failed to create and was removed (nothing is left behind)".to_string()
+        }
+        "ROLLBACK_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" => {
+            format!("failed and was rolled back ({})", finished.status)
+        }
+        status => format!("failed ({status})"),
+    };
+    format!("{stack_name} {what}\n{}", finished.failure_report())
+}
+
+/// The exit-code error for a run in which some stacks failed.
+pub fn failures(applied: &[Applied]) -> anyhow::Result<()> {
+    let failed: Vec<&str> = applied
+        .iter()
+        .filter_map(|a| a.failure.as_deref())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(DeploymentFailed(failed.join("\n\n")).into())
+    }
+}
+
+/// What a published bot offers its clients, read from its stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub bot_id: String,
+    pub stack_name: String,
+    pub status: String,
+    pub endpoint: Option<String>,
+    pub stage: Option<String>,
+    pub default_key_id: Option<String>,
+    pub queue_url: Option<String>,
+}
+
+pub async fn published(
+    aws: &Aws,
+    stack_name: &str,
+    bot_id: &str,
+) -> anyhow::Result<Option<Published>> {
+    Ok(stack::describe(aws, stack_name).await?.map(|s| Published {
+        bot_id: bot_id.to_string(),
+        stack_name: s.name.clone(),
+        endpoint: s.output("Endpoint").map(str::to_string),
+        stage: s.output("Stage").map(str::to_string),
+        default_key_id: s.output("DefaultApiKeyId").map(str::to_string),
+        queue_url: s.output("QueueUrl").map(str::to_string),
+        status: s.status,
+    }))
+}
+
+/// How `watch` found a stack.
+pub enum Watched {
+    NotPublished,
+    /// Nothing was in progress; the stack's status as it is.
+    Idle(String),
+    /// An operation was in progress and has now finished.
+    Finished(Finished),
+}
+
+impl Run {
+    /// Attaches to the operation in progress on a stack (after `--detach` or an interrupted run) and waits
+    /// for it; the operation's own first event names its token, so only its events are shown.
+    pub async fn watch(&self, stack_name: &str) -> anyhow::Result<Watched> {
+        let Some(described) = stack::describe(&self.aws, stack_name).await? else {
+            return Ok(Watched::NotPublished);
+        };
+        if described.state != stack::State::Busy {
+            return Ok(Watched::Idle(described.status));
+        }
+        let start = self
+            .aws
+            .cloudformation
+            .describe_stack_events()
+            .stack_name(&described.id)
+            .send()
+            .await
+            .aws(format!("reading events of {stack_name}"))?
+            .stack_events()
+            .iter()
+            .find(|e| {
+                e.logical_resource_id() == Some(stack_name)
+                    && e.resource_status()
+                        .is_some_and(|s| s.as_str().ends_with("_IN_PROGRESS"))
+                    && e.resource_status_reason()
+                        .is_some_and(|r| r.contains("User Initiated"))
+            })
+            .map(|e| {
+                (
+                    e.client_request_token().map(str::to_string),
+                    e.timestamp().copied(),
+                )
+            });
+        let (token, since) = start.unwrap_or((None, None));
+        let op = Operation {
+            stack_name: stack_name.to_string(),
+            stack_id: described.id.clone(),
+            token,
+            since: since
+                .unwrap_or_else(|| DateTime::from(SystemTime::now() - Duration::from_secs(3600))),
+            watch_hint: self.watch_hint(stack_name),
+        };
+        self.progress.say(&format!(
+            "{stack_name}: {} in progress; waiting",
+            described.status
+        ));
+        let mut display = self.progress.stack(stack_name, None);
+        Ok(Watched::Finished(
+            events::wait(&self.aws, &op, &mut display, self.timeout).await?,
+        ))
+    }
+}

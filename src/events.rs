@@ -1,0 +1,440 @@
+//! Waiting for a stack operation to finish.
+//!
+//! Only new events are fetched (pages stop at the first event already seen), polling starts fast and backs
+//! off with jitter to a steady rate below one call per second, and events are attributed to this run by
+//! its client request token, so another run's events never appear. When the operation fails, the report
+//! leads with the root cause: the earliest failure that is not a cancellation caused by another.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_cloudformation::types::StackEvent;
+use aws_smithy_types::DateTime;
+
+use crate::aws::{Aws, AwsContext};
+use crate::outcome::Interrupted;
+use crate::progress::StackProgress;
+
+/// One resource or stack event, as botpub shows it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub time: DateTime,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub token: Option<String>,
+}
+
+impl Event {
+    fn from_sdk(event: &StackEvent) -> Event {
+        Event {
+            id: event.event_id().unwrap_or_default().to_string(),
+            time: event.timestamp().copied().unwrap_or(DateTime::from_secs(0)),
+            logical_id: event.logical_resource_id().unwrap_or_default().to_string(),
+            resource_type: event.resource_type().unwrap_or_default().to_string(),
+            status: event
+                .resource_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            reason: event.resource_status_reason().map(str::to_string),
+            token: event.client_request_token().map(str::to_string),
+        }
+    }
+
+    /// The stack's own event (as opposed to one of its resources').
+    pub fn is_stack_event(&self, stack_name: &str) -> bool {
+        self.resource_type == "AWS::CloudFormation::Stack" && self.logical_id == stack_name
+    }
+
+    fn is_failure(&self) -> bool {
+        self.status.ends_with("_FAILED")
+    }
+
+    /// A failure that only follows from another one.
+    fn is_cancellation(&self) -> bool {
+        self.reason
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("cancelled"))
+    }
+
+    pub fn line(&self, stack_name: &str) -> String {
+        let reason = self
+            .reason
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        if self.is_stack_event(stack_name) {
+            format!("{} {stack_name} {}{reason}", clock(&self.time), self.status)
+        } else {
+            format!(
+                "{} {stack_name} {} ({}) {}{reason}",
+                clock(&self.time),
+                self.logical_id,
+                self.resource_type,
+                self.status
+            )
+        }
+    }
+}
+
+/// `HH:MM:SS` (UTC) of an AWS timestamp.
+fn clock(time: &DateTime) -> String {
+    let secs = time.secs().rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+pub fn clock_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    clock(&DateTime::from_secs(now.as_secs() as i64))
+}
+
+/// An operation in progress on one stack.
+pub struct Operation {
+    pub stack_name: String,
+    /// The stack id (ARN): unlike the name, it still finds a stack that was deleted.
+    pub stack_id: String,
+    /// Events with a different token belong to another run.
+    pub token: Option<String>,
+    /// Events older than this belong to earlier operations.
+    pub since: DateTime,
+    /// The command that re-attaches, for the message when botpub stops waiting early.
+    pub watch_hint: String,
+}
+
+/// How an operation ended.
+pub struct Finished {
+    pub status: String,
+    pub reason: Option<String>,
+    /// This run's events, oldest first.
+    pub events: Vec<Event>,
+}
+
+impl Finished {
+    /// The failures of this run, root cause first, then the rest in time order.
+    pub fn failure_report(&self) -> String {
+        let failures: Vec<&Event> = self.events.iter().filter(|e| e.is_failure()).collect();
+        let resource_failures: Vec<&&Event> = failures
+            .iter()
+            .filter(|e| e.resource_type != "AWS::CloudFormation::Stack")
+            .collect();
+        let root = resource_failures
+            .iter()
+            .find(|e| !e.is_cancellation())
+            .or_else(|| resource_failures.first())
+            .copied();
+        let mut report = String::new();
+        if let Some(root) = root {
+            report.push_str(&format!(
+                "root cause: {} ({}) {}: {}",
+                root.logical_id,
+                root.resource_type,
+                root.status,
+                root.reason.as_deref().unwrap_or("no reason given")
+            ));
+        } else if let Some(reason) = &self.reason {
+            report.push_str(&format!("reason: {reason}"));
+        }
+        let rest: Vec<String> = failures
+            .iter()
+            .filter(|e| root.is_none_or(|r| r.id != e.id))
+            .map(|e| {
+                format!(
+                    "  {} {} ({}) {}: {}",
+                    clock(&e.time),
+                    e.logical_id,
+                    e.resource_type,
+                    e.status,
+                    e.reason.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        if !rest.is_empty() {
+            report.push_str("\nthen, in order:\n");
+            report.push_str(&rest.join("\n"));
+        }
+        report
+    }
+}
+
+/// Poll delays: fast while an operation is likely to be short, then a steady pace near 1.5 s (with jitter)
+/// that detects completion within about two seconds and stays under one call per second on average.
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const STEADY: Duration = Duration::from_millis(1500);
+
+    pub fn new() -> Backoff {
+        Backoff {
+            next: Backoff::FIRST,
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(Backoff::STEADY);
+        // ±20 % jitter so that many waiting clients do not poll in lockstep.
+        base.mul_f64(0.8 + fastrand::f64() * 0.4)
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new()
+    }
+}
+
+/// Sleeps, unless the user interrupts: then the error says the operation goes on and how to follow it.
+pub async fn pause(delay: Duration, stack_name: &str, watch_hint: &str) -> anyhow::Result<()> {
+    let interrupted = |signal: &'static str, code: u8| Interrupted {
+        signal,
+        code,
+        message: format!(
+            "stopped waiting; {stack_name} goes on deploying in AWS. Follow it with `{watch_hint}`, or rerun the same command"
+        ),
+    };
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = tokio::signal::ctrl_c() => Err(interrupted("interrupted", 130).into()),
+            _ = terminate.recv() => Err(interrupted("terminated", 143).into()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = tokio::signal::ctrl_c() => Err(interrupted("interrupted", 130).into()),
+        }
+    }
+}
+
+/// The stack's status by id, including DELETE_COMPLETE (which `stack::describe` hides).
+async fn status(aws: &Aws, stack_id: &str) -> anyhow::Result<(String, Option<String>)> {
+    let output = aws
+        .cloudformation
+        .describe_stacks()
+        .stack_name(stack_id)
+        .send()
+        .await
+        .aws(format!("reading stack {stack_id}"))?;
+    let stack = output.stacks().first();
+    Ok((
+        stack
+            .and_then(|s| s.stack_status())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        stack
+            .and_then(|s| s.stack_status_reason())
+            .map(str::to_string),
+    ))
+}
+
+/// Waits until the operation settles, showing its events. `timeout` bounds the wait (none by default).
+pub async fn wait(
+    aws: &Aws,
+    op: &Operation,
+    progress: &mut StackProgress,
+    timeout: Option<Duration>,
+) -> anyhow::Result<Finished> {
+    let started = Instant::now();
+    let mut backoff = Backoff::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut events: Vec<Event> = Vec::new();
+    let mut last_status_check = Instant::now();
+    let mut status_now = String::from("IN_PROGRESS");
+    loop {
+        // A failed poll is not a failed deployment: say nothing (the request log has it) and poll again.
+        let fresh: Vec<Event> = new_events(aws, op, &seen).await.unwrap_or_default();
+        let mut settled_hint = false;
+        for event in fresh {
+            seen.insert(event.id.clone());
+            if !belongs(&event, op) {
+                continue;
+            }
+            progress.event(&event);
+            if event.is_stack_event(&op.stack_name) {
+                status_now = event.status.clone();
+                settled_hint |= crate::stack::is_settled(&event.status);
+            }
+            events.push(event);
+        }
+        // Events can be missed or late; check the stack itself when they say it settled, and now and then.
+        if settled_hint || last_status_check.elapsed() >= Duration::from_secs(10) {
+            last_status_check = Instant::now();
+            if let Ok((status, reason)) = status(aws, &op.stack_id).await {
+                if crate::stack::is_settled(&status) && !status.is_empty() {
+                    progress.finish(&status);
+                    return Ok(Finished {
+                        status,
+                        reason,
+                        events,
+                    });
+                }
+                status_now = status;
+            }
+        }
+        if let Some(limit) = timeout
+            && started.elapsed() >= limit
+        {
+            progress.finish("still in progress");
+            anyhow::bail!(
+                "stopped waiting after {} (--timeout); {} is still {status_now} and goes on in AWS. Follow it with `{}`",
+                humantime::format_duration(Duration::from_secs(limit.as_secs())),
+                op.stack_name,
+                op.watch_hint
+            );
+        }
+        progress.heartbeat(&status_now);
+        pause(backoff.next_delay(), &op.stack_name, &op.watch_hint).await?;
+    }
+}
+
+fn belongs(event: &Event, op: &Operation) -> bool {
+    match (&op.token, &event.token) {
+        (Some(mine), Some(theirs)) => mine == theirs,
+        _ => event.time.secs() >= op.since.secs(),
+    }
+}
+
+/// Events newer than the ones already seen, oldest first.
+async fn new_events(
+    aws: &Aws,
+    op: &Operation,
+    seen: &HashSet<String>,
+) -> anyhow::Result<Vec<Event>> {
+    let mut fresh = Vec::new();
+    let mut next_token: Option<String> = None;
+    'pages: loop {
+        let page = aws
+            .cloudformation
+            .describe_stack_events()
+            .stack_name(&op.stack_id)
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .aws(format!("reading events of {}", op.stack_name))?;
+        for event in page.stack_events() {
+            let event = Event::from_sdk(event);
+            if seen.contains(&event.id) || event.time.secs() < op.since.secs() {
+                break 'pages;
+            }
+            fresh.push(event);
+        }
+        match page.next_token() {
+            Some(token) => next_token = Some(token.to_string()),
+            None => break,
+        }
+    }
+    fresh.reverse();
+    Ok(fresh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, secs: i64, logical: &str, status: &str, reason: &str) -> Event {
+        Event {
+            id: id.into(),
+            time: DateTime::from_secs(secs),
+            logical_id: logical.into(),
+            resource_type: if logical == "S" {
+                "AWS::CloudFormation::Stack".into()
+            } else {
+                "AWS::SQS::Queue".into()
+            },
+            status: status.into(),
+            reason: Some(reason.into()),
+            token: None,
+        }
+    }
+
+    #[test]
+    fn the_root_cause_is_the_earliest_failure_that_is_not_a_cancellation() {
+        let finished = Finished {
+            status: "ROLLBACK_COMPLETE".into(),
+            reason: None,
+            events: vec![
+                event(
+                    "1",
+                    10,
+                    "Api",
+                    "CREATE_FAILED",
+                    "Resource creation cancelled",
+                ),
+                event(
+                    "2",
+                    11,
+                    "Queue",
+                    "CREATE_FAILED",
+                    "Value 1 for MaximumMessageSize is invalid",
+                ),
+                event(
+                    "3",
+                    12,
+                    "S",
+                    "ROLLBACK_IN_PROGRESS",
+                    "The following resource(s) failed to create: [Queue]",
+                ),
+                event("4", 13, "Bucket", "DELETE_FAILED", "bucket not empty"),
+            ],
+        };
+        let report = finished.failure_report();
+        assert!(
+            report.starts_with("root cause: Queue (AWS::SQS::Queue) CREATE_FAILED: Value 1"),
+            "{report}"
+        );
+        let rest = report.split_once("then, in order:\n").unwrap().1;
+        assert!(
+            rest.find("Api").unwrap() < rest.find("Bucket").unwrap(),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn polling_starts_fast_and_settles_below_one_call_per_second() {
+        let mut backoff = Backoff::new();
+        let delays: Vec<Duration> = (0..40).map(|_| backoff.next_delay()).collect();
+        assert!(delays[0] <= Duration::from_millis(60));
+        let total: Duration = delays.iter().sum();
+        assert!(
+            total.as_secs_f64() > 40.0 * 0.9,
+            "40 polls took only {total:?}"
+        );
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_millis(1800)),
+            "completion must be seen within ~2 s"
+        );
+    }
+
+    #[test]
+    fn events_of_other_runs_are_not_ours() {
+        let op = Operation {
+            stack_name: "S".into(),
+            stack_id: "id".into(),
+            token: Some("mine".into()),
+            since: DateTime::from_secs(100),
+            watch_hint: String::new(),
+        };
+        let mut e = event("1", 200, "Queue", "CREATE_COMPLETE", "");
+        e.token = Some("theirs".into());
+        assert!(!belongs(&e, &op));
+        e.token = Some("mine".into());
+        assert!(belongs(&e, &op));
+        e.token = None;
+        assert!(belongs(&e, &op));
+        e.time = DateTime::from_secs(50);
+        assert!(!belongs(&e, &op));
+    }
+}
