@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::aws::{Aws, AwsContext};
 use crate::diff::{self, ResourceDiff};
-use crate::events::{Backoff, Operation, pause};
+use crate::events::{Backoff, pause};
 use crate::progress::Progress;
 use crate::stack::{self, State};
 use crate::synth::{Stack, StackKind};
@@ -114,7 +114,7 @@ pub async fn plan_stack(
                 "{}: deleting the stack left in ROLLBACK_COMPLETE by a failed first create (it holds no resources), to create it anew",
                 stack.name
             ));
-            delete_dead_stack(
+            stack::delete_and_wait(
                 aws,
                 &current.id,
                 &current.name,
@@ -146,7 +146,9 @@ pub async fn plan_stack(
     let tags_changed = existing
         .as_ref()
         .is_some_and(|current| current.tags != stack.tags);
-    if deployed.as_ref() == Some(&stack.template) && !tags_changed {
+    // The template's metadata carries the spec hash, which covers the tags: the same template means the
+    // same publication. (Stack tags themselves are not compared: some engines never update them.)
+    if deployed.as_ref() == Some(&stack.template) {
         plan.action = "none".to_string();
         return Ok(plan);
     }
@@ -372,39 +374,5 @@ pub async fn delete_change_set(aws: &Aws, id: &str, stack_name: &str) -> anyhow:
         .send()
         .await
         .aws(format!("deleting an unused change set of {stack_name}"))?;
-    Ok(())
-}
-
-/// Deletes a stack whose first create failed, and waits until it is gone.
-async fn delete_dead_stack(
-    aws: &Aws,
-    id: &str,
-    name: &str,
-    token: &str,
-    watch_hint: &str,
-) -> anyhow::Result<()> {
-    aws.cloudformation
-        .delete_stack()
-        .stack_name(id)
-        .client_request_token(token)
-        .send()
-        .await
-        .aws(format!("deleting {name}"))?;
-    let op = Operation {
-        stack_name: name.to_string(),
-        stack_id: id.to_string(),
-        token: Some(token.to_string()),
-        since: aws_smithy_types::DateTime::from(std::time::SystemTime::now()),
-        watch_hint: watch_hint.to_string(),
-    };
-    let mut quiet = Progress::new(crate::progress::Mode::None).stack(name, None);
-    let finished = crate::events::wait(aws, &op, &mut quiet, None).await?;
-    if finished.status != "DELETE_COMPLETE" {
-        anyhow::bail!(
-            "could not delete {name} ({}): {}",
-            finished.status,
-            finished.failure_report()
-        );
-    }
     Ok(())
 }

@@ -254,14 +254,16 @@ impl Run {
                 && let Some(described) = stack::describe(&self.aws, &planned.stack_name).await?
                 && described.state == stack::State::Review
             {
-                self.aws
-                    .cloudformation
-                    .delete_stack()
-                    .stack_name(&described.id)
-                    .client_request_token(self.token("discard"))
-                    .send()
-                    .await
-                    .aws(format!("removing the unused stack {}", planned.stack_name))?;
+                let token = self.token(&format!("discard{}", planned.stack_name.len()));
+                let hint = self.watch_hint(&planned.stack_name);
+                stack::delete_and_wait(
+                    &self.aws,
+                    &described.id,
+                    &planned.stack_name,
+                    &token,
+                    &hint,
+                )
+                .await?;
             }
         }
         Ok(())

@@ -139,7 +139,7 @@ impl Finished {
         } else if let Some(reason) = &self.reason {
             report.push_str(&format!("reason: {reason}"));
         }
-        let rest: Vec<String> = failures
+        let rest: Vec<String> = resource_failures
             .iter()
             .filter(|e| root.is_none_or(|r| r.id != e.id))
             .map(|e| {

@@ -219,7 +219,7 @@ pub async fn publish(
     Ok(outcome::OK)
 }
 
-/// Prints what each bot offers its clients now, and each failure with its root cause.
+/// Prints what each bot offers its clients now; failures are reported (root cause first) by the caller's error.
 async fn report(
     run: &Run,
     applied: &[Applied],
@@ -234,9 +234,6 @@ async fn report(
             }
             _ => None,
         };
-        if let Some(failure) = &result.failure {
-            run.progress.say(&format!("error: {failure}"));
-        }
         stacks.push((result, published));
     }
     match output {

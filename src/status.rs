@@ -46,7 +46,11 @@ pub async fn publication(
     stack_name: &str,
     bot_id: &str,
 ) -> anyhow::Result<Option<Publication>> {
-    let Some(stack) = stack::describe(aws, stack_name).await? else {
+    // A stack only under review (a plan nobody applied) holds nothing: the bot is not published.
+    let Some(stack) = stack::describe(aws, stack_name)
+        .await?
+        .filter(|s| s.state != stack::State::Review)
+    else {
         return Ok(None);
     };
     let mut publication = Publication {

@@ -42,8 +42,19 @@ pub struct Bot {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Throttle {
+    #[serde(serialize_with = "whole_as_integer")]
     pub rate_limit: f64,
     pub burst_limit: u64,
+}
+
+/// `50` rather than `50.0` in templates: the spec's own spelling, and what every API Gateway
+/// implementation parses (LocalStack rejects `20.0` when updating a usage plan).
+fn whole_as_integer<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        serializer.serialize_i64(*value as i64)
+    } else {
+        serializer.serialize_f64(*value)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -1,0 +1,299 @@
+//! What the LocalStack tests share: the server (started through tests/support/servers.sh, once per test
+//! binary, and never skipped: a test fails loudly when it cannot start), the botpub binary run against it
+//! with a clean AWS environment, a unique stack prefix per test, and an HTTP client for the published API.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub const REGION: &str = "us-east-1";
+
+/// The LocalStack endpoint, started on first use.
+pub fn localstack() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| start_server("localstack"))
+}
+
+/// The moto endpoint (CodeBuild), started on first use.
+pub fn moto() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| start_server("moto"))
+}
+
+fn start_server(name: &str) -> String {
+    let script = root().join("tests/support/servers.sh");
+    let out = Command::new(&script).args(["start", name]).output().unwrap_or_else(|e| {
+        panic!("cannot run {} ({e}); start it by hand with `tests/support/servers.sh start {name}`", script.display())
+    });
+    assert!(
+        out.status.success(),
+        "{name} could not be started; run `tests/support/servers.sh start {name}` to see why:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One test's world: its own stack prefix (so tests never see each other's stacks) and scratch directory.
+pub struct World {
+    pub endpoint: String,
+    pub prefix: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        World {
+            endpoint: localstack().to_string(),
+            prefix: format!("T{:08x}", fastrand::u32(..)),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes a spec with this world's stack prefix; `bots` is the YAML of the `bots:` list.
+    pub fn spec(&self, name: &str, bots: &str) -> PathBuf {
+        let text = format!(
+            "version: 1\nregion: {REGION}\nstack_prefix: {}\nbots:\n{bots}",
+            self.prefix
+        );
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A copy of an example spec with this world's stack prefix.
+    pub fn example(&self, name: &str) -> PathBuf {
+        let text = std::fs::read_to_string(root().join("examples").join(name)).unwrap();
+        let text = text.replace(
+            "stack_prefix: BotPub",
+            &format!("stack_prefix: {}", self.prefix),
+        );
+        let text = if text.contains("stack_prefix:") {
+            text
+        } else {
+            text.replacen(
+                "version: 1\n",
+                &format!("version: 1\nstack_prefix: {}\n", self.prefix),
+                1,
+            )
+        };
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn stack(&self, bot_id: &str) -> String {
+        format!("{}-{bot_id}", self.prefix)
+    }
+
+    /// Runs botpub against LocalStack, with no terminal on stdin and nothing of the caller's AWS setup.
+    pub fn botpub(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_botpub"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        Run { output }
+    }
+
+    /// botpub with `--prefix` for the commands that take a bot id.
+    pub fn botpub_bot(&self, command: &str, bot_id: &str, more: &[&str]) -> Run {
+        let mut args = vec![command, bot_id, "--prefix", &self.prefix];
+        args.extend_from_slice(more);
+        self.botpub(&args)
+    }
+
+    /// SDK clients pointed at LocalStack, for checks and for the test worker.
+    pub fn sdk(&self) -> Sdk {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = runtime.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(REGION))
+                .endpoint_url(&self.endpoint)
+                .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                    "test", "test", None, None, "tests",
+                ))
+                .load(),
+        );
+        Sdk {
+            apigateway: aws_sdk_apigateway::Client::new(&config),
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(true)
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            runtime,
+        }
+    }
+
+    /// The base URL of a published API on LocalStack (its Endpoint output names a host LocalStack invents).
+    pub fn api_url(&self, status: &serde_json::Value) -> String {
+        let endpoint = status["endpoint"].as_str().expect("an endpoint");
+        let api_id = endpoint
+            .split("//")
+            .nth(1)
+            .and_then(|h| h.split('.').next())
+            .unwrap();
+        let stage = status["stage"].as_str().unwrap();
+        format!("{}/_aws/execute-api/{api_id}/{stage}", self.endpoint)
+    }
+}
+
+pub struct Sdk {
+    pub runtime: tokio::runtime::Runtime,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Sdk {
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// A stack output, read directly from CloudFormation.
+    pub fn output(&self, stack: &str, key: &str) -> String {
+        let stacks = self
+            .block_on(
+                self.cloudformation
+                    .describe_stacks()
+                    .stack_name(stack)
+                    .send(),
+            )
+            .unwrap();
+        stacks.stacks()[0]
+            .outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(key))
+            .and_then(|o| o.output_value())
+            .unwrap_or_else(|| panic!("{stack} has no output {key}"))
+            .to_string()
+    }
+
+    /// The value of an API key, for calling the API as a client would.
+    pub fn key_value(&self, key_id: &str) -> String {
+        let key = self
+            .block_on(
+                self.apigateway
+                    .get_api_key()
+                    .api_key(key_id)
+                    .include_value(true)
+                    .send(),
+            )
+            .unwrap();
+        key.value().unwrap().to_string()
+    }
+}
+
+/// A finished botpub run.
+pub struct Run {
+    pub output: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
+    }
+
+    /// Asserts the exit code, showing both streams when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// An HTTP response from the published API.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends a request; `body` makes it a POST with a JSON content type.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = match (method, body) {
+        ("POST", Some(body)) => {
+            let mut request = agent.post(url).header("Content-Type", "application/json");
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            request.send(body)
+        }
+        ("OPTIONS", _) => {
+            let mut request = agent.options(url);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            request.call()
+        }
+        _ => {
+            let mut request = agent.get(url);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            request.call()
+        }
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
