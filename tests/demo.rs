@@ -1,0 +1,39 @@
+//! The README's first command, run as a user runs it: examples/demo.sh publishes the quickstart on
+//! LocalStack, calls the API with its key and shows the status.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn the_demo_publishes_the_quickstart_and_gets_a_202() {
+    let endpoint = common::localstack();
+    // Start from a clean slate: an earlier run on the same server may have left the quickstart published.
+    let world = common::World::new();
+    let mut clean = world.botpub(&["unpublish", "hello-bot", "--yes", "--progress", "none"]);
+    if clean.code() != 0 {
+        clean = world.botpub(&["unpublish", "hello-bot", "--yes", "--progress", "none"]);
+    }
+    assert_eq!(clean.code(), 0, "{}", clean.stderr());
+    let out = Command::new(common::root().join("examples/demo.sh"))
+        .env("BOTPUB", env!("CARGO_BIN_EXE_botpub"))
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("AWS_ENDPOINT_URL={endpoint}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("HTTP/1.1 202"), "{stdout}");
+    assert!(
+        stdout.contains(r#""status": "processing", "message": "Request accepted""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hello-bot: published (CREATE_COMPLETE"),
+        "{stdout}"
+    );
+}
