@@ -13,7 +13,9 @@ fn example_templates_pass_cfn_lint_and_checkov() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let mut count = 0;
-    let examples = std::fs::read_dir(root.join("examples")).unwrap().map(|e| e.unwrap().path());
+    let examples = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path());
     for example in examples.filter(|p| p.extension().is_some_and(|x| x == "yaml")) {
         let checked = check_files(&[example]);
         assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
