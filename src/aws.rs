@@ -224,21 +224,35 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    match error {
+    let text = match error {
         SdkError::ServiceError(service) => {
             let err = service.err();
             match (err.code(), err.message()) {
+                (Some(code @ ("ExpiredToken" | "ExpiredTokenException" | "RequestExpired")), _) => {
+                    format!("the AWS credentials have expired ({code}); refresh them and run botpub again")
+                }
+                (Some(code @ ("InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch")), _) => {
+                    format!("AWS does not accept these credentials ({code}); check the access key, secret and profile")
+                }
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_string(),
                 _ => innermost(error),
             }
         }
         SdkError::TimeoutError(_) => "the request timed out".to_string(),
-        SdkError::DispatchFailure(failure) if failure.is_io() => {
-            format!("cannot connect: {}", innermost(error))
+        SdkError::DispatchFailure(failure) if failure.is_io() => format!("cannot connect: {}", innermost(error)),
+        _ if innermost(error).contains("no credentials") => {
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile, or run `aws configure`"
+                .to_string()
         }
         _ => innermost(error),
-    }
+    };
+    // One line: some errors (the credential chain) explain themselves over many.
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(':')
+        .to_string()
 }
 
 /// The last error in the `source()` chain: the one that says what actually happened.

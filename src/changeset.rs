@@ -376,3 +376,146 @@ pub async fn delete_change_set(aws: &Aws, id: &str, stack_name: &str) -> anyhow:
         .aws(format!("deleting an unused change set of {stack_name}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(action: &str, id: &str, kind: &str, replacement: Option<&str>) -> Change {
+        Change {
+            action: action.into(),
+            logical_id: id.into(),
+            resource_type: kind.into(),
+            replacement: replacement.map(str::to_string),
+            properties: Vec::new(),
+            scope: Vec::new(),
+        }
+    }
+
+    fn plan(changes: Vec<Change>) -> StackPlan {
+        StackPlan {
+            stack_name: "BotPub-a".into(),
+            bot_id: Some("a".into()),
+            region: "us-east-1".into(),
+            action: "update".into(),
+            change_set_id: Some("cs".into()),
+            template_sha256: String::new(),
+            changes,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn aws_empty_change_sets_are_recognised() {
+        assert!(is_empty_change_set(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        ));
+        assert!(is_empty_change_set("No updates are to be performed."));
+        assert!(!is_empty_change_set(
+            "Template format error: Unresolved resource dependencies [X]"
+        ));
+    }
+
+    #[test]
+    fn replacing_what_clients_use_is_a_warning_and_the_rest_is_not() {
+        let warned = warnings(
+            &plan(vec![
+                change("replace", "Stage", "AWS::ApiGateway::Stage", Some("True")),
+                change(
+                    "modify",
+                    "Api",
+                    "AWS::ApiGateway::RestApi",
+                    Some("Conditional"),
+                ),
+                change("remove", "DefaultApiKey", "AWS::ApiGateway::ApiKey", None),
+                change("replace", "Queue", "AWS::SQS::Queue", Some("True")),
+                change("add", "Deployment1", "AWS::ApiGateway::Deployment", None),
+                change(
+                    "modify",
+                    "UsagePlan",
+                    "AWS::ApiGateway::UsagePlan",
+                    Some("False"),
+                ),
+            ]),
+            &StackKind::Bot { id: "a".into() },
+        );
+        assert_eq!(
+            warned,
+            [
+                "Stage replaces the stage (the endpoint URL changes for every client)",
+                "Api may replace the REST API (the endpoint URL changes for every client)",
+                "DefaultApiKey is removed: the default API key (clients using it must switch to the new key)",
+            ]
+        );
+        let firewall = warnings(&plan(vec![]), &StackKind::Firewall);
+        assert_eq!(
+            firewall,
+            ["the shared firewall changes: this affects every published API in the region"]
+        );
+    }
+
+    #[test]
+    fn bare_modifications_are_completed_from_the_template_diff() {
+        let mut changes = vec![
+            change(
+                "modify",
+                "UsagePlan",
+                "AWS::ApiGateway::UsagePlan",
+                Some("False"),
+            ),
+            change("modify", "Stage", "AWS::ApiGateway::Stage", Some("False")),
+            change("modify", "Queue", "AWS::SQS::Queue", Some("False")),
+            change("modify", "Described", "AWS::SQS::Queue", Some("False")),
+        ];
+        changes[3].properties = vec!["VisibilityTimeout".into()];
+        let diffs = BTreeMap::from([
+            (
+                "UsagePlan".to_string(),
+                ResourceDiff::Modified {
+                    properties: vec!["Throttle".into()],
+                    replaces: false,
+                },
+            ),
+            (
+                "Stage".to_string(),
+                ResourceDiff::Modified {
+                    properties: vec!["StageName".into()],
+                    replaces: true,
+                },
+            ),
+        ]);
+        let mut without_tags = changes.clone();
+        complete(&mut without_tags, &diffs, false);
+        let summary: Vec<(String, String, Vec<String>)> = without_tags
+            .iter()
+            .map(|c| (c.logical_id.clone(), c.action.clone(), c.properties.clone()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "UsagePlan".into(),
+                    "modify".into(),
+                    vec!["Throttle".to_string()]
+                ),
+                (
+                    "Stage".into(),
+                    "replace".into(),
+                    vec!["StageName".to_string()]
+                ),
+                (
+                    "Described".into(),
+                    "modify".into(),
+                    vec!["VisibilityTimeout".to_string()]
+                ),
+            ],
+            "an unchanged resource reported without details is no change; the engine's own details are kept"
+        );
+        complete(&mut changes, &diffs, true);
+        let queue = changes.iter().find(|c| c.logical_id == "Queue").unwrap();
+        assert!(
+            queue.tags_only(),
+            "with new stack tags, an unchanged resource is retagged"
+        );
+    }
+}

@@ -83,6 +83,23 @@ async fn connect(args: &AwsArgs, region: Option<String>) -> anyhow::Result<Aws> 
     .await
 }
 
+/// A run: the connection, the display for waiting, the timeout and the stack prefix for hints.
+async fn start(
+    args: &AwsArgs,
+    region: Option<String>,
+    wait: Option<&WaitArgs>,
+    output: Output,
+    prefix: &str,
+) -> anyhow::Result<Run> {
+    let aws = connect(args, region).await?;
+    Ok(Run::new(
+        aws,
+        progress(wait, output),
+        wait.and_then(|w| w.timeout),
+        prefix,
+    ))
+}
+
 fn progress(wait: Option<&WaitArgs>, output: Output) -> Progress {
     Progress::new(match wait.map(|w| w.progress) {
         Some(ProgressArg::Bar) => Mode::Bar,
@@ -123,8 +140,7 @@ pub async fn plan(
     let Some(loaded) = load(specs, output, args)? else {
         return Ok(outcome::ERROR);
     };
-    let aws = connect(args, loaded.region).await?;
-    let run = Run::new(aws, progress(None, output), None, &loaded.prefix);
+    let run = start(args, loaded.region, None, output, &loaded.prefix).await?;
     let plan = run.plan(specs, &loaded.stacks).await?;
     match out {
         Some(path) => plan.save(path)?,
@@ -169,13 +185,14 @@ pub async fn apply(
         .into());
     };
     let plan_region = plan.stacks.first().map(|s| s.region.clone());
-    let aws = connect(args, plan_region.or(loaded.region)).await?;
-    let run = Run::new(
-        aws,
-        progress(Some(wait), output),
-        wait.timeout,
+    let run = start(
+        args,
+        plan_region.or(loaded.region),
+        Some(wait),
+        output,
         &loaded.prefix,
-    );
+    )
+    .await?;
     run.ensure_current(&plan, &loaded.stacks).await?;
     let applied = run.apply(&plan, false).await?;
     report(&run, &applied, output, plan.has_changes()).await?;
@@ -194,13 +211,7 @@ pub async fn publish(
     let Some(loaded) = load(specs, output, args)? else {
         return Ok(outcome::ERROR);
     };
-    let aws = connect(args, loaded.region).await?;
-    let run = Run::new(
-        aws,
-        progress(Some(wait), output),
-        wait.timeout,
-        &loaded.prefix,
-    );
+    let run = start(args, loaded.region, Some(wait), output, &loaded.prefix).await?;
     let plan = run.plan(specs, &loaded.stacks).await?;
     eprintln!("{}\n", plan.render());
     if !plan.has_changes() {
@@ -289,13 +300,7 @@ pub async fn watch(
     wait: &WaitArgs,
     output: Output,
 ) -> anyhow::Result<u8> {
-    let aws = connect(args, None).await?;
-    let run = Run::new(
-        aws,
-        progress(Some(wait), output),
-        wait.timeout,
-        &target.prefix,
-    );
+    let run = start(args, None, Some(wait), output, &target.prefix).await?;
     let stack_name = format!("{}-{bot_id}", target.prefix);
     let (status, failure) = match run.watch(&stack_name).await? {
         Watched::NotPublished => {
@@ -422,13 +427,7 @@ pub async fn unpublish(
     wait: &WaitArgs,
     output: Output,
 ) -> anyhow::Result<u8> {
-    let aws = connect(args, None).await?;
-    let run = Run::new(
-        aws,
-        progress(Some(wait), output),
-        wait.timeout,
-        &target.prefix,
-    );
+    let run = start(args, None, Some(wait), output, &target.prefix).await?;
     let stack_name = format!("{}-{bot_id}", target.prefix);
     let Some(described) = stack::describe(&run.aws, &stack_name).await? else {
         match output {

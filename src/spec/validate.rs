@@ -647,43 +647,31 @@ trait Range: Copy + PartialEq + std::fmt::Display {
     fn contains_range(&self, other: &Self) -> bool;
 }
 
-impl Range for Ipv4Net {
-    type Addr = std::net::Ipv4Addr;
-    fn from_net(net: IpNet) -> Option<Self> {
-        match net {
-            IpNet::V4(net) => Some(net),
-            IpNet::V6(_) => None,
+macro_rules! range {
+    ($net:ty, $addr:ty, $variant:ident) => {
+        impl Range for $net {
+            type Addr = $addr;
+            fn from_net(net: IpNet) -> Option<Self> {
+                match net {
+                    IpNet::$variant(net) => Some(net),
+                    _ => None,
+                }
+            }
+            fn start(&self) -> Self::Addr {
+                self.network()
+            }
+            fn prefix(&self) -> u8 {
+                self.prefix_len()
+            }
+            fn contains_range(&self, other: &Self) -> bool {
+                self.contains(other)
+            }
         }
-    }
-    fn start(&self) -> Self::Addr {
-        self.network()
-    }
-    fn prefix(&self) -> u8 {
-        self.prefix_len()
-    }
-    fn contains_range(&self, other: &Self) -> bool {
-        self.contains(other)
-    }
+    };
 }
 
-impl Range for Ipv6Net {
-    type Addr = std::net::Ipv6Addr;
-    fn from_net(net: IpNet) -> Option<Self> {
-        match net {
-            IpNet::V6(net) => Some(net),
-            IpNet::V4(_) => None,
-        }
-    }
-    fn start(&self) -> Self::Addr {
-        self.network()
-    }
-    fn prefix(&self) -> u8 {
-        self.prefix_len()
-    }
-    fn contains_range(&self, other: &Self) -> bool {
-        self.contains(other)
-    }
-}
+range!(Ipv4Net, std::net::Ipv4Addr, V4);
+range!(Ipv6Net, std::net::Ipv6Addr, V6);
 
 /// Where `path` is written in the file: the node itself, else its nearest ancestor that exists.
 pub fn locate(root: &Node, path: &Path) -> Pos {
