@@ -165,11 +165,97 @@ pub enum Command {
         wait: WaitArgs,
     },
 
+    /// Manage a published bot's API keys; a key's value is shown only when created, or with `get --reveal`.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
     /// Print the JSON Schema of the spec format, for editor completion and checking.
     #[command(
         after_help = "Example:\n  botpub schema > botpub.schema.json\n  # then, in a spec file: # yaml-language-server: $schema=botpub.schema.json"
     )]
     Schema,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key, attach it to the bot's usage plan, and print its value (the only time it is shown).
+    #[command(
+        after_help = "Example:\n  botpub keys create support-bot --description \"Production web app\""
+    )]
+    Create {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        /// What the key is for (e.g. the client application).
+        #[arg(long)]
+        description: String,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// List every key on the bot's usage plan (ids, descriptions, state; never values).
+    #[command(after_help = "Example:\n  botpub keys list support-bot --output json")]
+    List {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// Show one key, its value masked unless --reveal is given.
+    #[command(
+        after_help = "Example:\n  botpub keys get support-bot k1a2b3c4\n  botpub keys get support-bot k1a2b3c4 --reveal"
+    )]
+    Get {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        #[arg(value_name = "KEY_ID")]
+        key_id: String,
+        /// Print the key's value in full.
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// Delete one of the bot's keys: clients using it are refused from then on.
+    #[command(after_help = "Example:\n  botpub keys delete support-bot k1a2b3c4 --yes")]
+    Delete {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        #[arg(value_name = "KEY_ID")]
+        key_id: String,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// Create a replacement for a key and print it; the old key keeps working until you delete it.
+    #[command(
+        after_help = "Example:\n  botpub keys rotate support-bot k1a2b3c4\n  # once clients use the new key:\n  botpub keys delete support-bot k1a2b3c4 --yes"
+    )]
+    Rotate {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        #[arg(value_name = "KEY_ID")]
+        key_id: String,
+        /// Description of the new key (default: that of the old one).
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
 }
 
 /// Where AWS is: the usual AWS configuration, with explicit overrides.

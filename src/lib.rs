@@ -8,6 +8,7 @@ pub mod changeset;
 pub mod deploy;
 pub mod diff;
 pub mod events;
+pub mod keys;
 pub mod outcome;
 pub mod plan;
 pub mod progress;

@@ -1,6 +1,7 @@
 //! The `botpub` command: argument parsing and dispatch. The work happens in the library.
 
 mod cli;
+mod key_commands;
 mod offline;
 mod online;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
             format,
         } => offline::synth(specs, dir, *format, out),
         Command::Schema => offline::schema(),
+        Command::Keys(command) => block_on(key_commands::run(command, out)),
         Command::Plan {
             specs,
             out: file,

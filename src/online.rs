@@ -84,7 +84,7 @@ async fn connect(args: &AwsArgs, region: Option<String>) -> anyhow::Result<Aws> 
 }
 
 /// A run: the connection, the display for waiting, the timeout and the stack prefix for hints.
-async fn start(
+pub async fn start(
     args: &AwsArgs,
     region: Option<String>,
     wait: Option<&WaitArgs>,
@@ -111,7 +111,7 @@ fn progress(wait: Option<&WaitArgs>, output: Output) -> Progress {
 }
 
 /// Asks on the terminal; without one, refuses and says to pass `--yes`.
-fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
+pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
     if yes {
         return Ok(true);
     }

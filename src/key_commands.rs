@@ -1,0 +1,181 @@
+//! `botpub keys ...`: the command-line side of API key management (the work is in `botpub::keys`).
+//!
+//! A key's value reaches stdout in exactly two places: the answer to `create`/`rotate`, and `get --reveal`.
+
+use botpub::deploy::Run;
+use botpub::keys::{self, Key};
+use botpub::outcome::{self, Blocked};
+use serde_json::json;
+
+use crate::cli::{KeysCommand, Output};
+use crate::online::{confirm, start};
+
+pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
+    match command {
+        KeysCommand::Create {
+            bot_id,
+            description,
+            target,
+            aws,
+        } => {
+            let run = start(aws, None, None, output, &target.prefix).await?;
+            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let key =
+                keys::create(&run.aws, &bot, description, &request_name(&run, bot_id)).await?;
+            show_new(&key, bot_id, None, output)
+        }
+        KeysCommand::List {
+            bot_id,
+            target,
+            aws,
+        } => {
+            let run = start(aws, None, None, output, &target.prefix).await?;
+            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let listed = keys::list(&run.aws, &bot).await?;
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"bot_id": bot_id, "keys": listed}))?
+                ),
+                Output::Text => {
+                    println!(
+                        "{:<12} {:<8} {:<22} DESCRIPTION",
+                        "ID", "ENABLED", "CREATED"
+                    );
+                    for key in &listed {
+                        let created = key
+                            .created_date
+                            .map(|s| aws_smithy_types::DateTime::from_secs(s))
+                            .as_ref()
+                            .map(botpub::stack::timestamp);
+                        let default = if key.default {
+                            " (default key of the stack)"
+                        } else {
+                            ""
+                        };
+                        println!(
+                            "{:<12} {:<8} {:<22} {}{default}",
+                            key.id,
+                            key.enabled,
+                            created.unwrap_or_default(),
+                            key.description.as_deref().unwrap_or("")
+                        );
+                    }
+                    println!("{} key(s)", listed.len());
+                }
+            }
+            Ok(outcome::OK)
+        }
+        KeysCommand::Get {
+            bot_id,
+            key_id,
+            reveal,
+            target,
+            aws,
+        } => {
+            let run = start(aws, None, None, output, &target.prefix).await?;
+            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let key = keys::get(&run.aws, &bot, key_id, *reveal).await?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&key)?),
+                Output::Text => {
+                    println!("id:          {}", key.id);
+                    println!("description: {}", key.description.as_deref().unwrap_or(""));
+                    println!("enabled:     {}", key.enabled);
+                    println!("value:       {}", key.value.as_deref().unwrap_or("-"));
+                    if !reveal {
+                        eprintln!("(the value is masked; add --reveal to print it)");
+                    }
+                }
+            }
+            Ok(outcome::OK)
+        }
+        KeysCommand::Delete {
+            bot_id,
+            key_id,
+            yes,
+            target,
+            aws,
+        } => {
+            let run = start(aws, None, None, output, &target.prefix).await?;
+            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            keys::ensure_own(&run.aws, &bot, key_id).await?;
+            if bot.default_key_id.as_deref() == Some(key_id.as_str()) {
+                eprintln!(
+                    "note: {key_id} is the default key that the stack created; the stack's DefaultApiKeyId output will name a deleted key"
+                );
+            }
+            if !confirm(
+                &format!("Delete key {key_id} of {bot_id}? Clients using it are refused at once."),
+                *yes,
+            )? {
+                return Err(Blocked("not confirmed; the key was kept".into()).into());
+            }
+            keys::delete(&run.aws, &bot, key_id).await?;
+            match output {
+                Output::Json => println!("{}", json!({"bot_id": bot_id, "deleted": key_id})),
+                Output::Text => println!("Deleted key {key_id} of {bot_id}."),
+            }
+            Ok(outcome::OK)
+        }
+        KeysCommand::Rotate {
+            bot_id,
+            key_id,
+            description,
+            target,
+            aws,
+        } => {
+            let run = start(aws, None, None, output, &target.prefix).await?;
+            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let old = keys::get(&run.aws, &bot, key_id, false).await?;
+            let description = description
+                .clone()
+                .or(old.description.clone())
+                .unwrap_or_else(|| format!("Replaces {key_id}"));
+            let key =
+                keys::create(&run.aws, &bot, &description, &request_name(&run, bot_id)).await?;
+            show_new(&key, bot_id, Some(key_id), output)
+        }
+    }
+}
+
+fn stack_name(run: &Run, bot_id: &str) -> String {
+    format!("{}-{bot_id}", run.prefix)
+}
+
+/// The name a new key carries: unique to this request, so a retried create can find what it made.
+fn request_name(run: &Run, bot_id: &str) -> String {
+    format!("{}-{bot_id}-{}", run.prefix, run.token("key"))
+}
+
+fn show_new(key: &Key, bot_id: &str, replaces: Option<&str>, output: Output) -> anyhow::Result<u8> {
+    match output {
+        Output::Json => {
+            let mut document = json!({
+                "id": key.id,
+                "description": key.description,
+                "value": key.value,
+                "enabled": key.enabled,
+                "created_date": key.created_date,
+            });
+            if let Some(old) = replaces {
+                document["replaces"] = json!(old);
+            }
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        Output::Text => {
+            println!("id:    {}", key.id);
+            println!("value: {}", key.value.as_deref().unwrap_or("-"));
+        }
+    }
+    eprintln!(
+        "Store the value now: botpub shows it only here (and with `botpub keys get {bot_id} {} --reveal`).",
+        key.id
+    );
+    if let Some(old) = replaces {
+        eprintln!(
+            "The old key {old} still works. Once every client uses the new one: botpub keys delete {bot_id} {old}"
+        );
+    }
+    Ok(outcome::OK)
+}
