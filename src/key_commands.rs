@@ -45,7 +45,7 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
                     for key in &listed {
                         let created = key
                             .created_date
-                            .map(|s| aws_smithy_types::DateTime::from_secs(s))
+                            .map(aws_smithy_types::DateTime::from_secs)
                             .as_ref()
                             .map(botpub::stack::timestamp);
                         let default = if key.default {
