@@ -37,11 +37,37 @@ pub struct StackPlan {
     pub changes: Vec<Change>,
     /// Things the user must not miss (endpoint or keys replaced, shared firewall changed).
     pub warnings: Vec<String>,
+    /// The stack imports the shared firewall's web ACL, which this plan creates: CloudFormation accepts
+    /// its change set only once the firewall exists, so it is made (from the same template) right then.
+    #[serde(default)]
+    pub after_firewall: bool,
 }
 
 impl StackPlan {
     pub fn has_changes(&self) -> bool {
-        self.change_set_id.is_some()
+        self.change_set_id.is_some() || self.after_firewall
+    }
+
+    /// The plan of a stack whose change set must wait for the firewall being created.
+    pub fn after_firewall(stack: &Stack, region: &str, exists: bool) -> StackPlan {
+        StackPlan {
+            stack_name: stack.name.clone(),
+            bot_id: bot_id(stack),
+            region: region.to_string(),
+            action: if exists { "update" } else { "create" }.to_string(),
+            change_set_id: None,
+            template_sha256: stack.template_hash(),
+            changes: Vec::new(),
+            warnings: Vec::new(),
+            after_firewall: true,
+        }
+    }
+}
+
+fn bot_id(stack: &Stack) -> Option<String> {
+    match &stack.kind {
+        StackKind::Bot { id } => Some(id.clone()),
+        StackKind::Firewall => None,
     }
 }
 
@@ -128,16 +154,14 @@ pub async fn plan_stack(
     let create = existing.as_ref().is_none_or(|s| s.state == State::Review);
     let mut plan = StackPlan {
         stack_name: stack.name.clone(),
-        bot_id: match &stack.kind {
-            StackKind::Bot { id } => Some(id.clone()),
-            StackKind::Firewall => None,
-        },
+        bot_id: bot_id(stack),
         region: aws.region.clone(),
         action: if create { "create" } else { "update" }.to_string(),
         change_set_id: None,
         template_sha256: stack.template_hash(),
         changes: Vec::new(),
         warnings: Vec::new(),
+        after_firewall: false,
     };
     let deployed = match &existing {
         Some(current) if !create => deployed_template(aws, &current.name).await?,
@@ -402,6 +426,7 @@ mod tests {
             template_sha256: String::new(),
             changes,
             warnings: Vec::new(),
+            after_firewall: false,
         }
     }
 

@@ -79,6 +79,8 @@ pub enum Command {
         #[arg(long = "out", value_name = "PLAN.json")]
         out: Option<PathBuf>,
         #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
         aws: AwsArgs,
     },
 
@@ -89,6 +91,8 @@ pub enum Command {
     Apply {
         #[arg(value_name = "PLAN.json")]
         plan: PathBuf,
+        #[command(flatten)]
+        fleet: FleetArgs,
         #[command(flatten)]
         aws: AwsArgs,
         #[command(flatten)]
@@ -108,6 +112,8 @@ pub enum Command {
         /// Return once the deployment has started; `botpub watch` follows it.
         #[arg(long)]
         detach: bool,
+        #[command(flatten)]
+        fleet: FleetArgs,
         #[command(flatten)]
         aws: AwsArgs,
         #[command(flatten)]
@@ -273,6 +279,14 @@ pub struct AwsArgs {
     /// Log each AWS request to stderr: operation, stack, duration, attempts.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// How many stacks at once.
+#[derive(Args, Clone)]
+pub struct FleetArgs {
+    /// Bot stacks planned or deployed at once, after the shared firewall (1 to 64).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 /// Which bot's stack a command means.

@@ -14,7 +14,8 @@ use crate::outcome::{Blocked, DeploymentFailed};
 use crate::plan::{PLAN_FORMAT, Plan};
 use crate::progress::Progress;
 use crate::stack;
-use crate::synth::Stack;
+use crate::synth::{Stack, StackKind};
+use futures::stream::{self, StreamExt};
 
 /// One command's connection, display and identity. The run id makes every idempotency token of this run
 /// unique, and lets this run's events be told from any other's.
@@ -24,19 +25,37 @@ pub struct Run {
     pub timeout: Option<Duration>,
     /// The stack prefix, for the `botpub watch` hints.
     pub prefix: String,
+    /// How many bot stacks are planned or deployed at once (the shared firewall always goes alone, first).
+    pub concurrency: usize,
     run_id: String,
 }
+
+/// A fleet deploys several bots at once, but not so many that CloudFormation starts throttling.
+pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// What became of one stack's change set.
 #[derive(Debug, Clone, Serialize)]
 pub struct Applied {
     pub stack_name: String,
     pub bot_id: Option<String>,
-    /// `created`, `updated`, `unchanged`, `failed`, or `deploying` (with `--detach`).
+    /// `created`, `updated`, `unchanged`, `failed`, `error` (an AWS call failed), `skipped` (the firewall
+    /// failed first), or `deploying` (with `--detach`).
     pub result: String,
     pub status: Option<String>,
     /// The root cause and the failures after it, when it failed.
     pub failure: Option<String>,
+}
+
+impl Applied {
+    fn new(planned: &StackPlan, result: &str) -> Applied {
+        Applied {
+            stack_name: planned.stack_name.clone(),
+            bot_id: planned.bot_id.clone(),
+            result: result.to_string(),
+            status: None,
+            failure: None,
+        }
+    }
 }
 
 impl Run {
@@ -50,6 +69,7 @@ impl Run {
             progress,
             timeout,
             prefix: prefix.to_string(),
+            concurrency: DEFAULT_CONCURRENCY,
             run_id: format!("{millis:x}{:06x}", fastrand::u32(..0x100_0000)),
         }
     }
@@ -73,27 +93,49 @@ impl Run {
         format!("botpub watch {id}{prefix} --region {}", self.aws.region)
     }
 
-    /// Plans every stack, in order.
+    /// Plans every stack: the firewall first, then the bots, several at a time. A bot that imports a
+    /// firewall this plan creates is planned once the firewall exists (CloudFormation refuses to import an
+    /// export that does not exist yet), from the same template.
     pub async fn plan(&self, specs: &[PathBuf], stacks: &[Stack]) -> anyhow::Result<Plan> {
+        let (firewalls, bots): (Vec<&Stack>, Vec<&Stack>) =
+            stacks.iter().partition(|s| s.kind == StackKind::Firewall);
         let mut planned = Vec::with_capacity(stacks.len());
-        for (i, stack) in stacks.iter().enumerate() {
-            let hint = self.watch_hint(&stack.name);
-            planned.push(
-                changeset::plan_stack(
-                    &self.aws,
-                    stack,
-                    &self.token(&format!("plan{i}")),
-                    &self.progress,
-                    &hint,
-                )
-                .await?,
-            );
+        for stack in &firewalls {
+            planned.push(self.plan_stack(stack, "plan-firewall").await?);
+        }
+        let firewall_created = planned.iter().any(|p| p.action == "create");
+        let bot_plans: Vec<anyhow::Result<StackPlan>> = stream::iter(bots.iter().enumerate())
+            .map(|(i, stack)| async move {
+                if firewall_created && stack.imports_firewall() {
+                    let exists = stack::describe(&self.aws, &stack.name).await?.is_some();
+                    Ok(StackPlan::after_firewall(stack, &self.aws.region, exists))
+                } else {
+                    self.plan_stack(stack, &format!("plan{i}")).await
+                }
+            })
+            .buffered(self.concurrency.max(1))
+            .collect()
+            .await;
+        for bot_plan in bot_plans {
+            planned.push(bot_plan?);
         }
         Ok(Plan {
             format: PLAN_FORMAT,
             specs: specs.to_vec(),
             stacks: planned,
         })
+    }
+
+    async fn plan_stack(&self, stack: &Stack, purpose: &str) -> anyhow::Result<StackPlan> {
+        let hint = self.watch_hint(&stack.name);
+        changeset::plan_stack(
+            &self.aws,
+            stack,
+            &self.token(purpose),
+            &self.progress,
+            &hint,
+        )
+        .await
     }
 
     /// Refuses a plan whose change sets can no longer be executed as planned.
@@ -149,32 +191,76 @@ impl Run {
         Ok(())
     }
 
-    /// Executes the plan's change sets in order and waits for each. A failed firewall stops the run (the
-    /// bots depend on it); a failed bot does not stop the others.
-    pub async fn apply(&self, plan: &Plan, detach: bool) -> anyhow::Result<Vec<Applied>> {
+    /// Executes the plan: the firewall first (its failure stops the run: the bots depend on it), then the
+    /// bots, several at a time; one failing bot neither stops nor disturbs the others.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        stacks: &[Stack],
+        detach: bool,
+    ) -> anyhow::Result<Vec<Applied>> {
         let mut applied = Vec::with_capacity(plan.stacks.len());
-        for (i, planned) in plan.stacks.iter().enumerate() {
-            let Some(change_set_id) = &planned.change_set_id else {
-                applied.push(Applied {
-                    stack_name: planned.stack_name.clone(),
-                    bot_id: planned.bot_id.clone(),
-                    result: "unchanged".to_string(),
-                    status: None,
-                    failure: None,
-                });
-                continue;
-            };
-            let firewall = planned.bot_id.is_none();
-            let outcome = self
-                .execute(planned, change_set_id, i, detach && !firewall)
-                .await?;
+        let (firewalls, bots): (Vec<(usize, &StackPlan)>, Vec<(usize, &StackPlan)>) = plan
+            .stacks
+            .iter()
+            .enumerate()
+            .partition(|(_, p)| p.bot_id.is_none());
+        for (i, planned) in firewalls {
+            let outcome = self.apply_stack(planned, stacks, i, false).await?;
             let failed = outcome.result == "failed";
             applied.push(outcome);
-            if failed && firewall {
-                break;
+            if failed {
+                applied.extend(bots.iter().map(|(_, p)| Applied::new(p, "skipped")));
+                return Ok(applied);
             }
         }
+        let results: Vec<anyhow::Result<Applied>> = stream::iter(bots)
+            .map(|(i, planned)| async move {
+                self.apply_stack(planned, stacks, i, detach)
+                    .await
+                    .or_else(|error| {
+                        // Ctrl-C stops everything; any other error is this bot's alone.
+                        if error
+                            .downcast_ref::<crate::outcome::Interrupted>()
+                            .is_some()
+                        {
+                            return Err(error);
+                        }
+                        let mut outcome = Applied::new(planned, "error");
+                        outcome.failure = Some(format!("{}: {error:#}", planned.stack_name));
+                        Ok(outcome)
+                    })
+            })
+            .buffered(self.concurrency.max(1))
+            .collect()
+            .await;
+        for result in results {
+            applied.push(result?);
+        }
         Ok(applied)
+    }
+
+    async fn apply_stack(
+        &self,
+        planned: &StackPlan,
+        stacks: &[Stack],
+        index: usize,
+        detach: bool,
+    ) -> anyhow::Result<Applied> {
+        let late;
+        let planned = if planned.after_firewall {
+            let Some(stack) = stacks.iter().find(|s| s.name == planned.stack_name) else {
+                anyhow::bail!("the specs no longer define {}", planned.stack_name);
+            };
+            late = self.plan_stack(stack, &format!("plan-late{index}")).await?;
+            &late
+        } else {
+            planned
+        };
+        match &planned.change_set_id {
+            Some(id) => self.execute(planned, id, index, detach).await,
+            None => Ok(Applied::new(planned, "unchanged")),
+        }
     }
 
     async fn execute(
@@ -197,13 +283,7 @@ impl Run {
                 "executing the change set of {}",
                 planned.stack_name
             ))?;
-        let mut applied = Applied {
-            stack_name: planned.stack_name.clone(),
-            bot_id: planned.bot_id.clone(),
-            result: "deploying".to_string(),
-            status: None,
-            failure: None,
-        };
+        let mut applied = Applied::new(planned, "deploying");
         if detach {
             self.progress.say(&format!(
                 "{}: deploying in the background; follow it with `{}`",
@@ -284,7 +364,8 @@ pub fn describe_failure(stack_name: &str, action: &str, finished: &Finished) -> 
     format!("{stack_name} {what}\n{}", finished.failure_report())
 }
 
-/// The exit-code error for a run in which some stacks failed.
+/// The exit-code error for a run in which some stacks did not make it: a failed deployment (exit 3)
+/// outweighs an error (exit 1).
 pub fn failures(applied: &[Applied]) -> anyhow::Result<()> {
     let failed: Vec<&str> = applied
         .iter()
@@ -292,8 +373,10 @@ pub fn failures(applied: &[Applied]) -> anyhow::Result<()> {
         .collect();
     if failed.is_empty() {
         Ok(())
-    } else {
+    } else if applied.iter().any(|a| a.result == "failed") {
         Err(DeploymentFailed(failed.join("\n\n")).into())
+    } else {
+        Err(anyhow::anyhow!(failed.join("\n\n")))
     }
 }
 

@@ -26,16 +26,23 @@ fn main() -> ExitCode {
         Command::Plan {
             specs,
             out: file,
+            fleet,
             aws,
-        } => block_on(online::plan(specs, file.as_ref(), aws, out)),
-        Command::Apply { plan, aws, wait } => block_on(online::apply(plan, aws, wait, out)),
+        } => block_on(online::plan(specs, file.as_ref(), fleet, aws, out)),
+        Command::Apply {
+            plan,
+            fleet,
+            aws,
+            wait,
+        } => block_on(online::apply(plan, fleet, aws, wait, out)),
         Command::Publish {
             specs,
             yes,
             detach,
+            fleet,
             aws,
             wait,
-        } => block_on(online::publish(specs, *yes, *detach, aws, wait, out)),
+        } => block_on(online::publish(specs, *yes, *detach, fleet, aws, wait, out)),
         Command::Watch {
             bot_id,
             target,

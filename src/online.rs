@@ -16,7 +16,7 @@ use botpub::synth::{self, Stack};
 use botpub::{stack, status, unpublish};
 use serde_json::json;
 
-use crate::cli::{AwsArgs, Output, ProgressArg, Target, WaitArgs};
+use crate::cli::{AwsArgs, FleetArgs, Output, ProgressArg, Target, WaitArgs};
 
 /// Validated specs and their stacks, with the region and prefix they share.
 struct Loaded {
@@ -134,13 +134,15 @@ pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
 pub async fn plan(
     specs: &[PathBuf],
     out: Option<&PathBuf>,
+    fleet: &FleetArgs,
     args: &AwsArgs,
     output: Output,
 ) -> anyhow::Result<u8> {
     let Some(loaded) = load(specs, output, args)? else {
         return Ok(outcome::ERROR);
     };
-    let run = start(args, loaded.region, None, output, &loaded.prefix).await?;
+    let mut run = start(args, loaded.region, None, output, &loaded.prefix).await?;
+    run.concurrency = fleet.concurrency.into();
     let plan = run.plan(specs, &loaded.stacks).await?;
     match out {
         Some(path) => plan.save(path)?,
@@ -172,6 +174,7 @@ pub async fn plan(
 
 pub async fn apply(
     path: &Path,
+    fleet: &FleetArgs,
     args: &AwsArgs,
     wait: &WaitArgs,
     output: Output,
@@ -185,7 +188,7 @@ pub async fn apply(
         .into());
     };
     let plan_region = plan.stacks.first().map(|s| s.region.clone());
-    let run = start(
+    let mut run = start(
         args,
         plan_region.or(loaded.region),
         Some(wait),
@@ -193,8 +196,9 @@ pub async fn apply(
         &loaded.prefix,
     )
     .await?;
+    run.concurrency = fleet.concurrency.into();
     run.ensure_current(&plan, &loaded.stacks).await?;
-    let applied = run.apply(&plan, false).await?;
+    let applied = run.apply(&plan, &loaded.stacks, false).await?;
     report(&run, &applied, output, plan.has_changes()).await?;
     deploy::failures(&applied)?;
     Ok(outcome::OK)
@@ -204,6 +208,7 @@ pub async fn publish(
     specs: &[PathBuf],
     yes: bool,
     detach: bool,
+    fleet: &FleetArgs,
     args: &AwsArgs,
     wait: &WaitArgs,
     output: Output,
@@ -211,7 +216,8 @@ pub async fn publish(
     let Some(loaded) = load(specs, output, args)? else {
         return Ok(outcome::ERROR);
     };
-    let run = start(args, loaded.region, Some(wait), output, &loaded.prefix).await?;
+    let mut run = start(args, loaded.region, Some(wait), output, &loaded.prefix).await?;
+    run.concurrency = fleet.concurrency.into();
     let plan = run.plan(specs, &loaded.stacks).await?;
     eprintln!("{}\n", plan.render());
     if !plan.has_changes() {
@@ -224,7 +230,7 @@ pub async fn publish(
         confirmed?;
         return Err(Blocked("not confirmed; nothing was published".into()).into());
     }
-    let applied = run.apply(&plan, detach).await?;
+    let applied = run.apply(&plan, &loaded.stacks, detach).await?;
     report(&run, &applied, output, true).await?;
     deploy::failures(&applied)?;
     Ok(outcome::OK)

@@ -54,6 +54,14 @@ impl Plan {
                 let _ = writeln!(out, "{}: no changes", stack.stack_name);
                 continue;
             }
+            if stack.after_firewall {
+                let _ = writeln!(
+                    out,
+                    "{} ({}): planned once the shared firewall exists, because it imports the firewall's web ACL",
+                    stack.stack_name, stack.action
+                );
+                continue;
+            }
             let _ = writeln!(out, "{} ({}):", stack.stack_name, stack.action);
             let mut tags_only = 0;
             for change in &stack.changes {

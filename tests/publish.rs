@@ -627,3 +627,72 @@ fn unpublish_removes_the_stack_and_every_key_including_ones_made_elsewhere() {
         .botpub_bot("unpublish", "short-lived", &["--yes"])
         .expect(0);
 }
+
+#[test]
+fn a_fleet_publishes_concurrently_and_one_failing_bot_spares_the_others() {
+    let world = World::new();
+    let mut bots: String = (1..=19)
+        .map(|i| bot(&format!("fleet-{i:02}"), ""))
+        .collect();
+    bots.push_str(
+        "  - id: fleet-broken\n    allowed_origins: [\"https://app.example.com\"]\n    backend:\n      type: lambda\n      \
+         function_arn: arn:aws:lambda:us-east-1:000000000000:function:does-not-exist\n",
+    );
+    let spec = world.spec("fleet.yaml", &bots);
+    let started = std::time::Instant::now();
+    let run = world
+        .botpub(&[
+            "publish",
+            spec.to_str().unwrap(),
+            "--yes",
+            "--concurrency",
+            "8",
+            "--output",
+            "json",
+            "--progress",
+            "events",
+        ])
+        .expect(3);
+    let elapsed = started.elapsed();
+    let doc = run.json();
+    let stacks = doc["stacks"].as_array().unwrap();
+    assert_eq!(stacks.len(), 20);
+    let failed: Vec<&Value> = stacks.iter().filter(|s| s["result"] != "created").collect();
+    assert_eq!(failed.len(), 1, "{doc:#}");
+    assert_eq!(failed[0]["bot_id"], "fleet-broken");
+    assert!(
+        failed[0]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("root cause: BackendPermission"),
+        "{doc:#}"
+    );
+    assert!(
+        stacks
+            .iter()
+            .filter(|s| s["result"] == "created")
+            .all(|s| s["endpoint"].is_string())
+    );
+    // Events of different stacks interleave, each line naming its stack.
+    let stderr = run.stderr();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(&world.prefix))
+        .collect();
+    let first_stacks: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .take(40)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(
+        first_stacks.len() > 1,
+        "stacks deployed one after another:\n{}",
+        lines.join("\n")
+    );
+    eprintln!("20 bots at concurrency 8: {elapsed:?}");
+    let status = world
+        .botpub_bot("status", "fleet-07", &["--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(status["cfn_status"], "CREATE_COMPLETE");
+}

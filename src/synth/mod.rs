@@ -52,6 +52,13 @@ impl Stack {
         serde_yaml::to_string(&self.template).unwrap_or_default()
     }
 
+    /// Whether the stack imports the shared firewall's web ACL (and so can be planned only once it exists).
+    pub fn imports_firewall(&self) -> bool {
+        self.template["Resources"]
+            .get("FirewallAssociation")
+            .is_some()
+    }
+
     /// SHA-256 of [`Stack::template_body`]: what a plan records to notice a changed template.
     pub fn template_hash(&self) -> String {
         sha256_hex(self.template_body().as_bytes())
