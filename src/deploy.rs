@@ -200,7 +200,8 @@ impl Run {
         detach: bool,
     ) -> anyhow::Result<Vec<Applied>> {
         let mut applied = Vec::with_capacity(plan.stacks.len());
-        let (firewalls, bots): (Vec<(usize, &StackPlan)>, Vec<(usize, &StackPlan)>) = plan
+        type Indexed<'a> = Vec<(usize, &'a StackPlan)>;
+        let (firewalls, bots): (Indexed, Indexed) = plan
             .stacks
             .iter()
             .enumerate()
