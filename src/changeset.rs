@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::aws::{Aws, AwsContext};
 use crate::diff::{self, ResourceDiff};
 use crate::events::{Backoff, pause};
+use crate::outcome::blocked;
 use crate::progress::Progress;
 use crate::stack::{self, State};
 use crate::synth::{Stack, StackKind};
@@ -199,10 +200,18 @@ pub async fn plan_stack(
     if create {
         request = request.on_stack_failure(OnStackFailure::Delete);
     }
-    let created = request
-        .send()
-        .await
-        .aws(format!("creating a change set for {}", stack.name))?;
+    let created = match request.send().await {
+        Ok(created) => created,
+        // Another deployment got there between our look at the stack and this request.
+        Err(e) if crate::aws::explain(&e).contains("_IN_PROGRESS") => {
+            return blocked(format!(
+                "stack {} is busy: {}; follow it with `{watch_hint}`",
+                stack.name,
+                crate::aws::explain(&e)
+            ));
+        }
+        Err(e) => return Err(e).aws(format!("creating a change set for {}", stack.name)),
+    };
     let change_set_id = created.id().unwrap_or(token).to_string();
 
     let (status, reason) =

@@ -38,8 +38,8 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 pub struct Applied {
     pub stack_name: String,
     pub bot_id: Option<String>,
-    /// `created`, `updated`, `unchanged`, `failed`, `error` (an AWS call failed), `skipped` (the firewall
-    /// failed first), or `deploying` (with `--detach`).
+    /// `created`, `updated`, `unchanged`, `failed`, `error` (an AWS call failed), `blocked` (another
+    /// deployment was running), `skipped` (the firewall failed first), or `deploying` (with `--detach`).
     pub result: String,
     pub status: Option<String>,
     /// The root cause and the failures after it, when it failed.
@@ -227,8 +227,13 @@ impl Run {
                         {
                             return Err(error);
                         }
-                        let mut outcome = Applied::new(planned, "error");
-                        outcome.failure = Some(format!("{}: {error:#}", planned.stack_name));
+                        let result = if error.downcast_ref::<Blocked>().is_some() {
+                            "blocked"
+                        } else {
+                            "error"
+                        };
+                        let mut outcome = Applied::new(planned, result);
+                        outcome.failure = Some(format!("{error:#}"));
                         Ok(outcome)
                     })
             })
@@ -272,18 +277,28 @@ impl Run {
         detach: bool,
     ) -> anyhow::Result<Applied> {
         let token = self.token(&format!("apply{index}"));
+        self.ensure_first(planned, change_set_id).await?;
         let since = DateTime::from(SystemTime::now() - Duration::from_secs(2));
-        self.aws
+        let executed = self
+            .aws
             .cloudformation
             .execute_change_set()
             .change_set_name(change_set_id)
             .client_request_token(&token)
             .send()
-            .await
-            .aws(format!(
-                "executing the change set of {}",
-                planned.stack_name
-            ))?;
+            .await;
+        if let Err(error) = executed {
+            let text = crate::aws::explain(&error);
+            if text.contains("IN_PROGRESS") || text.contains("InvalidChangeSetStatus") {
+                return Err(Blocked(format!(
+                    "{} is busy: another deployment started first ({text}); follow it with `{}`",
+                    planned.stack_name,
+                    self.watch_hint(&planned.stack_name)
+                ))
+                .into());
+            }
+            anyhow::bail!("executing the change set of {}: {text}", planned.stack_name);
+        }
         let mut applied = Applied::new(planned, "deploying");
         if detach {
             self.progress.say(&format!(
@@ -321,6 +336,61 @@ impl Run {
             }
         }
         Ok(applied)
+    }
+
+    /// Refuses to execute when another deployment of the stack is running or about to: another botpub
+    /// change set made earlier (in the last ten minutes) and not yet spent, or a stack already in progress.
+    /// Of two runs racing on one stack, exactly one goes ahead, whatever the engine would allow.
+    async fn ensure_first(&self, planned: &StackPlan, change_set_id: &str) -> anyhow::Result<()> {
+        let listed = self
+            .aws
+            .cloudformation
+            .list_change_sets()
+            .stack_name(&planned.stack_name)
+            .send()
+            .await
+            .aws(format!("listing the change sets of {}", planned.stack_name))?;
+        let summaries = listed.summaries();
+        let key = |s: &aws_sdk_cloudformation::types::ChangeSetSummary| {
+            (
+                s.creation_time().map(|t| t.as_nanos()).unwrap_or(0),
+                s.change_set_id().unwrap_or("").to_string(),
+            )
+        };
+        let Some(mine) = summaries
+            .iter()
+            .find(|s| s.change_set_id() == Some(change_set_id))
+            .map(key)
+        else {
+            return Ok(());
+        };
+        let recent = mine.0 - Duration::from_secs(600).as_nanos() as i128;
+        let rival = summaries.iter().find(|s| {
+            let status = s.execution_status().map(|e| e.as_str()).unwrap_or("");
+            let theirs = key(s);
+            s.change_set_id() != Some(change_set_id)
+                && s.description().is_some_and(|d| d.starts_with("botpub"))
+                && (status == "EXECUTE_IN_PROGRESS"
+                    || (status == "AVAILABLE" && theirs < mine && theirs.0 >= recent))
+        });
+        let busy = stack::describe(&self.aws, &planned.stack_name)
+            .await?
+            .filter(|s| s.state == stack::State::Busy)
+            .map(|s| s.status);
+        if rival.is_none() && busy.is_none() {
+            return Ok(());
+        }
+        changeset::delete_change_set(&self.aws, change_set_id, &planned.stack_name).await?;
+        let why = match busy {
+            Some(status) => format!("it is {status}"),
+            None => "another botpub run made its change set first".to_string(),
+        };
+        Err(Blocked(format!(
+            "{} is busy: {why}; nothing was changed by this run. Follow the other deployment with `{}`",
+            planned.stack_name,
+            self.watch_hint(&planned.stack_name)
+        ))
+        .into())
     }
 
     /// Removes the change sets of a plan that will not be applied, and the empty stacks that CREATE
@@ -365,19 +435,23 @@ pub fn describe_failure(stack_name: &str, action: &str, finished: &Finished) -> 
     format!("{stack_name} {what}\n{}", finished.failure_report())
 }
 
-/// The exit-code error for a run in which some stacks did not make it: a failed deployment (exit 3)
-/// outweighs an error (exit 1).
+/// The exit-code error for a run in which some stacks did not make it. The worst outcome decides: a
+/// failed deployment (exit 3), then an error (exit 1), then a stack that was busy (exit 4).
 pub fn failures(applied: &[Applied]) -> anyhow::Result<()> {
     let failed: Vec<&str> = applied
         .iter()
         .filter_map(|a| a.failure.as_deref())
         .collect();
+    let any = |result: &str| applied.iter().any(|a| a.result == result);
+    let message = failed.join("\n\n");
     if failed.is_empty() {
         Ok(())
-    } else if applied.iter().any(|a| a.result == "failed") {
-        Err(DeploymentFailed(failed.join("\n\n")).into())
+    } else if any("failed") {
+        Err(DeploymentFailed(message).into())
+    } else if any("error") {
+        Err(anyhow::anyhow!(message))
     } else {
-        Err(anyhow::anyhow!(failed.join("\n\n")))
+        Err(Blocked(message).into())
     }
 }
 

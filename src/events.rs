@@ -6,10 +6,12 @@
 //! leads with the root cause: the earliest failure that is not a cancellation caused by another.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_cloudformation::types::StackEvent;
 use aws_smithy_types::DateTime;
+use tokio::sync::watch;
 
 use crate::aws::{Aws, AwsContext};
 use crate::outcome::Interrupted;
@@ -191,31 +193,61 @@ impl Default for Backoff {
     }
 }
 
-/// Sleeps, unless the user interrupts: then the error says the operation goes on and how to follow it.
+/// The signal that stopped the run, once one arrived.
+static SIGNAL: OnceLock<watch::Receiver<Option<(&'static str, u8)>>> = OnceLock::new();
+
+/// Catches Ctrl-C and SIGTERM from the start of a command, so a signal that arrives mid-request is not lost
+/// (and does not kill botpub before it can say how to follow the deployment). Call inside the runtime.
+pub fn catch_signals() {
+    let (sender, receiver) = watch::channel(None);
+    if SIGNAL.set(receiver).is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let caught = {
+            let Ok(mut terminate) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => ("interrupted", 130),
+                _ = terminate.recv() => ("terminated", 143),
+            }
+        };
+        #[cfg(not(unix))]
+        let caught = {
+            let _ = tokio::signal::ctrl_c().await;
+            ("interrupted", 130)
+        };
+        let _ = sender.send(Some(caught));
+    });
+}
+
+/// Sleeps, unless the user interrupts (now or since the run started): then the error says the operation
+/// goes on in AWS and how to follow it.
 pub async fn pause(delay: Duration, stack_name: &str, watch_hint: &str) -> anyhow::Result<()> {
-    let interrupted = |signal: &'static str, code: u8| Interrupted {
+    let interrupted = |(signal, code): (&'static str, u8)| Interrupted {
         signal,
         code,
         message: format!(
             "stopped waiting; {stack_name} goes on deploying in AWS. Follow it with `{watch_hint}`, or rerun the same command"
         ),
     };
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => Ok(()),
-            _ = tokio::signal::ctrl_c() => Err(interrupted("interrupted", 130).into()),
-            _ = terminate.recv() => Err(interrupted("terminated", 143).into()),
-        }
+    let Some(mut receiver) = SIGNAL.get().cloned() else {
+        tokio::time::sleep(delay).await;
+        return Ok(());
+    };
+    if let Some(caught) = *receiver.borrow_and_update() {
+        return Err(interrupted(caught).into());
     }
-    #[cfg(not(unix))]
-    {
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => Ok(()),
-            _ = tokio::signal::ctrl_c() => Err(interrupted("interrupted", 130).into()),
-        }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => Ok(()),
+        Ok(()) = receiver.changed() => match *receiver.borrow() {
+            Some(caught) => Err(interrupted(caught).into()),
+            None => Ok(()),
+        },
     }
 }
 

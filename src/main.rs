@@ -77,5 +77,8 @@ fn block_on(future: impl Future<Output = anyhow::Result<u8>>) -> anyhow::Result<
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(future)
+        .block_on(async {
+            botpub::events::catch_signals();
+            future.await
+        })
 }

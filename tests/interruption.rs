@@ -1,0 +1,239 @@
+//! Pipelines race and people press Ctrl-C: botpub must leave every stack in a state the next run
+//! understands. On LocalStack, end to end.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::World;
+
+fn bot(id: &str) -> String {
+    format!("  - id: {id}\n    allowed_origins: [\"https://app.example.com\"]\n")
+}
+
+/// botpub in the background, with the same clean environment as `World::botpub`.
+fn spawn(world: &World, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_botpub"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", world.dir.path())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", common::REGION)
+        .env("AWS_ENDPOINT_URL", &world.endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> (i32, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Waits until the stack's status satisfies `wanted`, polling quickly.
+fn wait_for_status(
+    world: &World,
+    sdk: &common::Sdk,
+    bot_id: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let described = sdk.block_on(
+            sdk.cloudformation
+                .describe_stacks()
+                .stack_name(world.stack(bot_id))
+                .send(),
+        );
+        if let Ok(d) = described
+            && let Some(status) = d.stacks().first().and_then(|s| s.stack_status())
+            && wanted(status.as_str())
+        {
+            return status.as_str().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stack of {bot_id} never reached the awaited status"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn of_two_publishes_of_one_bot_exactly_one_deploys() {
+    let world = World::new();
+    let spec = world.spec("race.yaml", &bot("racer"));
+    let args = [
+        "publish",
+        spec.to_str().unwrap(),
+        "--yes",
+        "--progress",
+        "none",
+    ];
+    let (a, b) = (spawn(&world, &args), spawn(&world, &args));
+    let (mut results, texts): (Vec<i32>, Vec<String>) = [finish(a), finish(b)].into_iter().unzip();
+    results.sort();
+    assert_eq!(results, [0, 4], "{texts:#?}");
+    assert!(texts.iter().any(|t| t.contains("is busy")), "{texts:#?}");
+    let status = world
+        .botpub_bot("status", "racer", &["--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(status["cfn_status"], "CREATE_COMPLETE");
+    assert_eq!(
+        status["api_key_ids"].as_array().unwrap().len(),
+        1,
+        "one deployment, one default key"
+    );
+    // The loser left nothing behind: the next plan sees no changes.
+    world.botpub(&["plan", spec.to_str().unwrap()]).expect(0);
+}
+
+#[test]
+fn two_different_bots_publish_at_once() {
+    let world = World::new();
+    let first = world.spec("one.yaml", &bot("first"));
+    let second = world.spec("two.yaml", &bot("second"));
+    let a = spawn(
+        &world,
+        &[
+            "publish",
+            first.to_str().unwrap(),
+            "--yes",
+            "--progress",
+            "none",
+        ],
+    );
+    let b = spawn(
+        &world,
+        &[
+            "publish",
+            second.to_str().unwrap(),
+            "--yes",
+            "--progress",
+            "none",
+        ],
+    );
+    for (code, text) in [finish(a), finish(b)] {
+        assert_eq!(code, 0, "{text}");
+    }
+    for id in ["first", "second"] {
+        let status = world
+            .botpub_bot("status", id, &["--output", "json"])
+            .expect(0)
+            .json();
+        assert_eq!(status["cfn_status"], "CREATE_COMPLETE");
+    }
+}
+
+#[test]
+fn a_publish_while_unpublish_runs_is_refused() {
+    let world = World::new();
+    let spec = world.spec("going.yaml", &bot("going"));
+    world
+        .botpub(&[
+            "publish",
+            spec.to_str().unwrap(),
+            "--yes",
+            "--progress",
+            "none",
+        ])
+        .expect(0);
+    let sdk = world.sdk();
+    let unpublish = spawn(
+        &world,
+        &[
+            "unpublish",
+            "going",
+            "--prefix",
+            &world.prefix,
+            "--yes",
+            "--progress",
+            "none",
+        ],
+    );
+    wait_for_status(&world, &sdk, "going", |s| s == "DELETE_IN_PROGRESS");
+    let refused = world.botpub(&[
+        "publish",
+        spec.to_str().unwrap(),
+        "--yes",
+        "--progress",
+        "none",
+    ]);
+    let (code, text) = finish(unpublish);
+    assert_eq!(code, 0, "{text}");
+    // Either the stack was still being deleted (refused as busy), or it was already gone (a fresh create).
+    match refused.code() {
+        4 => assert!(
+            refused.stderr().contains("is busy (DELETE_IN_PROGRESS)"),
+            "{}",
+            refused.stderr()
+        ),
+        other => panic!(
+            "publish during unpublish exited {other}:\n{}",
+            refused.stderr()
+        ),
+    }
+}
+
+#[test]
+fn interrupting_publish_leaves_a_deployment_that_watch_finishes() {
+    for signal in ["INT", "TERM"] {
+        let world = World::new();
+        let spec = world.spec("interrupted.yaml", &bot("interrupted"));
+        let sdk = world.sdk();
+        let child = spawn(
+            &world,
+            &[
+                "publish",
+                spec.to_str().unwrap(),
+                "--yes",
+                "--progress",
+                "events",
+            ],
+        );
+        wait_for_status(&world, &sdk, "interrupted", |s| {
+            s == "CREATE_IN_PROGRESS" || s == "CREATE_COMPLETE"
+        });
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let (code, text) = finish(child);
+        let expected = if signal == "INT" { 130 } else { 143 };
+        if code == 0 {
+            // The deployment finished before the signal arrived: nothing to interrupt.
+            assert!(text.contains("created CREATE_COMPLETE"), "{text}");
+        } else {
+            assert_eq!(code, expected, "{text}");
+            assert!(text.contains("goes on deploying in AWS"), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "botpub watch interrupted --prefix {}",
+                    world.prefix
+                )),
+                "{text}"
+            );
+        }
+        let watched = world
+            .botpub_bot("watch", "interrupted", &["--progress", "none"])
+            .expect(0);
+        assert!(
+            watched.stdout().contains("CREATE_COMPLETE"),
+            "{}",
+            watched.stdout()
+        );
+        world.botpub(&["plan", spec.to_str().unwrap()]).expect(0);
+    }
+}
