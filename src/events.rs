@@ -272,6 +272,9 @@ async fn status(aws: &Aws, stack_id: &str) -> anyhow::Result<(String, Option<Str
     ))
 }
 
+/// How long botpub keeps polling a CloudFormation it cannot reach (each poll already retries with backoff).
+const LOST_CONTACT: Duration = Duration::from_secs(300);
+
 /// Waits until the operation settles, showing its events. `timeout` bounds the wait (none by default).
 pub async fn wait(
     aws: &Aws,
@@ -285,9 +288,26 @@ pub async fn wait(
     let mut events: Vec<Event> = Vec::new();
     let mut last_status_check = Instant::now();
     let mut status_now = String::from("IN_PROGRESS");
+    let mut last_contact = Instant::now();
     loop {
-        // A failed poll is not a failed deployment: say nothing (the request log has it) and poll again.
-        let fresh: Vec<Event> = new_events(aws, op, &seen).await.unwrap_or_default();
+        // A failed poll is not a failed deployment: poll again (the request log has it), unless AWS has
+        // been out of reach for so long that waiting on is pointless.
+        let fresh: Vec<Event> = match new_events(aws, op, &seen).await {
+            Ok(fresh) => {
+                last_contact = Instant::now();
+                fresh
+            }
+            Err(error) if last_contact.elapsed() >= LOST_CONTACT => {
+                progress.finish("out of contact");
+                anyhow::bail!(
+                    "lost contact with CloudFormation for {} s ({error:#}); {} goes on in AWS: follow it with `{}` once AWS answers again",
+                    LOST_CONTACT.as_secs(),
+                    op.stack_name,
+                    op.watch_hint
+                );
+            }
+            Err(_) => Vec::new(),
+        };
         let mut settled_hint = false;
         for event in fresh {
             seen.insert(event.id.clone());

@@ -1,0 +1,96 @@
+//! Least privilege in what botpub generates: across every example template, no Allow statement of any
+//! policy grants a wildcard action (`*`, `s3:*`) or a wildcard resource (`*`). Deny statements (the
+//! TLS-only bucket policy) may name `s3:*`: they take rights away.
+
+use std::path::Path;
+
+use botpub::spec::check_files;
+use botpub::synth::synthesize;
+use serde_json::Value;
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// Every policy document in a template, with where it was found.
+fn documents(template: &Value) -> Vec<(String, &Value)> {
+    let mut found = Vec::new();
+    for (id, resource) in template["Resources"].as_object().unwrap() {
+        let props = &resource["Properties"];
+        if let Some(doc) = props.get("PolicyDocument") {
+            found.push((id.clone(), doc));
+        }
+        if let Some(doc) = props.get("AssumeRolePolicyDocument") {
+            found.push((format!("{id} (trust)"), doc));
+        }
+        for policy in props
+            .get("Policies")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            found.push((
+                format!("{id}/{}", policy["PolicyName"]),
+                &policy["PolicyDocument"],
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_allow_statement_grants_a_wildcard() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked_statements = 0;
+    for example in std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+    {
+        if example.extension().is_none_or(|x| x != "yaml") {
+            continue;
+        }
+        let checked = check_files(std::slice::from_ref(&example));
+        for stack in synthesize(&checked.specs[0]).unwrap() {
+            for (place, document) in documents(&stack.template) {
+                for statement in as_list(&document["Statement"]) {
+                    if statement["Effect"] != "Allow" {
+                        continue;
+                    }
+                    checked_statements += 1;
+                    let here = format!("{} {place}: {statement}", stack.name);
+                    for action in as_list(&statement["Action"]) {
+                        let action = action.as_str().unwrap_or_default();
+                        assert!(!action.contains('*'), "wildcard action in {here}");
+                    }
+                    for resource in as_list(&statement["Resource"]) {
+                        assert_ne!(resource, "*", "wildcard resource in {here}");
+                    }
+                    assert!(
+                        statement.get("NotAction").is_none()
+                            && statement.get("NotResource").is_none(),
+                        "{here}"
+                    );
+                }
+            }
+            // Lambda permissions name one principal and this API only.
+            for resource in stack.template["Resources"].as_object().unwrap().values() {
+                if resource["Type"] == "AWS::Lambda::Permission" {
+                    assert_eq!(resource["Properties"]["Action"], "lambda:InvokeFunction");
+                    assert!(
+                        resource["Properties"]["SourceArn"]["Fn::Sub"]
+                            .as_str()
+                            .unwrap()
+                            .contains("${Api}")
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        checked_statements >= 8,
+        "only {checked_statements} statements checked"
+    );
+}
