@@ -71,9 +71,13 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut manifest = Vec::new();
     for spec in &checked.specs {
-        for stack in synth::synthesize(spec)? {
+        // One stack at a time: written, then dropped, so memory stays flat however many bots there are.
+        for stack in synth::stacks(spec) {
+            let stack = stack?;
+            let json = stack.template_body();
+            let template_sha256 = synth::body_hash(&json);
             let (body, extension) = match format {
-                Format::Json => (stack.template_body(), "json"),
+                Format::Json => (json, "json"),
                 Format::Yaml => (stack.template_yaml(), "yaml"),
             };
             let file = format!("{}.template.{extension}", stack.name);
@@ -93,7 +97,7 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
                 "spec": spec.source,
                 "region": stack.region,
                 "template": file,
-                "template_sha256": stack.template_hash(),
+                "template_sha256": template_sha256,
                 "tags": stack.tags,
             }));
         }

@@ -61,7 +61,7 @@ impl Stack {
 
     /// SHA-256 of [`Stack::template_body`]: what a plan records to notice a changed template.
     pub fn template_hash(&self) -> String {
-        sha256_hex(self.template_body().as_bytes())
+        body_hash(&self.template_body())
     }
 }
 
@@ -72,14 +72,18 @@ pub fn firewall_export(spec: &Spec) -> String {
 
 /// All stacks of a spec: the firewall first (bots import from it), then one per bot in spec order.
 pub fn synthesize(spec: &Spec) -> anyhow::Result<Vec<Stack>> {
-    let mut stacks = Vec::with_capacity(spec.bots.len() + 1);
-    if let Some(firewall) = &spec.firewall {
-        stacks.push(firewall_stack(spec, firewall)?);
-    }
-    for bot in &spec.bots {
-        stacks.push(bot_stack(spec, bot)?);
-    }
-    Ok(stacks)
+    stacks(spec).collect()
+}
+
+/// The same stacks, made one at a time: a caller that writes each and drops it holds one template at once.
+pub fn stacks(spec: &Spec) -> impl Iterator<Item = anyhow::Result<Stack>> + '_ {
+    let firewall = spec
+        .firewall
+        .as_ref()
+        .map(|firewall| firewall_stack(spec, firewall));
+    firewall
+        .into_iter()
+        .chain(spec.bots.iter().map(|bot| bot_stack(spec, bot)))
 }
 
 #[derive(Serialize)]
@@ -201,6 +205,11 @@ fn api_definition_hash(template: &Value) -> String {
 fn spec_hash(bot: &Bot) -> String {
     let canonical = serde_json::to_vec(bot).unwrap_or_default();
     sha256_hex(&canonical)[..16].to_string()
+}
+
+/// The hash [`Stack::template_hash`] gives, for a body already serialized.
+pub fn body_hash(body: &str) -> String {
+    sha256_hex(body.as_bytes())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
