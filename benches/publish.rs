@@ -1058,7 +1058,7 @@ fn report(bench: &Bench, s: &Samples, v: &Verbose, elapsed: Duration) {
 
     println!();
     println!(
-        "On real AWS, botpub's wait paces its describe calls by events::Backoff (50 ms doubling to 1.5 s, ±20 % jitter, mean used here) plus DescribeStacks every 10 s; per stack, for a deployment lasting:"
+        "On real AWS, botpub's wait paces its describe calls by events::Backoff (50 ms growing by half each poll to 1.5 s, ±20 % jitter, mean used here) plus DescribeStacks every 10 s; per stack, for a deployment lasting:"
     );
     println!(
         "| deployment | describe calls | per second (average) | most in any 1 s | most in any 10 s | completion seen after |"
