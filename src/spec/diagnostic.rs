@@ -49,7 +49,7 @@ impl Diagnostic {
         let line_text = self
             .line
             .zip(source)
-            .and_then(|(line, text)| text.lines().nth(line.saturating_sub(1)));
+            .and_then(|(line, text)| source_line(text, line));
         if let (Some(line), Some(text)) = (self.line, line_text) {
             let column = self.column.unwrap_or(1);
             let shown: String = text.chars().take(160).collect();
@@ -66,6 +66,25 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Line `line` (1-based) of `text` as YAML counts lines, as the parser numbers them: LF, CRLF and a lone CR
+/// each end one. `None` past the end, as for `str::lines`.
+fn source_line(text: &str, line: usize) -> Option<&str> {
+    let mut rest = text;
+    for _ in 1..line {
+        let end = rest.find(['\r', '\n'])?;
+        let skip = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
+        rest = &rest[end + skip..];
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    Some(&rest[..rest.find(['\r', '\n']).unwrap_or(rest.len())])
 }
 
 /// `file:line:column: severity: path: message` — the form editors and CI annotators recognise.
@@ -107,6 +126,11 @@ mod tests {
         };
         assert_eq!(
             d.render(Some("a: 1\nb:  x\n")),
+            "spec.yaml:2:5: error: bots[0].stage: bad\n 2 | b:  x\n   |     ^\n  help: fix it"
+        );
+        // A lone CR ends a line for the YAML parser, so it does for the line shown.
+        assert_eq!(
+            d.render(Some("a: 1\rb:  x\r\nc: 2\n")),
             "spec.yaml:2:5: error: bots[0].stage: bad\n 2 | b:  x\n   |     ^\n  help: fix it"
         );
     }

@@ -69,6 +69,21 @@ impl Checker<'_> {
             return;
         }
         let pos = locate(self.root, &path);
+        self.report_at(level, path, pos, message, hint);
+    }
+
+    /// `report` with the position already known.
+    fn report_at(
+        &mut self,
+        level: Level,
+        path: Path,
+        pos: Pos,
+        message: String,
+        hint: Option<String>,
+    ) {
+        if self.shape_problems.iter().any(|p| p.contains(&path)) {
+            return;
+        }
         self.findings.push(Finding {
             level,
             path,
@@ -602,29 +617,42 @@ impl Checker<'_> {
                 ),
             );
         }
+        // Every key's position, looked up once: `locate` for each key would take time quadratic in the
+        // number of tags (minutes for a 10 MiB file of them).
+        let node = locate_node(self.root, path);
+        let positions: HashMap<&str, Pos> = match &node.value {
+            Value::Map(entries) => entries
+                .iter()
+                .map(|e| (e.key.as_str(), e.value.pos))
+                .collect(),
+            _ => HashMap::new(),
+        };
         for (key, value) in tags {
             let at = path.key(key);
+            let pos = positions.get(key.as_str()).copied().unwrap_or(node.pos);
             let lower = key.to_ascii_lowercase();
             if lower.starts_with("aws:") || lower.starts_with(TAG_PREFIX) {
-                self.error(
-                    &at,
-                    format!(
-                        "tag keys starting with `{}` are reserved",
-                        &key[..key.find(':').unwrap_or(0) + 1]
-                    ),
+                let message = format!(
+                    "tag keys starting with `{}` are reserved",
+                    &key[..key.find(':').unwrap_or(0) + 1]
                 );
+                self.report_at(Level::Error, at.clone(), pos, message, None);
             } else if key.is_empty() || key.chars().count() > 128 || !key.chars().all(tag_char) {
-                self.error_hint(
-                    &at,
+                self.report_at(
+                    Level::Error,
+                    at.clone(),
+                    pos,
                     format!("`{key}` is not a valid tag key"),
-                    "1 to 128 letters, digits, spaces and _ . : / = + - @",
+                    Some("1 to 128 letters, digits, spaces and _ . : / = + - @".to_string()),
                 );
             }
             if value.chars().count() > 256 || !value.chars().all(tag_char) {
-                self.error_hint(
-                    &at,
-                    "not a valid tag value",
-                    "up to 256 letters, digits, spaces and _ . : / = + - @",
+                self.report_at(
+                    Level::Error,
+                    at,
+                    pos,
+                    "not a valid tag value".to_string(),
+                    Some("up to 256 letters, digits, spaces and _ . : / = + - @".to_string()),
                 );
             }
         }
@@ -675,6 +703,11 @@ range!(Ipv6Net, std::net::Ipv6Addr, V6);
 
 /// Where `path` is written in the file: the node itself, else its nearest ancestor that exists.
 pub fn locate(root: &Node, path: &Path) -> Pos {
+    locate_node(root, path).pos
+}
+
+/// The node at `path`, else its nearest ancestor that exists.
+fn locate_node<'n>(root: &'n Node, path: &Path) -> &'n Node {
     let mut node = root;
     for seg in path.segments() {
         let next = match (&node.value, seg) {
@@ -689,7 +722,7 @@ pub fn locate(root: &Node, path: &Path) -> Pos {
             None => break,
         }
     }
-    node.pos
+    node
 }
 
 fn is_name(text: &str, letter_first: bool) -> bool {
@@ -710,6 +743,7 @@ fn is_region(text: &str) -> bool {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
@@ -738,7 +772,15 @@ fn check_origin(origin: &str) -> Result<(), String> {
                 .ok_or("an IPv6 host is written `[address]`")?;
             addr.parse::<std::net::Ipv6Addr>()
                 .map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
-            (&rest[..addr.len() + 2], after.strip_prefix(':'))
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("nothing but `:port` may follow an IPv6 host")?,
+                ),
+            };
+            (&rest[..addr.len() + 2], port)
         }
         None => match rest.rsplit_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -746,19 +788,24 @@ fn check_origin(origin: &str) -> Result<(), String> {
         },
     };
     if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(0) | Err(_) => return Err(format!("`{port}` is not a port number")),
-            Ok(443) if scheme == "https" => {
+        // Digits only: `u16::from_str` also takes a leading `+`, which no browser sends.
+        let number = port
+            .parse::<u16>()
+            .ok()
+            .filter(|_| port.bytes().all(|b| b.is_ascii_digit()));
+        match number {
+            None | Some(0) => return Err(format!("`{port}` is not a port number")),
+            Some(443) if scheme == "https" => {
                 return Err(format!(
                     "browsers omit the default port; use `https://{host}`"
                 ));
             }
-            Ok(80) if scheme == "http" => {
+            Some(80) if scheme == "http" => {
                 return Err(format!(
                     "browsers omit the default port; use `http://{host}`"
                 ));
             }
-            Ok(_) => {}
+            Some(_) => {}
         }
     }
     if host.starts_with('[') {
@@ -865,6 +912,9 @@ mod tests {
         assert!(check_origin("app.example.com").is_err());
         assert!(check_origin("https://a'b.example").is_err());
         assert!(check_origin("https://x.example:99999").is_err());
+        assert!(check_origin("https://x.example:+8080").is_err());
+        assert!(check_origin("https://[::1]'x\"$y").is_err());
+        assert!(check_origin("https://[::1]x:8443").is_err());
     }
 
     #[test]
@@ -886,5 +936,6 @@ mod tests {
         assert!(is_region("us-gov-west-1"));
         assert!(!is_region("useast1"));
         assert!(!is_region("US-EAST-1"));
+        assert!(!is_region("us-east-+1"));
     }
 }

@@ -132,10 +132,9 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
     let mut documents = 0;
 
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| SyntaxError {
-            pos: Pos::from_marker(e.marker()),
-            message: e.info().to_string(),
-        })?;
+        let (event, mark) = parser
+            .next_token()
+            .map_err(|e| syntax_error(text, e.marker(), e.info()))?;
         let pos = Pos::from_marker(&mark);
         let finished: Option<(Rc<Node>, usize)> = match event {
             Event::StreamEnd => break,
@@ -275,6 +274,24 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
     })
 }
 
+/// A parser error at its position. At the end of the input yaml-rust2 can count a trailing run of
+/// multi-byte characters more than once (`" ééé"` ends at column 7), so the column is kept within its line.
+fn syntax_error(text: &str, mark: &Marker, info: &str) -> SyntaxError {
+    let mut pos = Pos::from_marker(mark);
+    // Lines as YAML counts them: CR, LF and CRLF each end one.
+    let line = text
+        .split('\n')
+        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
+        .nth(pos.line.saturating_sub(1));
+    if let Some(line) = line {
+        pos.column = pos.column.min(line.chars().count() + 1);
+    }
+    SyntaxError {
+        pos,
+        message: info.to_string(),
+    }
+}
+
 /// Checks that a new collection may be opened here.
 fn open(
     stack: &[Open],
@@ -375,6 +392,14 @@ mod tests {
             ));
         }
         assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn a_syntax_error_at_the_end_stays_on_its_line() {
+        let err = parse(":\n|\n ééé").err().expect("not YAML");
+        assert_eq!(err.pos, Pos { line: 3, column: 5 });
+        let err = parse(":\r|\r\n ééé").err().expect("not YAML");
+        assert_eq!(err.pos, Pos { line: 3, column: 5 });
     }
 
     #[test]
