@@ -7,7 +7,7 @@ use botpub::keys::{self, Key};
 use botpub::outcome::{self, Blocked};
 use serde_json::json;
 
-use crate::cli::{KeysCommand, Output};
+use crate::cli::{AwsArgs, KeysCommand, Output, Target};
 use crate::online::{confirm, start};
 
 pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
@@ -18,8 +18,7 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
             target,
             aws,
         } => {
-            let run = start(aws, None, None, output, &target.prefix).await?;
-            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let (run, bot) = published(aws, target, bot_id, output).await?;
             let key =
                 keys::create(&run.aws, &bot, description, &request_name(&run, bot_id)).await?;
             show_new(&key, bot_id, None, output)
@@ -29,8 +28,7 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
             target,
             aws,
         } => {
-            let run = start(aws, None, None, output, &target.prefix).await?;
-            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let (run, bot) = published(aws, target, bot_id, output).await?;
             let listed = keys::list(&run.aws, &bot).await?;
             match output {
                 Output::Json => println!(
@@ -73,8 +71,7 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
             target,
             aws,
         } => {
-            let run = start(aws, None, None, output, &target.prefix).await?;
-            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let (run, bot) = published(aws, target, bot_id, output).await?;
             let key = keys::get(&run.aws, &bot, key_id, *reveal).await?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&key)?),
@@ -97,8 +94,7 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
             target,
             aws,
         } => {
-            let run = start(aws, None, None, output, &target.prefix).await?;
-            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let (run, bot) = published(aws, target, bot_id, output).await?;
             keys::ensure_own(&run.aws, &bot, key_id).await?;
             if bot.default_key_id.as_deref() == Some(key_id.as_str()) {
                 eprintln!(
@@ -125,8 +121,7 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
             target,
             aws,
         } => {
-            let run = start(aws, None, None, output, &target.prefix).await?;
-            let bot = keys::bot(&run.aws, &stack_name(&run, bot_id), bot_id).await?;
+            let (run, bot) = published(aws, target, bot_id, output).await?;
             let old = keys::get(&run.aws, &bot, key_id, false).await?;
             let description = description
                 .clone()
@@ -139,8 +134,17 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
     }
 }
 
-fn stack_name(run: &Run, bot_id: &str) -> String {
-    format!("{}-{bot_id}", run.prefix)
+/// Connects, and finds the bot's usage plan (refusing while the bot is unpublished or busy).
+async fn published(
+    aws: &AwsArgs,
+    target: &Target,
+    bot_id: &str,
+    output: Output,
+) -> anyhow::Result<(Run, keys::Bot)> {
+    let run = start(aws, None, None, output, &target.prefix).await?;
+    let stack_name = format!("{}-{bot_id}", run.prefix);
+    let bot = keys::bot(&run.aws, &stack_name, bot_id).await?;
+    Ok((run, bot))
 }
 
 /// The name a new key carries: unique to this request, so a retried create can find what it made.
