@@ -1721,9 +1721,11 @@ impl Shared {
         generator: Generator,
     ) -> Option<PathBuf> {
         let first_line = message.lines().next().unwrap_or_default().to_string();
+        // Failures differing only in numbers (times, lines, sizes) are the same failure.
+        let key: String = first_line.chars().filter(|c| !c.is_ascii_digit()).collect();
         let count = {
             let mut kept = self.kept.lock().unwrap();
-            let n = kept.entry((kind, first_line.clone())).or_insert(0);
+            let n = kept.entry((kind, key)).or_insert(0);
             *n += 1;
             *n
         };
@@ -1954,7 +1956,7 @@ fn watchdog(shared: &Shared, done: &AtomicBool) {
                 && since.elapsed() > hang_after
             {
                 let message = format!(
-                    "input still running after {:.1} s",
+                    "input still running after {:.3} s",
                     since.elapsed().as_secs_f64()
                 );
                 shared.fail(FailureKind::Hang, &message, &input, generator);

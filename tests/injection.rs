@@ -515,7 +515,9 @@ fn tag_text(max: usize) -> impl Strategy<Value = String> {
     let c = prop_oneof![
         4 => prop::char::range('a', 'z'),
         1 => prop::sample::select(vec![' ', '_', '.', ':', '/', '=', '+', '-', '@']),
-        1 => any::<char>().prop_filter("a letter or digit", |c| c.is_alphanumeric()),
+        // Any letter or digit (mapped, not filtered: most characters are neither).
+        1 => any::<char>().prop_map(|c| if c.is_alphanumeric() { c } else { 'x' }),
+        1 => prop::char::range('\u{4e00}', '\u{9fff}'),
         1 => prop::sample::select(vec!['ש', 'م', '日', 'é', 'ß', 'İ', '٣', 'Ⅻ', '²']),
     ];
     prop::collection::vec(c, 0..=max).prop_map(|cs| cs.into_iter().collect())
