@@ -14,10 +14,7 @@ use crate::cli::{Format, Output};
 fn checked(specs: &[PathBuf], output: Output) -> Checked {
     let checked = spec::check_files(specs);
     if output == Output::Text {
-        for diagnostic in &checked.diagnostics {
-            let source = checked.sources.get(&diagnostic.file).map(String::as_str);
-            eprintln!("{}\n", diagnostic.render(source));
-        }
+        eprint!("{}", checked.render());
     }
     checked
 }

@@ -28,10 +28,7 @@ struct Loaded {
 /// Reads and validates specs (printing every diagnostic) and synthesizes their stacks.
 fn load(paths: &[PathBuf], output: Output, args: &AwsArgs) -> anyhow::Result<Option<Loaded>> {
     let checked = spec::check_files(paths);
-    for diagnostic in &checked.diagnostics {
-        let source = checked.sources.get(&diagnostic.file).map(String::as_str);
-        eprintln!("{}\n", diagnostic.render(source));
-    }
+    eprint!("{}", checked.render());
     if checked.has_errors() {
         if output == Output::Json {
             println!(

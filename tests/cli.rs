@@ -378,3 +378,30 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn a_file_with_a_hundred_thousand_errors_is_reported_in_full_and_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let origins: String = (0..100_000)
+        .map(|i| format!("      - bad origin {i}\n"))
+        .collect();
+    let path = write(
+        dir.path(),
+        "many.yaml",
+        format!("version: 1\nbots:\n  - id: a\n    allowed_origins:\n{origins}"),
+    );
+    let started = Instant::now();
+    let out = botpub(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bots[0].allowed_origins[99999]: `bad origin 99999` is not an origin"),
+        "the last error is reported"
+    );
+    assert!(err.contains("100000 error(s), 0 warning(s)"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -31,9 +31,30 @@ pub struct Checked {
     pub sources: HashMap<String, String>,
 }
 
+/// Diagnostics shown with their source line; the rest get one line each, so that a file with a hundred
+/// thousand problems is still reported in full, in linear time.
+const SHOWN_WITH_SOURCE: usize = 200;
+
 impl Checked {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Every diagnostic, for people: `file:line:col: severity: path: message`, the first ones with the
+    /// offending line, a caret and a hint.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, diagnostic) in self.diagnostics.iter().enumerate() {
+            if i < SHOWN_WITH_SOURCE {
+                let source = self.sources.get(&diagnostic.file).map(String::as_str);
+                out.push_str(&diagnostic.render(source));
+                out.push_str("\n\n");
+            } else {
+                out.push_str(&diagnostic.to_string());
+                out.push('\n');
+            }
+        }
+        out
     }
 }
 
