@@ -533,27 +533,11 @@ fn gnu_time(bin: &Path, dir: &Path, bots: usize) -> Option<(String, u64)> {
     Some((seconds, kib))
 }
 
-/// `date -u` without a date crate: days since 1970 to a civil date (H. Hinnant's algorithm).
+/// The date and time of the measurement (UTC, RFC 3339), as botpub itself prints AWS timestamps.
 fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60
-    )
+    botpub::stack::timestamp(&aws_smithy_types::DateTime::from(
+        std::time::SystemTime::now(),
+    ))
 }
 
 /// Targets are judged on optimized builds only: a debug build's timings say nothing about them.
