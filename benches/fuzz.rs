@@ -329,6 +329,7 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
                 return Err(format!("{name}: no WebAcl"));
             }
         }
+        StackKind::Toolkit => return Err(format!("{name}: a spec made a toolkit stack")),
         StackKind::Bot { id } => {
             let bot = spec
                 .bots

@@ -36,7 +36,10 @@ pub struct Aws {
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub apigateway: aws_sdk_apigateway::Client,
     pub s3: aws_sdk_s3::Client,
+    pub codebuild: aws_sdk_codebuild::Client,
     pub region: String,
+    /// The S3 endpoint when it is not AWS's own (LocalStack, a proxy): template URLs must point there.
+    pub s3_endpoint: Option<String>,
     requests: Arc<Recorder>,
 }
 
@@ -88,12 +91,19 @@ impl Aws {
                 .interceptor(recorder.clone())
                 .build(),
         );
+        let codebuild = aws_sdk_codebuild::Client::from_conf(
+            aws_sdk_codebuild::config::Builder::from(&config)
+                .interceptor(recorder.clone())
+                .build(),
+        );
         // A custom endpoint (LocalStack, a proxy) has no per-bucket DNS names: address buckets by path.
-        let custom_endpoint =
-            config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+            .ok()
+            .filter(|url| !url.is_empty() && options.endpoint_url.is_none())
+            .or_else(|| config.endpoint_url().map(str::to_string));
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(custom_endpoint)
+                .force_path_style(s3_endpoint.is_some())
                 .interceptor(recorder)
                 .build(),
         );
@@ -101,7 +111,9 @@ impl Aws {
             cloudformation,
             apigateway,
             s3,
+            codebuild,
             region,
+            s3_endpoint,
             requests,
         })
     }

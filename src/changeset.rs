@@ -19,6 +19,7 @@ use crate::outcome::blocked;
 use crate::progress::Progress;
 use crate::stack::{self, State};
 use crate::synth::{Stack, StackKind};
+use crate::toolkit::Toolkit;
 
 /// CloudFormation's limit for a template passed inline.
 pub const INLINE_TEMPLATE_LIMIT: usize = 51_200;
@@ -68,7 +69,7 @@ impl StackPlan {
 fn bot_id(stack: &Stack) -> Option<String> {
     match &stack.kind {
         StackKind::Bot { id } => Some(id.clone()),
-        StackKind::Firewall => None,
+        StackKind::Firewall | StackKind::Toolkit => None,
     }
 }
 
@@ -117,22 +118,52 @@ const CLIENT_FACING: [(&str, &str); 4] = [
     ),
 ];
 
-/// Makes the change set for one stack and reads what it would change.
+/// CloudFormation's limit for a template read from S3.
+pub const TEMPLATE_LIMIT: usize = 1_000_000;
+
+/// The template as sent to CloudFormation: compact JSON, the smallest form of it.
+fn request_body(stack: &Stack) -> String {
+    serde_json::to_string(&stack.template).unwrap_or_default()
+}
+
+/// Whether a stack's template is too large to pass inline, and so goes through the toolkit bucket.
+pub fn needs_upload(stack: &Stack) -> bool {
+    request_body(stack).len() > INLINE_TEMPLATE_LIMIT
+}
+
+/// Refuses, before any AWS call, a template that CloudFormation would refuse even from S3.
+pub fn check_size(stack: &Stack) -> anyhow::Result<()> {
+    let size = request_body(stack).len();
+    if size > TEMPLATE_LIMIT {
+        anyhow::bail!(
+            "the template of {} is {size} bytes, over CloudFormation's limit of {TEMPLATE_LIMIT} bytes even for templates read from S3; split the firewall's ranges into fewer, larger CIDR blocks or shorten the descriptions",
+            stack.name
+        );
+    }
+    Ok(())
+}
+
+/// Makes the change set for one stack and reads what it would change. A template over the inline limit
+/// is uploaded to the toolkit bucket (which the caller found) and passed by URL.
 pub async fn plan_stack(
     aws: &Aws,
     stack: &Stack,
     token: &str,
     progress: &Progress,
     watch_hint: &str,
+    toolkit: Option<&Toolkit>,
 ) -> anyhow::Result<StackPlan> {
-    let body = serde_json::to_string(&stack.template)?;
-    if body.len() > INLINE_TEMPLATE_LIMIT {
-        anyhow::bail!(
-            "the template of {} is {} bytes, over CloudFormation's {INLINE_TEMPLATE_LIMIT}-byte limit for inline templates",
+    check_size(stack)?;
+    let body = request_body(stack);
+    let upload_to = match toolkit {
+        Some(toolkit) if body.len() > INLINE_TEMPLATE_LIMIT => Some(toolkit),
+        _ if body.len() > INLINE_TEMPLATE_LIMIT => anyhow::bail!(
+            "the template of {} is {} bytes, over CloudFormation's {INLINE_TEMPLATE_LIMIT}-byte limit for inline templates, and there is no toolkit bucket to upload it to",
             stack.name,
             body.len()
-        );
-    }
+        ),
+        _ => None,
+    };
     let mut existing = stack::describe(aws, &stack.name).await?;
     if let Some(current) = &existing {
         current.ensure_ready(watch_hint)?;
@@ -189,7 +220,6 @@ pub async fn plan_stack(
         .change_set_name(token)
         .client_token(token)
         .description("botpub plan")
-        .template_body(body)
         .capabilities(Capability::CapabilityIam)
         .set_tags(Some(tags))
         .change_set_type(if create {
@@ -197,6 +227,10 @@ pub async fn plan_stack(
         } else {
             ChangeSetType::Update
         });
+    request = match upload_to {
+        Some(toolkit) => request.template_url(toolkit.upload_template(aws, &body).await?),
+        None => request.template_body(body),
+    };
     if create {
         request = request.on_stack_failure(OnStackFailure::Delete);
     }

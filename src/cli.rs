@@ -112,8 +112,33 @@ pub enum Command {
         /// Return once the deployment has started; `botpub watch` follows it.
         #[arg(long)]
         detach: bool,
+        /// Deploy inside AWS, in the toolkit's CodeBuild project (see `botpub bootstrap`): this machine
+        /// needs only the rights to upload to the toolkit bucket and start and read builds.
+        #[arg(long)]
+        remote: bool,
         #[command(flatten)]
         fleet: FleetArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+
+    /// Deploy the toolkit stack of a stack prefix (once per account and region): the bucket for large
+    /// templates and remote specs, and the CodeBuild project `<prefix>-publisher` for `publish --remote`.
+    #[command(
+        after_help = "Re-running it changes nothing unless botpub itself changed.\n\nExample:\n  botpub bootstrap --region eu-west-1\n  botpub bootstrap --prefix Acme --yes"
+    )]
+    Bootstrap {
+        /// Do not ask for confirmation (needed without a terminal, e.g. in CI).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// The botpub executable the remote publisher runs (default: this one). It must be a Linux
+        /// x86-64 build.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
         #[command(flatten)]
         aws: AwsArgs,
         #[command(flatten)]

@@ -15,7 +15,9 @@ use crate::plan::{PLAN_FORMAT, Plan};
 use crate::progress::Progress;
 use crate::stack;
 use crate::synth::{Stack, StackKind};
+use crate::toolkit::{self, Toolkit};
 use futures::stream::{self, StreamExt};
+use tokio::sync::OnceCell;
 
 /// One command's connection, display and identity. The run id makes every idempotency token of this run
 /// unique, and lets this run's events be told from any other's.
@@ -28,6 +30,7 @@ pub struct Run {
     /// How many bot stacks are planned or deployed at once (the shared firewall always goes alone, first).
     pub concurrency: usize,
     run_id: String,
+    toolkit: OnceCell<Toolkit>,
 }
 
 /// A fleet deploys several bots at once, but not so many that CloudFormation starts throttling.
@@ -70,6 +73,7 @@ impl Run {
             timeout,
             prefix: prefix.to_string(),
             concurrency: DEFAULT_CONCURRENCY,
+            toolkit: OnceCell::new(),
             run_id: format!("{millis:x}{:06x}", fastrand::u32(..0x100_0000)),
         }
     }
@@ -97,6 +101,14 @@ impl Run {
     /// firewall this plan creates is planned once the firewall exists (CloudFormation refuses to import an
     /// export that does not exist yet), from the same template.
     pub async fn plan(&self, specs: &[PathBuf], stacks: &[Stack]) -> anyhow::Result<Plan> {
+        // Before any change set: a template too large for any engine, or one that needs the toolkit
+        // bucket when there is none, stops the run while nothing has been touched.
+        for stack in stacks {
+            changeset::check_size(stack)?;
+        }
+        if stacks.iter().any(changeset::needs_upload) {
+            self.toolkit().await?;
+        }
         let (firewalls, bots): (Vec<&Stack>, Vec<&Stack>) =
             stacks.iter().partition(|s| s.kind == StackKind::Firewall);
         let mut planned = Vec::with_capacity(stacks.len());
@@ -128,14 +140,32 @@ impl Run {
 
     async fn plan_stack(&self, stack: &Stack, purpose: &str) -> anyhow::Result<StackPlan> {
         let hint = self.watch_hint(&stack.name);
+        let toolkit = match changeset::needs_upload(stack) {
+            true => Some(self.toolkit().await?),
+            false => None,
+        };
         changeset::plan_stack(
             &self.aws,
             stack,
             &self.token(purpose),
             &self.progress,
             &hint,
+            toolkit,
         )
         .await
+    }
+
+    /// The toolkit of this run's prefix, looked up once; an error says to bootstrap when there is none.
+    pub async fn toolkit(&self) -> anyhow::Result<&Toolkit> {
+        self.toolkit
+            .get_or_try_init(|| {
+                toolkit::require(
+                    &self.aws,
+                    &self.prefix,
+                    "a template over 51,200 bytes (CloudFormation's inline limit)",
+                )
+            })
+            .await
     }
 
     /// Refuses a plan whose change sets can no longer be executed as planned.

@@ -4,6 +4,7 @@ mod cli;
 mod key_commands;
 mod offline;
 mod online;
+mod toolkit_commands;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -39,10 +40,36 @@ fn main() -> ExitCode {
             specs,
             yes,
             detach,
+            remote: false,
             fleet,
             aws,
             wait,
         } => block_on(online::publish(specs, *yes, *detach, fleet, aws, wait, out)),
+        Command::Publish {
+            specs,
+            yes,
+            detach,
+            remote: true,
+            aws,
+            wait,
+            ..
+        } => block_on(toolkit_commands::publish_remote(
+            specs, *yes, *detach, aws, wait, out,
+        )),
+        Command::Bootstrap {
+            yes,
+            binary,
+            target,
+            aws,
+            wait,
+        } => block_on(toolkit_commands::bootstrap(
+            *yes,
+            binary.as_deref(),
+            target,
+            aws,
+            wait,
+            out,
+        )),
         Command::Watch {
             bot_id,
             target,

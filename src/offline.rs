@@ -86,7 +86,7 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
             }
             let bot_id = match &stack.kind {
                 StackKind::Bot { id } => Some(id.clone()),
-                StackKind::Firewall => None,
+                StackKind::Firewall | StackKind::Toolkit => None,
             };
             manifest.push(json!({
                 "stack_name": stack.name,

@@ -7,26 +7,26 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use botpub::aws::{self, Aws};
-use botpub::deploy::{self, Applied, Run, Watched};
+use botpub::deploy::{self, Applied, Published, Run, Watched};
 use botpub::outcome::{self, Blocked, DeploymentFailed};
 use botpub::plan::Plan;
 use botpub::progress::{Mode, Progress};
 use botpub::spec;
 use botpub::synth::{self, Stack};
-use botpub::{stack, status, unpublish};
+use botpub::{remote, stack, status, toolkit, unpublish};
 use serde_json::json;
 
 use crate::cli::{AwsArgs, FleetArgs, Output, ProgressArg, Target, WaitArgs};
 
 /// Validated specs and their stacks, with the region and prefix they share.
-struct Loaded {
-    stacks: Vec<Stack>,
-    region: Option<String>,
-    prefix: String,
+pub struct Loaded {
+    pub stacks: Vec<Stack>,
+    pub region: Option<String>,
+    pub prefix: String,
 }
 
 /// Reads and validates specs (printing every diagnostic) and synthesizes their stacks.
-fn load(paths: &[PathBuf], output: Output, args: &AwsArgs) -> anyhow::Result<Option<Loaded>> {
+pub fn load(paths: &[PathBuf], output: Output, args: &AwsArgs) -> anyhow::Result<Option<Loaded>> {
     let checked = spec::check_files(paths);
     eprint!("{}", checked.render());
     if checked.has_errors() {
@@ -278,22 +278,21 @@ async fn report(
                 let status = result.status.as_deref().unwrap_or("");
                 println!("{}: {} {status}", result.stack_name, result.result);
                 if let Some(p) = published {
-                    let key = p.default_key_id.as_deref().unwrap_or("-");
-                    println!(
-                        "  endpoint:        {}",
-                        p.endpoint.as_deref().unwrap_or("-")
-                    );
-                    println!("  stage:           {}", p.stage.as_deref().unwrap_or("-"));
-                    println!("  default key id:  {key}");
-                    println!(
-                        "  queue:           {}",
-                        p.queue_url.as_deref().unwrap_or("-")
-                    );
+                    print_published(&p);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// What clients of a published bot need, one field per line.
+pub fn print_published(p: &Published) {
+    let dash = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
+    println!("  endpoint:        {}", dash(&p.endpoint));
+    println!("  stage:           {}", dash(&p.stage));
+    println!("  default key id:  {}", dash(&p.default_key_id));
+    println!("  queue:           {}", dash(&p.queue_url));
 }
 
 pub async fn watch(
@@ -305,6 +304,7 @@ pub async fn watch(
 ) -> anyhow::Result<u8> {
     let run = start(args, None, Some(wait), output, &target.prefix).await?;
     let stack_name = format!("{}-{bot_id}", target.prefix);
+    follow_remote_build(&run, bot_id, &stack_name, &target.prefix, output).await?;
     let (status, failure) = match run.watch(&stack_name).await? {
         Watched::NotPublished => {
             return not_published(bot_id, &stack_name, &run.aws.region, output);
@@ -335,6 +335,48 @@ pub async fn watch(
     }
 }
 
+/// The remote half of `watch`: a bot's latest remote build, followed while it runs. A build that failed
+/// after the stack last changed is the bot's latest operation, and so is what `watch` reports.
+async fn follow_remote_build(
+    run: &Run,
+    bot_id: &str,
+    stack_name: &str,
+    prefix: &str,
+    output: Output,
+) -> anyhow::Result<()> {
+    let Some(toolkit) = toolkit::find(&run.aws, prefix).await? else {
+        return Ok(());
+    };
+    let Some((record, Some(mut build))) = remote::latest(&run.aws, &toolkit, bot_id).await? else {
+        return Ok(());
+    };
+    if build.in_progress() {
+        let hint = run.watch_hint(stack_name);
+        run.progress.say(&format!(
+            "{bot_id}: remote build {} in progress; waiting",
+            build.id
+        ));
+        build = remote::follow(run, &record.build_id, &[stack_name.to_string()], &hint).await?;
+    }
+    let updated = stack::describe(&run.aws, stack_name)
+        .await?
+        .and_then(|s| s.last_updated);
+    let latest = match (build.start_time, updated) {
+        (Some(started), Some(updated)) => started > updated,
+        _ => true,
+    };
+    if build.failed() && latest {
+        if output == Output::Json {
+            println!(
+                "{}",
+                json!({"stack_name": stack_name, "codebuild_id": build.id, "codebuild_status": build.status, "failure": build.failure_report()})
+            );
+        }
+        return Err(DeploymentFailed(build.failure_report()).into());
+    }
+    Ok(())
+}
+
 fn not_published(
     bot_id: &str,
     stack_name: &str,
@@ -358,9 +400,32 @@ pub async fn status(
 ) -> anyhow::Result<u8> {
     let aws = connect(args, None).await?;
     let stack_name = format!("{}-{bot_id}", target.prefix);
-    let Some(p) = status::publication(&aws, &stack_name, bot_id).await? else {
+    let (publication, build) = futures::join!(
+        status::publication(&aws, &stack_name, bot_id),
+        latest_build(&aws, &target.prefix, bot_id)
+    );
+    let build = build?;
+    let Some(mut p) = publication? else {
+        if let Some((id, status)) = build {
+            let status = status.as_deref().unwrap_or("unknown");
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    json!({"bot_id": bot_id, "published": false, "codebuild_id": id, "codebuild_status": status})
+                ),
+                Output::Text => eprintln!(
+                    "{bot_id} is not published (there is no stack {stack_name} in {}); its latest remote build {id} is {status}",
+                    aws.region
+                ),
+            }
+            return Ok(outcome::ERROR);
+        }
         return not_published(bot_id, &stack_name, &aws.region, output);
     };
+    if let Some((id, status)) = build {
+        p.codebuild_id = Some(id);
+        p.codebuild_status = status;
+    }
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&p)?),
         Output::Text => {
@@ -390,10 +455,32 @@ pub async fn status(
             println!("  allowed origins: {}", p.allowed_origins.join(", "));
             println!("  api key ids:     {}", p.api_key_ids.join(", "));
             println!("  queue:           {}", dash(p.queue_url.as_deref()));
-            println!("  codebuild:       {}", dash(p.codebuild_status.as_deref()));
+            match (&p.codebuild_id, &p.codebuild_status) {
+                (Some(id), status) => println!(
+                    "  remote build:    {id} {}",
+                    status
+                        .as_deref()
+                        .unwrap_or("(no longer known to CodeBuild)")
+                ),
+                (None, _) => println!("  remote build:    -"),
+            }
         }
     }
     Ok(outcome::OK)
+}
+
+/// The id and status of a bot's latest remote build, when it was ever published remotely.
+async fn latest_build(
+    aws: &Aws,
+    prefix: &str,
+    bot_id: &str,
+) -> anyhow::Result<Option<(String, Option<String>)>> {
+    let Some(toolkit) = toolkit::find(aws, prefix).await? else {
+        return Ok(None);
+    };
+    Ok(remote::latest(aws, &toolkit, bot_id)
+        .await?
+        .map(|(record, state)| (record.build_id, state.map(|s| s.status))))
 }
 
 pub async fn list(args: &AwsArgs, output: Output) -> anyhow::Result<u8> {

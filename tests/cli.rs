@@ -405,3 +405,36 @@ fn a_file_with_a_hundred_thousand_errors_is_reported_in_full_and_fast() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_template_over_one_megabyte_is_refused_before_any_aws_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write(
+        dir.path(),
+        "huge.yaml",
+        format!(
+            "version: 1\nregion: us-east-1\nbots:\n  - id: huge\n    description: \"{}\"\n    allowed_origins: [\"https://app.example.com\"]\n",
+            "x".repeat(1_100_000)
+        ),
+    );
+    // Nothing listens on the endpoint: an AWS call would fail with "cannot connect".
+    let out = Command::new(env!("CARGO_BIN_EXE_botpub"))
+        .args([
+            "plan",
+            spec.to_str().unwrap(),
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the template of BotPub-huge is 11")
+            && err.contains("bytes, over CloudFormation's limit of 1000000 bytes"),
+        "{err}"
+    );
+    assert!(!err.contains("connect"), "{err}");
+}

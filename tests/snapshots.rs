@@ -37,5 +37,11 @@ fn synthesized_example_templates_match_their_snapshots() {
                 );
             }
         }
+        // The toolkit stack does not come from a spec: `botpub bootstrap` makes it for a prefix.
+        let toolkit = botpub::synth::toolkit(botpub::spec::model::DEFAULT_PREFIX).unwrap();
+        insta::assert_snapshot!(
+            format!("bootstrap__{}", toolkit.name),
+            toolkit.template_body()
+        );
     });
 }

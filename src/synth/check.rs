@@ -23,7 +23,7 @@ const RESOURCE_KEYS: [&str; 6] = [
     "UpdateReplacePolicy",
 ];
 /// Every resource type botpub's templates may contain.
-const RESOURCE_TYPES: [&str; 21] = [
+const RESOURCE_TYPES: [&str; 22] = [
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::Deployment",
     "AWS::ApiGateway::GatewayResponse",
@@ -35,6 +35,7 @@ const RESOURCE_TYPES: [&str; 21] = [
     "AWS::ApiGateway::Stage",
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::UsagePlanKey",
+    "AWS::CodeBuild::Project",
     "AWS::IAM::Role",
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Permission",

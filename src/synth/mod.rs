@@ -37,6 +37,8 @@ pub enum StackKind {
     Bot {
         id: String,
     },
+    /// The artifacts bucket and remote publisher of one stack prefix (`botpub bootstrap`).
+    Toolkit,
 }
 
 impl Stack {
@@ -109,6 +111,60 @@ fn firewall_stack(spec: &Spec, firewall: &Firewall) -> anyhow::Result<Stack> {
         region: spec.region.clone(),
         template,
     })
+}
+
+#[derive(Serialize)]
+struct ToolkitContext<'a> {
+    stack_name: &'a str,
+    prefix: &'a str,
+    bucket_prefix: String,
+    project_name: String,
+    log_group: String,
+    buildspec: &'static str,
+}
+
+/// What the publisher project runs: the specs named by the build's `BOTPUB_SPEC_KEYS` (uploaded by
+/// `publish --remote`), published by the botpub binary that is the project's source (uploaded by
+/// `bootstrap`). Nothing else is downloaded at build time.
+const BUILDSPEC: &str = "version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p specs
+      - for key in $BOTPUB_SPEC_KEYS; do aws s3 cp --only-show-errors \"s3://$BOTPUB_BUCKET/$key\" specs/; done
+      - chmod +x ./botpub
+      - ./botpub publish specs/*.yaml --yes --progress events
+";
+
+/// The toolkit stack of a stack prefix: `<prefix>-toolkit`, with the CodeBuild project `<prefix>-publisher`.
+pub fn toolkit(prefix: &str) -> anyhow::Result<Stack> {
+    let name = format!("{prefix}-{TOOLKIT_SUFFIX}");
+    let context = ToolkitContext {
+        stack_name: &name,
+        prefix,
+        // CloudFormation names a bucket after its stack, in lower case.
+        bucket_prefix: prefix.to_ascii_lowercase(),
+        project_name: publisher_project(prefix),
+        log_group: format!("/aws/codebuild/{}", publisher_project(prefix)),
+        buildspec: BUILDSPEC,
+    };
+    let template = render::render("toolkit.json.j2", &context)?;
+    check::check(&name, &template)?;
+    Ok(Stack {
+        tags: BTreeMap::from([(SHARED_TAG.to_string(), TOOLKIT_SUFFIX.to_string())]),
+        name,
+        kind: StackKind::Toolkit,
+        region: None,
+        template,
+    })
+}
+
+/// The toolkit stack is `<prefix>-toolkit` (a bot id can never be `toolkit`: it is reserved).
+pub const TOOLKIT_SUFFIX: &str = "toolkit";
+
+/// The remote publisher's CodeBuild project: a fixed name, so commands need no stack output to find it.
+pub fn publisher_project(prefix: &str) -> String {
+    format!("{prefix}-publisher")
 }
 
 #[derive(Serialize)]

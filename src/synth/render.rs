@@ -8,11 +8,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The templates, compiled into the binary so that botpub runs from a single file (also inside CodeBuild).
-const TEMPLATES: [(&str, &str); 2] = [
+const TEMPLATES: [(&str, &str); 3] = [
     ("bot.json.j2", include_str!("../../templates/bot.json.j2")),
     (
         "firewall.json.j2",
         include_str!("../../templates/firewall.json.j2"),
+    ),
+    (
+        "toolkit.json.j2",
+        include_str!("../../templates/toolkit.json.j2"),
     ),
 ];
 

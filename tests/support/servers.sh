@@ -7,7 +7,8 @@
 #   tests/support/servers.sh endpoint localstack|moto # prints the endpoint of a running server; exit 1 if none
 #
 # localstack: localstack-core 4.4.0 in host mode (CloudFormation, API Gateway, SQS, IAM, S3, STS, Logs).
-# moto:       moto_server (CodeBuild, WAFv2 and the other moto-backed APIs).
+# moto:       moto_server (CodeBuild, WAFv2 and the other moto-backed APIs), through moto_server.py,
+#             which keeps finished CodeBuild builds as they ended (see that file).
 #
 # The venvs come from tests/support/venv.sh (cached under ${BOTPUB_CACHE:-$HOME/.cache/botpub}/venvs).
 # Each server keeps its state in ${BOTPUB_CACHE:-$HOME/.cache/botpub}/servers/NAME/: pid, port, server.log
@@ -233,7 +234,7 @@ start_one() {
         cd "$dir"
         exec 9>&-
         exec env AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
-          setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port"
+          setsid "$venv/bin/python" "$here/moto_server.py" -H 127.0.0.1 -p "$port"
       ) </dev/null >>"$logf" 2>&1 &
       ;;
   esac

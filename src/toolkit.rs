@@ -1,0 +1,257 @@
+//! The toolkit stack that `botpub bootstrap` deploys once per account, region and stack prefix: a private
+//! bucket for what botpub uploads (templates too large to pass inline, specs to publish remotely, the
+//! binary the remote publisher runs) and one build record per bot, so that `status` and `watch` find a
+//! bot's latest remote build without any local state.
+
+use std::path::Path;
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::aws::{Aws, AwsContext};
+use crate::outcome::Blocked;
+use crate::stack;
+use crate::synth::{TOOLKIT_SUFFIX, body_hash, publisher_project};
+
+/// Where the publisher project finds the binary: its source is the `bin/` folder of the bucket.
+pub const BINARY_KEY: &str = "bin/botpub";
+/// Object metadata that records an upload's SHA-256, so the same content is never uploaded twice.
+const SHA256_METADATA: &str = "sha256";
+
+/// A deployed toolkit.
+#[derive(Debug, Clone)]
+pub struct Toolkit {
+    pub stack_name: String,
+    pub bucket: String,
+    pub project: String,
+}
+
+/// The toolkit stack's name for a stack prefix.
+pub fn stack_name(prefix: &str) -> String {
+    format!("{prefix}-{TOOLKIT_SUFFIX}")
+}
+
+/// The toolkit of a prefix, when it has been deployed (and not only planned).
+pub async fn find(aws: &Aws, prefix: &str) -> anyhow::Result<Option<Toolkit>> {
+    let name = stack_name(prefix);
+    let Some(described) = stack::describe(aws, &name).await? else {
+        return Ok(None);
+    };
+    Ok(described.output("ArtifactsBucket").map(|bucket| Toolkit {
+        stack_name: name,
+        bucket: bucket.to_string(),
+        project: publisher_project(prefix),
+    }))
+}
+
+/// The toolkit, or an error (exit 4) that says to run `botpub bootstrap` first.
+pub async fn require(aws: &Aws, prefix: &str, needed_for: &str) -> anyhow::Result<Toolkit> {
+    if let Some(toolkit) = find(aws, prefix).await? {
+        return Ok(toolkit);
+    }
+    let flag = if prefix == crate::spec::model::DEFAULT_PREFIX {
+        String::new()
+    } else {
+        format!(" --prefix {prefix}")
+    };
+    Err(Blocked(format!(
+        "{needed_for} needs the toolkit stack {}, which is not deployed in {}: run `botpub bootstrap{flag} --region {}` once, then run this command again",
+        stack_name(prefix),
+        aws.region,
+        aws.region
+    ))
+    .into())
+}
+
+/// A bot's latest remote build, written to the toolkit bucket when the build starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub bot_id: String,
+    pub stack_name: String,
+    pub build_id: String,
+    pub project: String,
+    /// The uploaded specs the build publishes (keys in the toolkit bucket).
+    pub spec_keys: Vec<String>,
+    pub started: String,
+}
+
+fn record_key(bot_id: &str) -> String {
+    format!("builds/{bot_id}.json")
+}
+
+impl Toolkit {
+    /// Uploads a template under a key named by its content (the same template is uploaded once) and
+    /// returns the URL CloudFormation reads it from.
+    pub async fn upload_template(&self, aws: &Aws, body: &str) -> anyhow::Result<String> {
+        let key = format!("uploads/templates/{}.json", body_hash(body));
+        self.put_once(aws, &key, body.as_bytes().to_vec(), "application/json")
+            .await?;
+        Ok(self.url(aws, &key))
+    }
+
+    /// Uploads a spec for a remote build, under a key named by its content; returns the key.
+    pub async fn upload_spec(&self, aws: &Aws, text: &[u8]) -> anyhow::Result<String> {
+        let key = format!("uploads/specs/{}.yaml", hex::encode(Sha256::digest(text)));
+        self.put_once(aws, &key, text.to_vec(), "application/yaml")
+            .await?;
+        Ok(key)
+    }
+
+    /// The HTTPS URL of an object (path style on a custom endpoint such as LocalStack).
+    fn url(&self, aws: &Aws, key: &str) -> String {
+        match &aws.s3_endpoint {
+            Some(endpoint) => format!("{}/{}/{key}", endpoint.trim_end_matches('/'), self.bucket),
+            None => format!(
+                "https://{}.s3.{}.amazonaws.com/{key}",
+                self.bucket, aws.region
+            ),
+        }
+    }
+
+    async fn put_once(
+        &self,
+        aws: &Aws,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> anyhow::Result<()> {
+        if self.stored_sha256(aws, key).await?.is_some() {
+            return Ok(());
+        }
+        aws.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .metadata(SHA256_METADATA, hex::encode(Sha256::digest(&bytes)))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .aws(format!("uploading {key} to {}", self.bucket))?;
+        Ok(())
+    }
+
+    /// The SHA-256 an object was uploaded with, or `None` when there is no such object.
+    async fn stored_sha256(&self, aws: &Aws, key: &str) -> anyhow::Result<Option<String>> {
+        match aws
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(
+                head.metadata()
+                    .and_then(|m| m.get(SHA256_METADATA))
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(error) => Err(error).aws(format!("reading {key} in {}", self.bucket)),
+        }
+    }
+
+    /// Whether the bucket holds exactly this binary.
+    pub async fn has_binary(&self, aws: &Aws, sha256: &str) -> anyhow::Result<bool> {
+        Ok(self.stored_sha256(aws, BINARY_KEY).await?.as_deref() == Some(sha256))
+    }
+
+    /// Uploads the botpub binary the publisher project runs (streamed: it is tens of megabytes).
+    pub async fn upload_binary(&self, aws: &Aws, path: &Path, sha256: &str) -> anyhow::Result<()> {
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        aws.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(BINARY_KEY)
+            .content_type("application/octet-stream")
+            .metadata(SHA256_METADATA, sha256)
+            .body(body)
+            .send()
+            .await
+            .aws(format!("uploading the botpub binary to {}", self.bucket))?;
+        Ok(())
+    }
+
+    pub async fn write_record(&self, aws: &Aws, record: &BuildRecord) -> anyhow::Result<()> {
+        aws.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(record_key(&record.bot_id))
+            .content_type("application/json")
+            .body(ByteStream::from(serde_json::to_vec_pretty(record)?))
+            .send()
+            .await
+            .aws(format!(
+                "recording the build of {} in {}",
+                record.bot_id, self.bucket
+            ))?;
+        Ok(())
+    }
+
+    /// The record of a bot's latest remote build, if it was ever published remotely.
+    pub async fn read_record(
+        &self,
+        aws: &Aws,
+        bot_id: &str,
+    ) -> anyhow::Result<Option<BuildRecord>> {
+        let key = record_key(bot_id);
+        let object = match aws
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(error) => return Err(error).aws(format!("reading {key} in {}", self.bucket)),
+        };
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading {key} in {}: {e}", self.bucket))?
+            .into_bytes();
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{key} in {} is not a build record: {e}", self.bucket))
+    }
+}
+
+/// The botpub binary to upload: it must run in CodeBuild's Linux x86-64 image. Returns its SHA-256.
+pub fn check_binary(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the botpub binary {}: {e}", path.display()))?;
+    let mut header = [0u8; 20];
+    let elf_x86_64 = file.read_exact(&mut header).is_ok()
+        && header[..4] == *b"\x7fELF"
+        && header[4] == 2
+        && u16::from_le_bytes([header[18], header[19]]) == 0x3e;
+    if !elf_x86_64 {
+        anyhow::bail!(
+            "{} is not a Linux x86-64 executable, and the remote publisher runs on Linux x86-64: pass --binary PATH to a Linux x86-64 build of botpub {}",
+            path.display(),
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    // Hashed in chunks: a debug build is hundreds of megabytes.
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut chunk)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&chunk[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
