@@ -39,7 +39,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
-const REGION: &str = "us-east-1";
+mod support;
+
+use support::{LocalStack, REGION, script, utc_now, verdict};
 /// The targets.
 const TARGET_VS_DEPLOY: f64 = 20.0;
 const TARGET_VS_ENGINE: f64 = 2.0;
@@ -87,7 +89,6 @@ impl Intercept for Counter {
 
 struct Bench {
     full: bool,
-    root: PathBuf,
     bin: PathBuf,
     endpoint: String,
     /// awscli's `aws` (full mode only).
@@ -135,18 +136,7 @@ impl Bench {
 
     /// The botpub binary with a clean AWS environment pointed at LocalStack, no terminal on stdin.
     fn botpub(&self) -> Command {
-        let mut command = Command::new(&self.bin);
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", REGION)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::null());
-        command
+        support::botpub(&self.bin, self.dir.path(), &self.endpoint)
     }
 
     /// (a) `botpub publish` as a whole process.
@@ -639,39 +629,6 @@ fn list(samples: &[Duration]) -> String {
         .join(", ")
 }
 
-/// Targets are judged on optimized builds only: a debug build's timings say nothing about them.
-fn verdict(ok: bool) -> &'static str {
-    match (cfg!(debug_assertions), ok) {
-        (true, _) => "not judged (debug build)",
-        (false, true) => "met",
-        (false, false) => "MISSED",
-    }
-}
-
-/// The date and time of the measurement (UTC, RFC 3339), as botpub itself prints AWS timestamps.
-fn utc_now() -> String {
-    botpub::stack::timestamp(&aws_smithy_types::DateTime::from(
-        std::time::SystemTime::now(),
-    ))
-}
-
-/// Runs a support script, failing loudly with its stderr.
-fn script(root: &Path, args: &[&str]) -> String {
-    let output = Command::new("bash")
-        .args(args)
-        .current_dir(root)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{} failed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
 /// The AWS environment of this process: only what the bench sets (no profile, no metadata service).
 fn isolate_aws_environment(home: &Path) {
     let aws_vars: Vec<_> = std::env::vars_os()
@@ -723,13 +680,7 @@ fn main() {
     };
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let (bin, bin_source) = match std::env::var_os("BOTPUB_BENCH_BIN") {
-        Some(path) => (PathBuf::from(path), "BOTPUB_BENCH_BIN"),
-        None => (
-            PathBuf::from(env!("CARGO_BIN_EXE_botpub")),
-            "CARGO_BIN_EXE_botpub: built by cargo for this profile",
-        ),
-    };
+    let (bin, bin_source) = support::binary();
     println!(
         "botpub publish benchmark ({}), {}, {profile} build, {} cores",
         if full {
@@ -742,23 +693,9 @@ fn main() {
     );
     println!("binary: {} ({bin_source})", bin.display());
 
-    let servers = "tests/support/servers.sh";
-    let was_running = Command::new("bash")
-        .args([servers, "status", "localstack"])
-        .current_dir(&root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let endpoint = script(&root, &[servers, "start", "localstack"]);
-    println!(
-        "LocalStack 4.4.0 at {endpoint} ({})",
-        if was_running {
-            "already running; left running"
-        } else {
-            "started by this bench; stopped at the end"
-        }
-    );
+    let localstack = LocalStack::start(&root);
+    let endpoint = localstack.endpoint.clone();
+    println!("{}", localstack.describe());
     let aws_cli = if full {
         let venv = script(
             &root,
@@ -811,7 +748,6 @@ fn main() {
 
     let mut bench = Bench {
         full,
-        root,
         bin,
         endpoint,
         aws_cli,
@@ -872,12 +808,7 @@ fn main() {
     } else {
         println!("clean-up: could not delete {left:?}; delete them by hand");
     }
-    if !was_running {
-        let _ = Command::new("bash")
-            .args([servers, "stop", "localstack"])
-            .current_dir(&bench.root)
-            .status();
-    }
+    localstack.stop();
     let (samples, verbose) = match measured {
         Ok(result) => result,
         Err(panic) => std::panic::resume_unwind(panic),
