@@ -404,8 +404,13 @@ pub async fn status(
         status::publication(&aws, &stack_name, bot_id),
         latest_build(&aws, &target.prefix, bot_id)
     );
-    let build = build?;
-    let Some(mut p) = publication? else {
+    let publication = publication?;
+    // The remote build is extra information: a role that cannot read the toolkit still gets the status.
+    let build = build.unwrap_or_else(|error| {
+        eprintln!("warning: cannot read {bot_id}'s latest remote build: {error:#}");
+        None
+    });
+    let Some(mut p) = publication else {
         if let Some((id, status)) = build {
             let status = status.as_deref().unwrap_or("unknown");
             match output {
