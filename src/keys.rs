@@ -205,8 +205,17 @@ pub async fn create(
                 );
             }
             Err(error) => {
-                if let Some(existing) = find_by_name(aws, request_name).await? {
-                    break (existing, None);
+                match find_by_name(aws, request_name).await {
+                    Ok(Some(existing)) => break (existing, None),
+                    Ok(None) => {}
+                    // The create's own failure is the news; the lookup only failed to rule out a key.
+                    Err(lookup) => {
+                        return Err(anyhow::anyhow!(
+                            "creating a key for {}: {} (and could not check whether AWS made it anyway: {lookup})",
+                            bot.bot_id,
+                            explain(&error)
+                        ));
+                    }
                 }
                 let retryable = !matches!(
                     error_code(&error),
@@ -229,7 +238,16 @@ pub async fn create(
         }
     };
     let (key_id, _) = &created;
-    attach(aws, bot, key_id).await?;
+    if let Err(error) = attach(aws, bot, key_id).await {
+        // A key on no usage plan opens nothing, and no botpub command lists or deletes it (they all work
+        // on the plan's keys): take it back rather than leave it behind for good.
+        return Err(match take_back(aws, bot, key_id).await {
+            Ok(()) => anyhow::anyhow!("{error:#}; the new key was deleted again"),
+            Err(cleanup) => anyhow::anyhow!(
+                "{error:#}; deleting the new key failed too ({cleanup:#}): delete it with `aws apigateway delete-api-key --api-key {key_id}`"
+            ),
+        });
+    }
     // The value comes from the create response; a response that was lost is read back once.
     let mut key = get(aws, bot, key_id, true).await?;
     if let (Some(value), None) = (&created.1, &key.value) {
@@ -238,7 +256,8 @@ pub async fn create(
     Ok(key)
 }
 
-async fn find_by_name(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
+/// The id of the key named `name`, if there is one; an error is the service's, explained.
+async fn find_by_name(aws: &Aws, name: &str) -> Result<Option<String>, String> {
     let found = aws
         .apigateway
         .get_api_keys()
@@ -246,7 +265,7 @@ async fn find_by_name(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
         .include_values(false)
         .send()
         .await
-        .aws("looking up a key just created")?;
+        .map_err(|e| explain(&e))?;
     Ok(found
         .items()
         .iter()
@@ -277,6 +296,27 @@ async fn attach(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()> {
 /// usage plan first, so no plan ever lists a key that no longer exists.
 pub async fn delete(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()> {
     ensure_own(aws, bot, key_id).await?;
+    remove(aws, bot, key_id).await
+}
+
+/// Deletes a key `create` made but could not attach; the attach may have taken effect all the same (its
+/// answer lost), so the key is detached first when the plan lists it.
+async fn take_back(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()> {
+    if usage_plan_keys(aws, &bot.usage_plan_id)
+        .await?
+        .iter()
+        .any(|id| id == key_id)
+    {
+        return remove(aws, bot, key_id).await;
+    }
+    match aws.apigateway.delete_api_key().api_key(key_id).send().await {
+        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(()),
+        other => other.map(|_| ()).aws(format!("deleting key {key_id}")),
+    }
+}
+
+/// Detaches the key from the bot's usage plan, then deletes it.
+async fn remove(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()> {
     match aws
         .apigateway
         .delete_usage_plan_key()

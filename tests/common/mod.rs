@@ -92,6 +92,11 @@ impl World {
 
     /// Runs botpub against LocalStack, with no terminal on stdin and nothing of the caller's AWS setup.
     pub fn botpub(&self, args: &[&str]) -> Run {
+        self.botpub_via(&self.endpoint, args)
+    }
+
+    /// Runs botpub as `botpub` does, but against `endpoint` (a proxy in front of LocalStack).
+    pub fn botpub_via(&self, endpoint: &str, args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_botpub"))
             .args(args)
             .env_clear()
@@ -100,7 +105,7 @@ impl World {
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(std::process::Stdio::null())
             .output()
