@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::aws::{Aws, AwsContext};
 use crate::outcome::Blocked;
 use crate::stack;
-use crate::synth::{TOOLKIT_SUFFIX, body_hash, publisher_project};
+use crate::synth::{TOOLKIT_SUFFIX, body_hash, publisher_project, sha256_hex};
 
 /// Where the publisher project finds the binary: its source is the `bin/` folder of the bucket.
 pub const BINARY_KEY: &str = "bin/botpub";
@@ -92,7 +92,7 @@ impl Toolkit {
 
     /// Uploads a spec for a remote build, under a key named by its content; returns the key.
     pub async fn upload_spec(&self, aws: &Aws, text: &[u8]) -> anyhow::Result<String> {
-        let key = format!("uploads/specs/{}.yaml", hex::encode(Sha256::digest(text)));
+        let key = format!("uploads/specs/{}.yaml", sha256_hex(text));
         self.put_once(aws, &key, text.to_vec(), "application/yaml")
             .await?;
         Ok(key)
@@ -124,7 +124,7 @@ impl Toolkit {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .metadata(SHA256_METADATA, hex::encode(Sha256::digest(&bytes)))
+            .metadata(SHA256_METADATA, sha256_hex(&bytes))
             .body(ByteStream::from(bytes))
             .send()
             .await

@@ -14,17 +14,9 @@ fn bot(id: &str) -> String {
 
 /// botpub in the background, with the same clean environment as `World::botpub`.
 fn spawn(world: &World, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_botpub"))
+    world
+        .command(&world.endpoint)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", world.dir.path())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", common::REGION)
-        .env("AWS_ENDPOINT_URL", &world.endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

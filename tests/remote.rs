@@ -18,18 +18,10 @@ use sha2::{Digest, Sha256};
 
 /// Runs botpub with CodeBuild on moto and everything else on LocalStack.
 fn botpub(world: &World, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_botpub"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", world.dir.path())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", REGION)
-        .env("AWS_ENDPOINT_URL", &world.endpoint)
+    let output = world
+        .command(&world.endpoint)
         .env("AWS_ENDPOINT_URL_CODEBUILD", moto())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(std::process::Stdio::null())
+        .args(args)
         .output()
         .unwrap();
     Run { output }

@@ -268,6 +268,7 @@ pub fn body_hash(body: &str) -> String {
     sha256_hex(body.as_bytes())
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lower-case hex SHA-256: how botpub names content (template hashes, uploaded objects).
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

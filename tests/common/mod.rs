@@ -97,8 +97,14 @@ impl World {
 
     /// Runs botpub as `botpub` does, but against `endpoint` (a proxy in front of LocalStack).
     pub fn botpub_via(&self, endpoint: &str, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_botpub"))
-            .args(args)
+        let output = self.command(endpoint).args(args).output().unwrap();
+        Run { output }
+    }
+
+    /// The botpub command with a clean AWS environment pointed at `endpoint`, no terminal on stdin.
+    pub fn command(&self, endpoint: &str) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_botpub"));
+        command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
@@ -107,10 +113,8 @@ impl World {
             .env("AWS_REGION", REGION)
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        Run { output }
+            .stdin(std::process::Stdio::null());
+        command
     }
 
     /// botpub with `--prefix` for the commands that take a bot id.
