@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
     FinalizerInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
@@ -45,7 +45,35 @@ pub struct Aws {
 
 /// Throttling and transient faults are retried with exponential backoff and jitter; this many attempts
 /// spans about a minute of a throttled API before an operation gives up.
-const MAX_ATTEMPTS: u32 = 10;
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Whether a failed request is worth sending again: throttled, a fault on the server's side, or no answer
+/// at all. For the requests botpub resends itself, because a blind retry of them could act twice.
+pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || matches!(
+                    service.err().code(),
+                    Some(
+                        "Throttling"
+                            | "ThrottlingException"
+                            | "TooManyRequestsException"
+                            | "RequestLimitExceeded"
+                    )
+                )
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The pause before botpub resends such a request: exponential from 200 ms, capped near the SDK's own.
+pub fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(200 << attempt.min(5)).mul_f64(0.8 + fastrand::f64() * 0.4)
+}
 
 impl Aws {
     pub async fn connect(options: &Options) -> anyhow::Result<Aws> {

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, OnStackFailure, Tag, TemplateStage,
+    Capability, ChangeSetStatus, ChangeSetSummary, ChangeSetType, OnStackFailure, Tag,
+    TemplateStage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -434,6 +435,31 @@ fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
 }
 
 /// Deletes a change set nobody will execute.
+/// Every change set of a stack (by name or id), all pages.
+pub async fn list(
+    aws: &Aws,
+    stack: &str,
+    stack_name: &str,
+) -> anyhow::Result<Vec<ChangeSetSummary>> {
+    let mut summaries = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = aws
+            .cloudformation
+            .list_change_sets()
+            .stack_name(stack)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .aws(format!("listing the change sets of {stack_name}"))?;
+        summaries.extend_from_slice(page.summaries());
+        match page.next_token() {
+            Some(token) => next = Some(token.to_string()),
+            None => return Ok(summaries),
+        }
+    }
+}
+
 pub async fn delete_change_set(aws: &Aws, id: &str, stack_name: &str) -> anyhow::Result<()> {
     aws.cloudformation
         .delete_change_set()

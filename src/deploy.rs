@@ -4,10 +4,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetError;
+use aws_sdk_cloudformation::types::ChangeSetSummary;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
-use crate::aws::{Aws, AwsContext};
+use crate::aws::{Aws, AwsContext, MAX_ATTEMPTS, is_transient, retry_delay};
 use crate::changeset::{self, StackPlan};
 use crate::events::{self, Finished, Operation};
 use crate::outcome::{Blocked, DeploymentFailed};
@@ -309,16 +313,12 @@ impl Run {
         let token = self.token(&format!("apply{index}"));
         self.ensure_first(planned, change_set_id).await?;
         let since = DateTime::from(SystemTime::now() - Duration::from_secs(2));
-        let executed = self
-            .aws
-            .cloudformation
-            .execute_change_set()
-            .change_set_name(change_set_id)
-            .client_request_token(&token)
-            .send()
-            .await;
-        if let Err(error) = executed {
+        if let Err(error) = self
+            .start_execution(change_set_id, &planned.stack_name, &token)
+            .await
+        {
             let text = crate::aws::explain(&error);
+            let cleared = self.abandon(planned, change_set_id).await;
             if text.contains("IN_PROGRESS") || text.contains("InvalidChangeSetStatus") {
                 return Err(Blocked(format!(
                     "{} is busy: another deployment started first ({text}); follow it with `{}`",
@@ -327,7 +327,17 @@ impl Run {
                 ))
                 .into());
             }
-            anyhow::bail!("executing the change set of {}: {text}", planned.stack_name);
+            anyhow::bail!(
+                "executing the change set of {}: {text}; {}",
+                planned.stack_name,
+                match cleared {
+                    Ok(()) => "nothing was changed, and its change set was removed: run botpub again once AWS answers".to_string(),
+                    Err(cleanup) => format!(
+                        "botpub could not remove the change set either ({cleanup:#}): check with `{}`, and if nothing runs, remove it with `aws cloudformation delete-change-set --change-set-name {change_set_id}`",
+                        self.watch_hint(&planned.stack_name)
+                    ),
+                }
+            );
         }
         let mut applied = Applied::new(planned, "deploying");
         if detach {
@@ -338,8 +348,12 @@ impl Run {
             ));
             return Ok(applied);
         }
+        // The stack id keeps the watch on this stack even if it is replaced; its name does as well if
+        // CloudFormation cannot be read just now (the wait below rides out such gaps).
         let stack_id = stack::describe(&self.aws, &planned.stack_name)
-            .await?
+            .await
+            .ok()
+            .flatten()
             .map(|s| s.id)
             .unwrap_or_else(|| planned.stack_name.clone());
         let op = Operation {
@@ -372,16 +386,9 @@ impl Run {
     /// change set made earlier (in the last ten minutes) and not yet spent, or a stack already in progress.
     /// Of two runs racing on one stack, exactly one goes ahead, whatever the engine would allow.
     async fn ensure_first(&self, planned: &StackPlan, change_set_id: &str) -> anyhow::Result<()> {
-        let listed = self
-            .aws
-            .cloudformation
-            .list_change_sets()
-            .stack_name(&planned.stack_name)
-            .send()
-            .await
-            .aws(format!("listing the change sets of {}", planned.stack_name))?;
-        let summaries = listed.summaries();
-        let key = |s: &aws_sdk_cloudformation::types::ChangeSetSummary| {
+        let summaries =
+            changeset::list(&self.aws, &planned.stack_name, &planned.stack_name).await?;
+        let key = |s: &ChangeSetSummary| {
             (
                 s.creation_time().map(|t| t.as_nanos()).unwrap_or(0),
                 s.change_set_id().unwrap_or("").to_string(),
@@ -390,16 +397,27 @@ impl Run {
         let Some(mine) = summaries
             .iter()
             .find(|s| s.change_set_id() == Some(change_set_id))
-            .map(key)
         else {
             return Ok(());
         };
-        let recent = mine.0 - Duration::from_secs(600).as_nanos() as i128;
-        let rival = summaries.iter().find(|s| {
+        // A change set named like this run's is this run's: a retried CreateChangeSet whose first answer
+        // was lost, on an engine that ignores the client token. It is removed, not taken for a rival.
+        let (own, others): (Vec<&ChangeSetSummary>, Vec<&ChangeSetSummary>) = summaries
+            .iter()
+            .filter(|s| s.change_set_id() != Some(change_set_id))
+            .partition(|s| s.change_set_name() == mine.change_set_name());
+        for duplicate in own {
+            if let Some(id) = duplicate.change_set_id() {
+                // Best effort: left over, it is listed as this run's and never blocks anyone for long.
+                let _ = changeset::delete_change_set(&self.aws, id, &planned.stack_name).await;
+            }
+        }
+        let mine = key(mine);
+        let recent = mine.0 - RIVAL_WINDOW.as_nanos() as i128;
+        let rival = others.into_iter().find(|s| {
             let status = s.execution_status().map(|e| e.as_str()).unwrap_or("");
             let theirs = key(s);
-            s.change_set_id() != Some(change_set_id)
-                && s.description().is_some_and(|d| d.starts_with("botpub"))
+            s.description().is_some_and(|d| d.starts_with("botpub"))
                 && (status == "EXECUTE_IN_PROGRESS"
                     || (status == "AVAILABLE" && theirs < mine && theirs.0 >= recent))
         });
@@ -407,49 +425,140 @@ impl Run {
             .await?
             .filter(|s| s.state == stack::State::Busy)
             .map(|s| s.status);
-        if rival.is_none() && busy.is_none() {
-            return Ok(());
-        }
-        changeset::delete_change_set(&self.aws, change_set_id, &planned.stack_name).await?;
-        let why = match busy {
-            Some(status) => format!("it is {status}"),
-            None => "another botpub run made its change set first".to_string(),
+        let hint = self.watch_hint(&planned.stack_name);
+        let why = match (busy, rival) {
+            (None, None) => return Ok(()),
+            (Some(status), _) => format!("it is {status}; follow that deployment with `{hint}`"),
+            (None, Some(rival)) => {
+                let name = rival.change_set_name().unwrap_or_default();
+                let made = rival
+                    .creation_time()
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+                    .unwrap_or_default();
+                format!(
+                    "another botpub run made change set {name} at {made} and has not executed it yet. If that run is still going, follow it with `{hint}`; if it was abandoned, remove its change set with `aws cloudformation delete-change-set --stack-name {} --change-set-name {name}` (botpub ignores it {} minutes after it was made)",
+                    planned.stack_name,
+                    RIVAL_WINDOW.as_secs() / 60
+                )
+            }
         };
+        changeset::delete_change_set(&self.aws, change_set_id, &planned.stack_name).await?;
         Err(Blocked(format!(
-            "{} is busy: {why}; nothing was changed by this run. Follow the other deployment with `{}`",
-            planned.stack_name,
-            self.watch_hint(&planned.stack_name)
+            "{} is busy: {why}; nothing was changed by this run",
+            planned.stack_name
         ))
         .into())
+    }
+
+    /// Executes a change set, once. botpub resends the request itself rather than leave it to the SDK: an
+    /// engine that ignores the client request token would run a blind retry a second time, racing the
+    /// first. Before each resend the change set is read, to see whether an attempt whose answer was lost
+    /// got through after all.
+    async fn start_execution(
+        &self,
+        change_set_id: &str,
+        stack_name: &str,
+        token: &str,
+    ) -> Result<(), SdkError<ExecuteChangeSetError, HttpResponse>> {
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .aws
+                .cloudformation
+                .execute_change_set()
+                .change_set_name(change_set_id)
+                .client_request_token(token)
+                .customize()
+                .config_override(
+                    aws_sdk_cloudformation::config::Config::builder()
+                        .retry_config(aws_config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(error) if self.executing(change_set_id, stack_name, &error).await => {
+                    return Ok(());
+                }
+                Err(error) if !is_transient(&error) || attempt >= MAX_ATTEMPTS => {
+                    return Err(error);
+                }
+                Err(_) => tokio::time::sleep(retry_delay(attempt)).await,
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Whether a failed ExecuteChangeSet took effect after all. The change set's execution status says so
+    /// on AWS; an engine that leaves it AVAILABLE until the end shows the start only on the stack, which
+    /// counts when the answer was lost rather than refused (ensure_first has just seen the stack idle).
+    async fn executing(
+        &self,
+        change_set_id: &str,
+        stack_name: &str,
+        error: &SdkError<ExecuteChangeSetError, HttpResponse>,
+    ) -> bool {
+        let described = self
+            .aws
+            .cloudformation
+            .describe_change_set()
+            .change_set_name(change_set_id)
+            .send()
+            .await;
+        match described {
+            Ok(d)
+                if d.execution_status()
+                    .is_some_and(|s| s.as_str().starts_with("EXECUTE_")) =>
+            {
+                true
+            }
+            Ok(_) if !matches!(error, SdkError::ServiceError(_)) => {
+                stack::describe(&self.aws, stack_name)
+                    .await
+                    .is_ok_and(|s| s.is_some_and(|s| s.state == stack::State::Busy))
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes a change set that will not be executed, and the empty stack a CREATE change set brought
+    /// into being (unless another run's change set waits on it), so nothing is left behind.
+    async fn abandon(&self, planned: &StackPlan, change_set_id: &str) -> anyhow::Result<()> {
+        changeset::delete_change_set(&self.aws, change_set_id, &planned.stack_name).await?;
+        if planned.action != "create" {
+            return Ok(());
+        }
+        let Some(described) = stack::describe(&self.aws, &planned.stack_name).await? else {
+            return Ok(());
+        };
+        if described.state != stack::State::Review {
+            return Ok(());
+        }
+        if !changeset::list(&self.aws, &described.id, &planned.stack_name)
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        let token = self.token(&format!("discard{}", planned.stack_name.len()));
+        let hint = self.watch_hint(&planned.stack_name);
+        stack::delete_and_wait(&self.aws, &described.id, &planned.stack_name, &token, &hint).await
     }
 
     /// Removes the change sets of a plan that will not be applied, and the empty stacks that CREATE
     /// change sets brought into being, so a declined publish leaves nothing behind.
     pub async fn discard(&self, plan: &Plan) -> anyhow::Result<()> {
         for planned in &plan.stacks {
-            let Some(id) = &planned.change_set_id else {
-                continue;
-            };
-            changeset::delete_change_set(&self.aws, id, &planned.stack_name).await?;
-            if planned.action == "create"
-                && let Some(described) = stack::describe(&self.aws, &planned.stack_name).await?
-                && described.state == stack::State::Review
-            {
-                let token = self.token(&format!("discard{}", planned.stack_name.len()));
-                let hint = self.watch_hint(&planned.stack_name);
-                stack::delete_and_wait(
-                    &self.aws,
-                    &described.id,
-                    &planned.stack_name,
-                    &token,
-                    &hint,
-                )
-                .await?;
+            if let Some(id) = &planned.change_set_id {
+                self.abandon(planned, id).await?;
             }
         }
         Ok(())
     }
 }
+
+/// How long an unexecuted botpub change set counts as another run's deployment about to start.
+const RIVAL_WINDOW: Duration = Duration::from_secs(600);
 
 /// Root cause first, for a stack operation that did not succeed.
 pub fn describe_failure(stack_name: &str, action: &str, finished: &Finished) -> String {

@@ -4,12 +4,10 @@
 //! A key's value is returned by `create` (and `rotate`) only, or by `get` when revealing is explicitly
 //! asked for; nothing else in botpub ever carries it.
 
-use std::time::Duration;
-
 use aws_sdk_apigateway::types::ApiKey;
 use serde::Serialize;
 
-use crate::aws::{Aws, AwsContext, error_code, explain};
+use crate::aws::{Aws, AwsContext, MAX_ATTEMPTS, error_code, explain, is_transient, retry_delay};
 use crate::outcome::blocked;
 use crate::stack::{self, State};
 use crate::status::usage_plan_keys;
@@ -217,23 +215,14 @@ pub async fn create(
                         ));
                     }
                 }
-                let retryable = !matches!(
-                    error_code(&error),
-                    Some(
-                        "BadRequestException"
-                            | "ConflictException"
-                            | "NotFoundException"
-                            | "LimitExceededException"
-                    )
-                );
-                if !retryable || attempt >= 8 {
+                if !is_transient(&error) || attempt >= MAX_ATTEMPTS {
                     return Err(anyhow::anyhow!(
                         "creating a key for {}: {}",
                         bot.bot_id,
                         explain(&error)
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(5)))).await;
+                tokio::time::sleep(retry_delay(attempt)).await;
             }
         }
     };
