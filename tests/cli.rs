@@ -170,7 +170,19 @@ fn hostile_yaml_is_refused_quickly_without_a_crash() {
         "x".repeat(10 * 1024 * 1024 - 200)
     );
     let huge = write(d, "huge.yaml", huge);
-    for (path, expected_code) in [(nested_flow, 1), (nested_block, 1), (bomb, 1), (huge, 0)] {
+    // Tens of thousands of values of the wrong type: each is reported once, in linear time.
+    let shapes = format!(
+        "version: 1\nbots:\n{}",
+        "  - {id: [1], allowed_origins: 3, stage: {}}\n".repeat(20_000)
+    );
+    let shapes = write(d, "shapes.yaml", shapes);
+    for (path, expected_code) in [
+        (nested_flow, 1),
+        (nested_block, 1),
+        (bomb, 1),
+        (huge, 0),
+        (shapes, 1),
+    ] {
         let started = Instant::now();
         let out = botpub(&["validate", path.to_str().unwrap()]);
         let elapsed = started.elapsed();

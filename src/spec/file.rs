@@ -78,7 +78,7 @@ pub struct Throttle {
     #[schemars(range(min = 0.0))]
     pub rate_limit: Option<f64>,
     /// Requests allowed in a burst (a whole number). Default 100.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2147483647))]
     pub burst_limit: Option<u64>,
 }
 
@@ -86,7 +86,7 @@ pub struct Throttle {
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Requests allowed per period.
-    #[schemars(required, range(min = 1))]
+    #[schemars(required, range(min = 1, max = 2147483647))]
     pub limit: Option<u64>,
     /// The period the limit applies to.
     #[schemars(required)]

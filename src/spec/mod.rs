@@ -138,7 +138,7 @@ pub fn check_str(name: &str, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
 
     let mut problems = Vec::new();
     let file: Option<file::SpecFile> = read::read(&root, &mut problems);
-    let shape_paths: Vec<path::Path> = problems
+    let shape_paths: std::collections::HashSet<path::Path> = problems
         .iter()
         .flat_map(|p| std::iter::once(p.path.clone()).chain(p.explains.clone()))
         .collect();

@@ -34,9 +34,9 @@ impl Path {
         &self.0
     }
 
-    /// True when `self` is `other` or one of its ancestors.
-    pub fn contains(&self, other: &Path) -> bool {
-        other.0.starts_with(&self.0)
+    /// The path itself and every path above it, up to the root.
+    pub fn ancestors(&self) -> impl Iterator<Item = Path> + '_ {
+        (0..=self.0.len()).rev().map(|n| Path(self.0[..n].to_vec()))
     }
 }
 
@@ -70,7 +70,16 @@ mod tests {
     fn displays_like_the_spec_reads() {
         let path = Path::root().key("bots").index(0).key("quota").key("period");
         assert_eq!(path.to_string(), "bots[0].quota.period");
-        assert!(Path::root().key("bots").contains(&path));
-        assert!(!path.contains(&Path::root().key("bots")));
+        let ancestors: Vec<String> = path.ancestors().map(|p| p.to_string()).collect();
+        assert_eq!(
+            ancestors,
+            [
+                "bots[0].quota.period",
+                "bots[0].quota",
+                "bots[0]",
+                "bots",
+                "(top level)"
+            ]
+        );
     }
 }

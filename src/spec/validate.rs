@@ -3,7 +3,7 @@
 //! Rules follow the AWS service limits they protect (API Gateway, SQS, WAF, CloudFormation), so a spec that
 //! validates does not fail later in a deployment for a reason botpub could have seen offline.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -20,6 +20,11 @@ const MAX_RANGES: usize = 10_000;
 /// API Gateway's default account-level limits; higher values are allowed but need a quota increase.
 const ACCOUNT_RATE_LIMIT: f64 = 10_000.0;
 const ACCOUNT_BURST_LIMIT: u64 = 5_000;
+/// API Gateway keeps bursts and quotas in 32-bit integers; a larger value would be refused only in the
+/// middle of a deployment.
+const MAX_COUNT: u64 = i32::MAX as u64;
+/// Results older than this are surely forgotten; the schema states the same bound.
+const MAX_EXPIRY_DAYS: u64 = 3650;
 /// CloudFormation allows 50 stack tags; botpub adds its own two.
 const MAX_USER_TAGS: usize = 48;
 pub const TAG_PREFIX: &str = "botpub:";
@@ -42,7 +47,7 @@ pub struct Finding {
 struct Checker<'a> {
     root: &'a Node,
     /// Paths that already have a shape problem; rules stay quiet under them rather than repeat it.
-    shape_problems: &'a [Path],
+    shape_problems: &'a HashSet<Path>,
     findings: Vec<Finding>,
 }
 
@@ -51,7 +56,7 @@ pub fn validate(
     source: &str,
     file: &SpecFile,
     root: &Node,
-    shape_problems: &[Path],
+    shape_problems: &HashSet<Path>,
 ) -> (Option<Spec>, Vec<Finding>) {
     let mut checker = Checker {
         root,
@@ -64,8 +69,17 @@ pub fn validate(
 }
 
 impl Checker<'_> {
+    /// Whether the path or one of its ancestors has a shape problem: a lookup per ancestor, so that a
+    /// file with hundreds of thousands of problems is still checked in linear time.
+    fn under_shape_problem(&self, path: &Path) -> bool {
+        !self.shape_problems.is_empty()
+            && path
+                .ancestors()
+                .any(|ancestor| self.shape_problems.contains(&ancestor))
+    }
+
     fn report(&mut self, level: Level, path: Path, message: String, hint: Option<String>) {
-        if self.shape_problems.iter().any(|p| p.contains(&path)) {
+        if self.under_shape_problem(&path) {
             return;
         }
         let pos = locate(self.root, &path);
@@ -81,7 +95,7 @@ impl Checker<'_> {
         message: String,
         hint: Option<String>,
     ) {
-        if self.shape_problems.iter().any(|p| p.contains(&path)) {
+        if self.under_shape_problem(&path) {
             return;
         }
         self.findings.push(Finding {
@@ -344,10 +358,10 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|r| r.expire_after_days)
             .unwrap_or(7);
-        if results_expire_after_days == 0 {
+        if !(1..=MAX_EXPIRY_DAYS).contains(&results_expire_after_days) {
             self.error(
                 &path.key("results").key("expire_after_days"),
-                "must be at least 1 day",
+                format!("must be 1 to {MAX_EXPIRY_DAYS} days (ten years), found {results_expire_after_days}"),
             );
         }
         let tags = self.tags(&path.key("tags"), bot.tags.as_ref());
@@ -425,7 +439,9 @@ impl Checker<'_> {
                 "burst_limit must be positive, found 0",
                 "e.g. `burst_limit: 100`",
             );
-        } else if burst_limit > ACCOUNT_BURST_LIMIT {
+        } else if burst_limit > ACCOUNT_BURST_LIMIT
+            && self.fits(&path.key("burst_limit"), burst_limit)
+        {
             self.warn(
                 &path.key("burst_limit"),
                 format!("a burst of {burst_limit} is above API Gateway's default account limit of {ACCOUNT_BURST_LIMIT}; it applies only after a quota increase"),
@@ -435,6 +451,19 @@ impl Checker<'_> {
             rate_limit,
             burst_limit,
         }
+    }
+
+    /// Refuses a count AWS cannot store; true when it fits.
+    fn fits(&mut self, path: &Path, value: u64) -> bool {
+        let fits = value <= MAX_COUNT;
+        if !fits {
+            self.error_hint(
+                path,
+                format!("{value} is too large"),
+                format!("AWS keeps this number in 32 bits: at most {MAX_COUNT}"),
+            );
+        }
+        fits
     }
 
     fn quota(&mut self, path: &Path, quota: &file::Quota) -> Option<Quota> {
@@ -456,7 +485,7 @@ impl Checker<'_> {
         let offset = quota.offset.unwrap_or(0);
         if limit == 0 {
             self.error(&path.key("limit"), "limit must be at least 1");
-        } else if offset >= limit {
+        } else if self.fits(&path.key("limit"), limit) && offset >= limit {
             self.error_hint(
                 &path.key("offset"),
                 format!("offset {offset} is not below the limit {limit}"),
