@@ -460,14 +460,21 @@ pub async fn list(
     }
 }
 
+/// Deletes a change set; one that is gone already (a retry whose first answer was lost) counts as deleted.
 pub async fn delete_change_set(aws: &Aws, id: &str, stack_name: &str) -> anyhow::Result<()> {
-    aws.cloudformation
+    match aws
+        .cloudformation
         .delete_change_set()
         .change_set_name(id)
         .send()
         .await
-        .aws(format!("deleting an unused change set of {stack_name}"))?;
-    Ok(())
+    {
+        Err(e) if crate::aws::error_code(&e) == Some("ChangeSetNotFound") => Ok(()),
+        deleted => {
+            deleted.aws(format!("deleting an unused change set of {stack_name}"))?;
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -719,3 +719,45 @@ fn when_cloudformation_stops_answering_mid_deployment_botpub_says_how_to_follow_
         .botpub(&world, &["publish", spec, "--yes", "--progress", "none"])
         .expect(0);
 }
+
+/// A publish that is not confirmed removes its change set and the empty stack it made, even when the
+/// answers to those deletes are lost (the retried delete finds the change set gone, which is success).
+#[test]
+fn a_declined_publish_leaves_nothing_even_when_the_delete_answers_are_lost() {
+    let world = World::new();
+    let sdk = world.sdk();
+    let stack = world.stack(BOT);
+    let spec = world.example("quickstart.yaml");
+    let spec = spec.to_str().unwrap();
+    let proxy = FaultProxy::start(&world, &["--services", "cloudformation"]);
+    proxy.set(json!({"rules": [
+        {"match": "cloudformation:DeleteChangeSet", "fault": "drop_after", "count": 1},
+        {"match": "cloudformation:DeleteStack", "fault": "drop_after", "count": 1},
+    ]}));
+    // No --yes and no terminal to ask on: botpub declines.
+    let declined = proxy.botpub(&world, &["publish", spec, "--progress", "none"]);
+    assert_eq!(declined.code(), 4, "{}", declined.stderr());
+    assert!(
+        declined.stderr().contains("pass --yes"),
+        "{}",
+        declined.stderr()
+    );
+    let counters = proxy.counters();
+    for operation in [
+        "cloudformation:DeleteChangeSet",
+        "cloudformation:DeleteStack",
+    ] {
+        assert_eq!(
+            counters["by_operation"][operation]["drop_after"], 1,
+            "{operation}: {counters:#}"
+        );
+    }
+    let stacks = stacks_named(&sdk, &stack);
+    assert!(
+        stacks.iter().all(|(_, status)| status == "DELETE_COMPLETE"),
+        "nothing left in review: {stacks:?}"
+    );
+    proxy
+        .botpub(&world, &["publish", spec, "--yes", "--progress", "none"])
+        .expect(0);
+}
