@@ -603,52 +603,96 @@ fn when_the_faults_never_stop_botpub_gives_up_in_bounded_time_and_a_rerun_comple
     assert_eq!(keys.len(), 2, "the default key and the new one: {keys:?}");
 }
 
-/// The change set is made, then every ExecuteChangeSet fails for good: botpub gives up, and a rerun once
-/// AWS recovers must deploy rather than take the abandoned change set for another run's.
-#[test]
-fn a_publish_whose_change_set_could_never_be_executed_does_not_block_the_rerun() {
-    let world = World::new();
-    let sdk = world.sdk();
-    let stack = world.stack(BOT);
-    let spec = world.example("quickstart.yaml");
-    let spec = spec.to_str().unwrap();
-    let proxy = FaultProxy::start(&world, &["--services", "cloudformation"]);
-    proxy.set(json!({"rules": [
-        {"match": "cloudformation:ExecuteChangeSet", "fault": ["throttle", "error503"], "count": -1},
-    ]}));
-    let started = Instant::now();
-    let failed = proxy.botpub(&world, &["publish", spec, "--yes", "--progress", "none"]);
-    eprintln!("{}", failed.stderr());
-    assert_eq!(failed.code(), 1, "{}", failed.stderr());
-    assert!(started.elapsed() < GIVE_UP_BOUND);
-    let last = failed
-        .stderr()
+/// The quickstart bot published through a proxy that applies scripted `rules` to CloudFormation only.
+struct Scenario {
+    world: World,
+    sdk: Sdk,
+    stack: String,
+    spec: String,
+    proxy: FaultProxy,
+}
+
+impl Scenario {
+    fn new(rules: Value) -> Scenario {
+        let world = World::new();
+        let proxy = FaultProxy::start(&world, &["--services", "cloudformation"]);
+        proxy.set(json!({ "rules": rules }));
+        Scenario {
+            sdk: world.sdk(),
+            stack: world.stack(BOT),
+            spec: world
+                .example("quickstart.yaml")
+                .to_str()
+                .unwrap()
+                .to_string(),
+            proxy,
+            world,
+        }
+    }
+
+    /// `publish` with `--progress none` and `extra` arguments.
+    fn publish(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["publish", self.spec.as_str(), "--progress", "none"];
+        args.extend_from_slice(extra);
+        self.proxy.botpub(&self.world, &args)
+    }
+
+    /// Once AWS behaves again, publishing completes and leaves one live stack, created.
+    fn recovers(&self) {
+        self.proxy.set(json!({"rules": []}));
+        let rerun = self.publish(&["--yes"]);
+        assert_eq!(rerun.code(), 0, "{}", rerun.stderr());
+        let live: Vec<_> = stacks_named(&self.sdk, &self.stack)
+            .into_iter()
+            .filter(|(_, status)| status != "DELETE_COMPLETE")
+            .collect();
+        assert_eq!(live.len(), 1, "{live:?}");
+        assert_eq!(live[0].1, "CREATE_COMPLETE", "{live:?}");
+    }
+
+    /// No stack of the bot is left, not even an empty one in review.
+    fn assert_nothing_left(&self) {
+        let stacks = stacks_named(&self.sdk, &self.stack);
+        assert!(
+            stacks.iter().all(|(_, status)| status == "DELETE_COMPLETE"),
+            "nothing left in review: {stacks:?}"
+        );
+    }
+}
+
+/// The last line of stderr: the error, after the plan.
+fn last_line(run: &Run) -> String {
+    run.stderr()
         .trim_end()
         .lines()
         .last()
         .unwrap_or_default()
-        .to_string();
+        .to_string()
+}
+
+/// The change set is made, then every ExecuteChangeSet fails for good: botpub gives up, and a rerun once
+/// AWS recovers must deploy rather than take the abandoned change set for another run's.
+#[test]
+fn a_publish_whose_change_set_could_never_be_executed_does_not_block_the_rerun() {
+    let scenario = Scenario::new(json!([
+        {"match": "cloudformation:ExecuteChangeSet", "fault": ["throttle", "error503"], "count": -1},
+    ]));
+    let started = Instant::now();
+    let failed = scenario.publish(&["--yes"]);
+    assert_eq!(failed.code(), 1, "{}", failed.stderr());
+    assert!(started.elapsed() < GIVE_UP_BOUND);
+    let last = last_line(&failed);
     assert!(
-        last.starts_with(&format!("error: executing the change set of {stack}: ")),
+        last.starts_with(&format!(
+            "error: executing the change set of {}: ",
+            scenario.stack
+        )),
         "{last}"
     );
     assert!(last.contains("nothing was changed"), "{last}");
     // The change set is gone, and with it the empty stack its CREATE brought into being.
-    let stacks = stacks_named(&sdk, &stack);
-    assert!(
-        stacks.iter().all(|(_, status)| status == "DELETE_COMPLETE"),
-        "nothing left in review: {stacks:?}"
-    );
-
-    proxy.set(json!({"rules": []}));
-    let rerun = proxy.botpub(&world, &["publish", spec, "--yes", "--progress", "none"]);
-    assert_eq!(rerun.code(), 0, "{}", rerun.stderr());
-    let live: Vec<_> = stacks_named(&sdk, &stack)
-        .into_iter()
-        .filter(|(_, status)| status != "DELETE_COMPLETE")
-        .collect();
-    assert_eq!(live.len(), 1, "{live:?}");
-    assert_eq!(live[0].1, "CREATE_COMPLETE", "{live:?}");
+    scenario.assert_nothing_left();
+    scenario.recovers();
 }
 
 /// The answer to CreateChangeSet is lost after the change set was made. AWS recognises the retry by its
@@ -656,28 +700,15 @@ fn a_publish_whose_change_set_could_never_be_executed_does_not_block_the_rerun()
 /// botpub must recognise as its own rather than as another run's.
 #[test]
 fn a_lost_create_change_set_answer_does_not_block_the_run() {
-    let world = World::new();
-    let sdk = world.sdk();
-    let spec = world.example("quickstart.yaml");
-    let proxy = FaultProxy::start(&world, &["--services", "cloudformation"]);
-    proxy.set(json!({"rules": [
+    let scenario = Scenario::new(json!([
         {"match": "cloudformation:CreateChangeSet", "fault": "drop_after", "count": 1},
-    ]}));
-    let run = proxy.botpub(
-        &world,
-        &[
-            "publish",
-            spec.to_str().unwrap(),
-            "--yes",
-            "--progress",
-            "none",
-        ],
-    );
+    ]));
+    let run = scenario.publish(&["--yes"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    let stacks = stacks_named(&sdk, &world.stack(BOT));
+    let stacks = stacks_named(&scenario.sdk, &scenario.stack);
     assert_eq!(stacks.len(), 1, "{stacks:?}");
     assert_eq!(stacks[0].1, "CREATE_COMPLETE", "{stacks:?}");
-    let sets = change_sets(&sdk, &stacks[0].0);
+    let sets = change_sets(&scenario.sdk, &stacks[0].0);
     assert_eq!(
         sets.len(),
         1,
@@ -690,59 +721,49 @@ fn a_lost_create_change_set_answer_does_not_block_the_run() {
 /// limit (5 minutes) and says that the deployment goes on and how to follow it.
 #[test]
 fn when_cloudformation_stops_answering_mid_deployment_botpub_says_how_to_follow_it() {
-    let world = World::new();
-    let spec = world.example("quickstart.yaml");
-    let spec = spec.to_str().unwrap();
-    let proxy = FaultProxy::start(&world, &["--services", "cloudformation"]);
-    proxy.set(json!({"rules": [
+    let scenario = Scenario::new(json!([
         {"match": "cloudformation:DescribeStackEvents", "fault": ["throttle", "error503"], "count": -1},
         {"match": "cloudformation:DescribeStacks", "after": "cloudformation:DescribeStackEvents",
          "fault": ["throttle", "error503"], "count": -1},
-    ]}));
+    ]));
     let started = Instant::now();
-    let failed = proxy.botpub(&world, &["publish", spec, "--yes", "--progress", "none"]);
+    let failed = scenario.publish(&["--yes"]);
     assert_eq!(failed.code(), 1, "{}", failed.stderr());
     assert!(started.elapsed() < Duration::from_secs(400));
-    // The plan comes first on stderr; the error is the last line.
-    let stderr = failed.stderr();
-    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    let last = last_line(&failed);
     assert!(
         last.starts_with("error: lost contact with CloudFormation"),
-        "{stderr}"
+        "{}",
+        failed.stderr()
     );
     assert!(
-        last.contains(&format!("botpub watch {BOT} --prefix {}", world.prefix)),
-        "{stderr}"
+        last.contains(&format!(
+            "botpub watch {BOT} --prefix {}",
+            scenario.world.prefix
+        )),
+        "{}",
+        failed.stderr()
     );
-    proxy.set(json!({"rules": []}));
-    proxy
-        .botpub(&world, &["publish", spec, "--yes", "--progress", "none"])
-        .expect(0);
+    scenario.recovers();
 }
 
 /// A publish that is not confirmed removes its change set and the empty stack it made, even when the
 /// answers to those deletes are lost (the retried delete finds the change set gone, which is success).
 #[test]
 fn a_declined_publish_leaves_nothing_even_when_the_delete_answers_are_lost() {
-    let world = World::new();
-    let sdk = world.sdk();
-    let stack = world.stack(BOT);
-    let spec = world.example("quickstart.yaml");
-    let spec = spec.to_str().unwrap();
-    let proxy = FaultProxy::start(&world, &["--services", "cloudformation"]);
-    proxy.set(json!({"rules": [
+    let scenario = Scenario::new(json!([
         {"match": "cloudformation:DeleteChangeSet", "fault": "drop_after", "count": 1},
         {"match": "cloudformation:DeleteStack", "fault": "drop_after", "count": 1},
-    ]}));
+    ]));
     // No --yes and no terminal to ask on: botpub declines.
-    let declined = proxy.botpub(&world, &["publish", spec, "--progress", "none"]);
+    let declined = scenario.publish(&[]);
     assert_eq!(declined.code(), 4, "{}", declined.stderr());
     assert!(
         declined.stderr().contains("pass --yes"),
         "{}",
         declined.stderr()
     );
-    let counters = proxy.counters();
+    let counters = scenario.proxy.counters();
     for operation in [
         "cloudformation:DeleteChangeSet",
         "cloudformation:DeleteStack",
@@ -752,12 +773,6 @@ fn a_declined_publish_leaves_nothing_even_when_the_delete_answers_are_lost() {
             "{operation}: {counters:#}"
         );
     }
-    let stacks = stacks_named(&sdk, &stack);
-    assert!(
-        stacks.iter().all(|(_, status)| status == "DELETE_COMPLETE"),
-        "nothing left in review: {stacks:?}"
-    );
-    proxy
-        .botpub(&world, &["publish", spec, "--yes", "--progress", "none"])
-        .expect(0);
+    scenario.assert_nothing_left();
+    scenario.recovers();
 }
