@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetSummary, ChangeSetType, OnStackFailure, Tag,
     TemplateStage,
@@ -21,6 +22,12 @@ use crate::progress::Progress;
 use crate::stack::{self, State};
 use crate::synth::{Stack, StackKind};
 use crate::toolkit::Toolkit;
+
+/// The description of a change set that its run executes right away (`publish`): until then, other runs
+/// take it for a deployment about to start.
+pub const TO_EXECUTE: &str = "botpub publish";
+/// The description of a change set kept in a plan file for `botpub apply`, however much later.
+pub const SAVED: &str = "botpub plan, saved for botpub apply";
 
 /// CloudFormation's limit for a template passed inline.
 pub const INLINE_TEMPLATE_LIMIT: usize = 51_200;
@@ -145,11 +152,13 @@ pub fn check_size(stack: &Stack) -> anyhow::Result<()> {
 }
 
 /// Makes the change set for one stack and reads what it would change. A template over the inline limit
-/// is uploaded to the toolkit bucket (which the caller found) and passed by URL.
+/// is uploaded to the toolkit bucket (which the caller found) and passed by URL. `description` says
+/// whether it is executed right away ([`TO_EXECUTE`]) or saved ([`SAVED`]).
 pub async fn plan_stack(
     aws: &Aws,
     stack: &Stack,
     token: &str,
+    description: &str,
     progress: &Progress,
     watch_hint: &str,
     toolkit: Option<&Toolkit>,
@@ -220,7 +229,7 @@ pub async fn plan_stack(
         .stack_name(&stack.name)
         .change_set_name(token)
         .client_token(token)
-        .description("botpub plan")
+        .description(description)
         .capabilities(Capability::CapabilityIam)
         .set_tags(Some(tags))
         .change_set_type(if create {
@@ -249,12 +258,11 @@ pub async fn plan_stack(
     };
     let change_set_id = created.id().unwrap_or(token).to_string();
 
-    let (status, reason) =
-        wait_for_change_set(aws, &change_set_id, &stack.name, watch_hint).await?;
+    let described = wait_for_change_set(aws, &change_set_id, &stack.name, watch_hint).await?;
     plan.change_set_id = Some(change_set_id.clone());
-    if status == ChangeSetStatus::Failed {
-        let reason = reason.unwrap_or_default();
-        if is_empty_change_set(&reason) {
+    if described.status() == Some(&ChangeSetStatus::Failed) {
+        let reason = described.status_reason().unwrap_or_default();
+        if is_empty_change_set(reason) {
             delete_change_set(aws, &change_set_id, &stack.name).await?;
             plan.action = "none".to_string();
             plan.change_set_id = None;
@@ -265,7 +273,7 @@ pub async fn plan_stack(
             stack.name
         );
     }
-    plan.changes = read_changes(aws, &change_set_id, &stack.name).await?;
+    plan.changes = read_changes(aws, &change_set_id, described, &stack.name).await?;
     if let Some(old) = &deployed {
         complete(
             &mut plan.changes,
@@ -327,45 +335,50 @@ fn is_empty_change_set(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
 
+/// Waits until the change set is made (or has failed); the answer is its first page of changes.
 async fn wait_for_change_set(
     aws: &Aws,
     id: &str,
     stack_name: &str,
     watch_hint: &str,
-) -> anyhow::Result<(ChangeSetStatus, Option<String>)> {
+) -> anyhow::Result<DescribeChangeSetOutput> {
     let mut backoff = Backoff::new();
     loop {
-        let described = aws
-            .cloudformation
-            .describe_change_set()
-            .change_set_name(id)
-            .send()
-            .await
-            .aws(format!("reading the change set for {stack_name}"))?;
+        let described = describe_page(aws, id, None, stack_name).await?;
         match described.status() {
-            Some(status @ (ChangeSetStatus::CreateComplete | ChangeSetStatus::Failed)) => {
-                return Ok((
-                    status.clone(),
-                    described.status_reason().map(str::to_string),
-                ));
+            Some(ChangeSetStatus::CreateComplete | ChangeSetStatus::Failed) => {
+                return Ok(described);
             }
             _ => pause(backoff.next_delay(), stack_name, watch_hint).await?,
         }
     }
 }
 
-async fn read_changes(aws: &Aws, id: &str, stack_name: &str) -> anyhow::Result<Vec<Change>> {
+async fn describe_page(
+    aws: &Aws,
+    id: &str,
+    next: Option<String>,
+    stack_name: &str,
+) -> anyhow::Result<DescribeChangeSetOutput> {
+    aws.cloudformation
+        .describe_change_set()
+        .change_set_name(id)
+        .set_next_token(next)
+        .send()
+        .await
+        .aws(format!("reading the change set for {stack_name}"))
+}
+
+/// Every change of a change set, from its first page on.
+async fn read_changes(
+    aws: &Aws,
+    id: &str,
+    first: DescribeChangeSetOutput,
+    stack_name: &str,
+) -> anyhow::Result<Vec<Change>> {
     let mut changes = Vec::new();
-    let mut next: Option<String> = None;
+    let mut page = first;
     loop {
-        let page = aws
-            .cloudformation
-            .describe_change_set()
-            .change_set_name(id)
-            .set_next_token(next.take())
-            .send()
-            .await
-            .aws(format!("reading the change set for {stack_name}"))?;
         for change in page.changes() {
             let Some(rc) = change.resource_change() else {
                 continue;
@@ -397,7 +410,9 @@ async fn read_changes(aws: &Aws, id: &str, stack_name: &str) -> anyhow::Result<V
             });
         }
         match page.next_token() {
-            Some(token) => next = Some(token.to_string()),
+            Some(token) => {
+                page = describe_page(aws, id, Some(token.to_string()), stack_name).await?
+            }
             None => return Ok(changes),
         }
     }

@@ -33,6 +33,8 @@ pub struct Run {
     pub prefix: String,
     /// How many bot stacks are planned or deployed at once (the shared firewall always goes alone, first).
     pub concurrency: usize,
+    /// The change sets are for a plan file, to be applied later, rather than executed by this run.
+    pub saved_plan: bool,
     run_id: String,
     toolkit: OnceCell<Toolkit>,
 }
@@ -77,6 +79,7 @@ impl Run {
             timeout,
             prefix: prefix.to_string(),
             concurrency: DEFAULT_CONCURRENCY,
+            saved_plan: false,
             toolkit: OnceCell::new(),
             run_id: format!("{millis:x}{:06x}", fastrand::u32(..0x100_0000)),
         }
@@ -152,6 +155,10 @@ impl Run {
             &self.aws,
             stack,
             &self.token(purpose),
+            match self.saved_plan {
+                true => changeset::SAVED,
+                false => changeset::TO_EXECUTE,
+            },
             &self.progress,
             &hint,
             toolkit,
@@ -311,7 +318,7 @@ impl Run {
         detach: bool,
     ) -> anyhow::Result<Applied> {
         let token = self.token(&format!("apply{index}"));
-        self.ensure_first(planned, change_set_id).await?;
+        let stack_id = self.ensure_first(planned, change_set_id).await?;
         let since = DateTime::from(SystemTime::now() - Duration::from_secs(2));
         if let Err(error) = self
             .start_execution(change_set_id, &planned.stack_name, &token)
@@ -348,14 +355,8 @@ impl Run {
             ));
             return Ok(applied);
         }
-        // The stack id keeps the watch on this stack even if it is replaced; its name does as well if
-        // CloudFormation cannot be read just now (the wait below rides out such gaps).
-        let stack_id = stack::describe(&self.aws, &planned.stack_name)
-            .await
-            .ok()
-            .flatten()
-            .map(|s| s.id)
-            .unwrap_or_else(|| planned.stack_name.clone());
+        // The stack id keeps the watch on this stack even if it is replaced.
+        let stack_id = stack_id.unwrap_or_else(|| planned.stack_name.clone());
         let op = Operation {
             stack_name: planned.stack_name.clone(),
             stack_id,
@@ -382,52 +383,63 @@ impl Run {
         Ok(applied)
     }
 
-    /// Refuses to execute when another deployment of the stack is running or about to: another botpub
+    /// Refuses to execute when another deployment of the stack is running or about to: another publish's
     /// change set made earlier (in the last ten minutes) and not yet spent, or a stack already in progress.
-    /// Of two runs racing on one stack, exactly one goes ahead, whatever the engine would allow.
-    async fn ensure_first(&self, planned: &StackPlan, change_set_id: &str) -> anyhow::Result<()> {
-        let summaries =
-            changeset::list(&self.aws, &planned.stack_name, &planned.stack_name).await?;
+    /// Of two runs racing on one stack, exactly one goes ahead, whatever the engine would allow. Saved
+    /// plans wait for `botpub apply`, maybe for hours, so their change sets are not taken for a race.
+    async fn ensure_first(
+        &self,
+        planned: &StackPlan,
+        change_set_id: &str,
+    ) -> anyhow::Result<Option<String>> {
+        // The stack first, then its change sets by its id: an engine may answer a name with an earlier,
+        // deleted stack of that name.
+        let described = stack::describe(&self.aws, &planned.stack_name).await?;
+        let stack_id = described.as_ref().map(|s| s.id.clone());
+        let busy = described
+            .filter(|s| s.state == stack::State::Busy)
+            .map(|s| s.status);
+        let summaries = changeset::list(
+            &self.aws,
+            stack_id.as_deref().unwrap_or(&planned.stack_name),
+            &planned.stack_name,
+        )
+        .await?;
         let key = |s: &ChangeSetSummary| {
             (
                 s.creation_time().map(|t| t.as_nanos()).unwrap_or(0),
                 s.change_set_id().unwrap_or("").to_string(),
             )
         };
-        let Some(mine) = summaries
+        let mine = summaries
             .iter()
-            .find(|s| s.change_set_id() == Some(change_set_id))
-        else {
-            return Ok(());
-        };
-        // A change set named like this run's is this run's: a retried CreateChangeSet whose first answer
-        // was lost, on an engine that ignores the client token. It is removed, not taken for a rival.
-        let (own, others): (Vec<&ChangeSetSummary>, Vec<&ChangeSetSummary>) = summaries
-            .iter()
-            .filter(|s| s.change_set_id() != Some(change_set_id))
-            .partition(|s| s.change_set_name() == mine.change_set_name());
-        for duplicate in own {
-            if let Some(id) = duplicate.change_set_id() {
+            .find(|s| s.change_set_id() == Some(change_set_id));
+        let mut rival = None;
+        if let Some(mine) = mine {
+            // A change set named like this run's is this run's: a retried CreateChangeSet whose first
+            // answer was lost, on an engine that ignores the client token. It is removed, not a rival.
+            let (own, others): (Vec<&ChangeSetSummary>, Vec<&ChangeSetSummary>) = summaries
+                .iter()
+                .filter(|s| s.change_set_id() != Some(change_set_id))
+                .partition(|s| s.change_set_name() == mine.change_set_name());
+            for duplicate in own.iter().filter_map(|s| s.change_set_id()) {
                 // Best effort: left over, it is listed as this run's and never blocks anyone for long.
-                let _ = changeset::delete_change_set(&self.aws, id, &planned.stack_name).await;
+                let _ =
+                    changeset::delete_change_set(&self.aws, duplicate, &planned.stack_name).await;
             }
+            let mine = key(mine);
+            let recent = mine.0 - RIVAL_WINDOW.as_nanos() as i128;
+            rival = others.into_iter().find(|s| {
+                let status = s.execution_status().map(|e| e.as_str()).unwrap_or("");
+                let theirs = key(s);
+                s.description() == Some(changeset::TO_EXECUTE)
+                    && (status == "EXECUTE_IN_PROGRESS"
+                        || (status == "AVAILABLE" && theirs < mine && theirs.0 >= recent))
+            });
         }
-        let mine = key(mine);
-        let recent = mine.0 - RIVAL_WINDOW.as_nanos() as i128;
-        let rival = others.into_iter().find(|s| {
-            let status = s.execution_status().map(|e| e.as_str()).unwrap_or("");
-            let theirs = key(s);
-            s.description().is_some_and(|d| d.starts_with("botpub"))
-                && (status == "EXECUTE_IN_PROGRESS"
-                    || (status == "AVAILABLE" && theirs < mine && theirs.0 >= recent))
-        });
-        let busy = stack::describe(&self.aws, &planned.stack_name)
-            .await?
-            .filter(|s| s.state == stack::State::Busy)
-            .map(|s| s.status);
         let hint = self.watch_hint(&planned.stack_name);
         let why = match (busy, rival) {
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(stack_id),
             (Some(status), _) => format!("it is {status}; follow that deployment with `{hint}`"),
             (None, Some(rival)) => {
                 let name = rival.change_set_name().unwrap_or_default();

@@ -140,6 +140,7 @@ pub async fn plan(
     };
     let mut run = start(args, loaded.region, None, output, &loaded.prefix).await?;
     run.concurrency = fleet.concurrency.into();
+    run.saved_plan = out.is_some();
     let plan = run.plan(specs, &loaded.stacks).await?;
     match out {
         Some(path) => plan.save(path)?,
