@@ -133,15 +133,7 @@ fn two_different_bots_publish_at_once() {
 fn a_publish_while_unpublish_runs_is_refused() {
     let world = World::new();
     let spec = world.spec("going.yaml", &bot("going"));
-    world
-        .botpub(&[
-            "publish",
-            spec.to_str().unwrap(),
-            "--yes",
-            "--progress",
-            "none",
-        ])
-        .expect(0);
+    world.publish(&spec).expect(0);
     let sdk = world.sdk();
     let unpublish = spawn(
         &world,
@@ -156,13 +148,7 @@ fn a_publish_while_unpublish_runs_is_refused() {
         ],
     );
     wait_for_status(&world, &sdk, "going", |s| s == "DELETE_IN_PROGRESS");
-    let refused = world.botpub(&[
-        "publish",
-        spec.to_str().unwrap(),
-        "--yes",
-        "--progress",
-        "none",
-    ]);
+    let refused = world.publish(&spec);
     let (code, text) = finish(unpublish);
     assert_eq!(code, 0, "{text}");
     // Either the stack was still being deleted (refused as busy), or it was already gone (a fresh create).

@@ -10,15 +10,7 @@ fn key_lifecycle_and_where_a_value_may_appear() {
     let world = World::new();
     let bots = "  - id: keyed\n    allowed_origins: [\"https://app.example.com\"]\n  - id: other\n    allowed_origins: [\"https://app.example.com\"]\n";
     let spec = world.spec("keys.yaml", bots);
-    world
-        .botpub(&[
-            "publish",
-            spec.to_str().unwrap(),
-            "--yes",
-            "--progress",
-            "none",
-        ])
-        .expect(0);
+    world.publish(&spec).expect(0);
     let status = world
         .botpub_bot("status", "keyed", &["--output", "json"])
         .expect(0)

@@ -118,6 +118,17 @@ impl World {
     }
 
     /// botpub with `--prefix` for the commands that take a bot id.
+    /// `botpub publish SPEC --yes --progress none`.
+    pub fn publish(&self, spec: &Path) -> Run {
+        self.botpub(&[
+            "publish",
+            spec.to_str().unwrap(),
+            "--yes",
+            "--progress",
+            "none",
+        ])
+    }
+
     pub fn botpub_bot(&self, command: &str, bot_id: &str, more: &[&str]) -> Run {
         let mut args = vec![command, bot_id, "--prefix", &self.prefix];
         args.extend_from_slice(more);
