@@ -226,29 +226,36 @@ pub fn catch_signals() {
     });
 }
 
+/// Resolves once Ctrl-C or SIGTERM has arrived (now or since the run started); never without
+/// [`catch_signals`].
+pub async fn signalled() -> (&'static str, u8) {
+    if let Some(mut receiver) = SIGNAL.get().cloned() {
+        loop {
+            if let Some(caught) = *receiver.borrow_and_update() {
+                return caught;
+            }
+            if receiver.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    std::future::pending().await
+}
+
 /// Sleeps, unless the user interrupts (now or since the run started): then the error says the operation
 /// goes on in AWS and how to follow it.
 pub async fn pause(delay: Duration, stack_name: &str, watch_hint: &str) -> anyhow::Result<()> {
-    let interrupted = |(signal, code): (&'static str, u8)| Interrupted {
-        signal,
-        code,
-        message: format!(
-            "stopped waiting; {stack_name} goes on deploying in AWS. Follow it with `{watch_hint}`, or rerun the same command"
-        ),
-    };
-    let Some(mut receiver) = SIGNAL.get().cloned() else {
-        tokio::time::sleep(delay).await;
-        return Ok(());
-    };
-    if let Some(caught) = *receiver.borrow_and_update() {
-        return Err(interrupted(caught).into());
-    }
     tokio::select! {
+        biased;
+        (signal, code) = signalled() => Err(Interrupted {
+            signal,
+            code,
+            message: format!(
+                "stopped waiting; {stack_name} goes on deploying in AWS. Follow it with `{watch_hint}`, or rerun the same command"
+            ),
+        }
+        .into()),
         _ = tokio::time::sleep(delay) => Ok(()),
-        Ok(()) = receiver.changed() => match *receiver.borrow() {
-            Some(caught) => Err(interrupted(caught).into()),
-            None => Ok(()),
-        },
     }
 }
 

@@ -104,7 +104,9 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
             if !confirm(
                 &format!("Delete key {key_id} of {bot_id}? Clients using it are refused at once."),
                 *yes,
-            )? {
+            )
+            .await?
+            {
                 return Err(Blocked("not confirmed; the key was kept".into()).into());
             }
             keys::delete(&run.aws, &bot, key_id).await?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use botpub::aws::{self, Aws};
 use botpub::deploy::{self, Applied, Published, Run, Watched};
-use botpub::outcome::{self, Blocked, DeploymentFailed};
+use botpub::outcome::{self, Blocked, DeploymentFailed, Interrupted};
 use botpub::plan::Plan;
 use botpub::progress::{Mode, Progress};
 use botpub::spec;
@@ -107,8 +107,9 @@ fn progress(wait: Option<&WaitArgs>, output: Output) -> Progress {
     })
 }
 
-/// Asks on the terminal; without one, refuses and says to pass `--yes`.
-pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
+/// Asks on the terminal; without one, refuses and says to pass `--yes`. Ctrl-C (or SIGTERM) at the
+/// question is a "no" that ends the command: the caller removes what it prepared, and exits 130 (143).
+pub async fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
     if yes {
         return Ok(true);
     }
@@ -120,12 +121,22 @@ pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    // The read blocks, so it runs on a thread of its own, which the process leaves behind on a signal.
+    let (sender, answer) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = sender.send(std::io::stdin().lock().read_line(&mut line).map(|_| line));
+    });
+    tokio::select! {
+        answer = answer => {
+            let answer = answer.map_err(|_| anyhow::anyhow!("reading the answer failed"))??;
+            Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+        }
+        (signal, code) = botpub::events::signalled() => {
+            eprintln!();
+            Err(Interrupted { signal, code, message: "not confirmed; nothing was changed".into() }.into())
+        }
+    }
 }
 
 pub async fn plan(
@@ -222,7 +233,7 @@ pub async fn publish(
         report(&run, &[], output, false).await?;
         return Ok(outcome::OK);
     }
-    let confirmed = confirm("Publish these changes?", yes);
+    let confirmed = confirm("Publish these changes?", yes).await;
     if !matches!(confirmed, Ok(true)) {
         run.discard(&plan).await?;
         confirmed?;
@@ -547,7 +558,7 @@ pub async fn unpublish(
     eprintln!(
         "Unpublishing {bot_id} deletes stack {stack_name}, its endpoint {endpoint}, every API key on its usage plan, its queues and its results."
     );
-    if !confirm("Unpublish?", yes)? {
+    if !confirm("Unpublish?", yes).await? {
         return Err(Blocked("not confirmed; nothing was removed".into()).into());
     }
     let done = unpublish::unpublish(&run, &described).await?;

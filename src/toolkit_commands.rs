@@ -51,7 +51,7 @@ pub async fn bootstrap(
     let mut uploaded = false;
     let mut applied = Vec::new();
     if plan.has_changes() || !binary_current {
-        let confirmed = confirm("Bootstrap the toolkit?", yes);
+        let confirmed = confirm("Bootstrap the toolkit?", yes).await;
         if !matches!(confirmed, Ok(true)) {
             run.discard(&plan).await?;
             confirmed?;
@@ -127,7 +127,7 @@ pub async fn publish_remote(
         run.aws.region,
         specs.len()
     );
-    if !confirm("Start the remote build?", yes)? {
+    if !confirm("Start the remote build?", yes).await? {
         return Err(Blocked("not confirmed; no build was started".into()).into());
     }
     let started = remote::start(&run.aws, &toolkit, specs, &bots, &run.token("remote")).await?;

@@ -215,3 +215,56 @@ fn interrupting_publish_leaves_a_deployment_that_watch_finishes() {
         world.botpub(&["plan", spec.to_str().unwrap()]).expect(0);
     }
 }
+
+/// What `tests/support/ctrl_c_at_prompt.py` saw: botpub run in a terminal, answered with Ctrl-C.
+fn ctrl_c_at_the_question(world: &World, args: &[&str]) -> serde_json::Value {
+    let mut command = world.clean(Command::new("python3"), &world.endpoint);
+    command
+        .arg(common::root().join("tests/support/ctrl_c_at_prompt.py"))
+        .args(["[y/N]", "--", env!("CARGO_BIN_EXE_botpub")])
+        .args(args);
+    let out = command.output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the driver prints one JSON line")
+}
+
+#[test]
+fn ctrl_c_at_the_confirmation_question_removes_what_was_prepared_and_exits_130() {
+    let world = World::new();
+    let sdk = world.sdk();
+    let spec = world.spec("asked.yaml", &bot("asked"));
+    let spec = spec.to_str().unwrap();
+
+    let seen = ctrl_c_at_the_question(&world, &["publish", spec, "--progress", "none"]);
+    assert_eq!(seen["prompted"], true, "{seen:#}");
+    assert_eq!(seen["code"], 130, "{seen:#}");
+    let output = seen["output"].as_str().unwrap();
+    assert!(
+        output.contains("error: interrupted: not confirmed; nothing was changed"),
+        "{output}"
+    );
+    // The change set and the empty stack it made are gone: nothing is left in review.
+    let listed = sdk
+        .block_on(sdk.cloudformation.list_stacks().send())
+        .unwrap();
+    let left: Vec<_> = listed
+        .stack_summaries()
+        .iter()
+        .filter(|s| s.stack_name() == Some(world.stack("asked").as_str()))
+        .filter_map(|s| s.stack_status().map(|s| s.as_str().to_string()))
+        .filter(|status| status != "DELETE_COMPLETE")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // The same for the question before unpublishing: the bot stays published.
+    world
+        .publish(&world.dir.path().join("asked.yaml"))
+        .expect(0);
+    let seen = ctrl_c_at_the_question(&world, &["unpublish", "asked", "--prefix", &world.prefix]);
+    assert_eq!(seen["code"], 130, "{seen:#}");
+    world.botpub_bot("status", "asked", &[]).expect(0);
+}

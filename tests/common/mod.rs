@@ -103,7 +103,11 @@ impl World {
 
     /// The botpub command with a clean AWS environment pointed at `endpoint`, no terminal on stdin.
     pub fn command(&self, endpoint: &str) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_botpub"));
+        self.clean(Command::new(env!("CARGO_BIN_EXE_botpub")), endpoint)
+    }
+
+    /// `command` with a clean AWS environment pointed at `endpoint`, no terminal on stdin.
+    pub fn clean(&self, mut command: Command, endpoint: &str) -> Command {
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -117,7 +121,6 @@ impl World {
         command
     }
 
-    /// botpub with `--prefix` for the commands that take a bot id.
     /// `botpub publish SPEC --yes --progress none`.
     pub fn publish(&self, spec: &Path) -> Run {
         self.botpub(&[
@@ -129,6 +132,7 @@ impl World {
         ])
     }
 
+    /// botpub with `--prefix` for the commands that take a bot id.
     pub fn botpub_bot(&self, command: &str, bot_id: &str, more: &[&str]) -> Run {
         let mut args = vec![command, bot_id, "--prefix", &self.prefix];
         args.extend_from_slice(more);
