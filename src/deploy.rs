@@ -318,12 +318,13 @@ impl Run {
         detach: bool,
     ) -> anyhow::Result<Applied> {
         let token = self.token(&format!("apply{index}"));
-        let stack_id = self.ensure_first(planned, change_set_id).await?;
+        // The stack id keeps every later read on this stack, even if one of its name replaces it.
+        let stack_id = self
+            .ensure_first(planned, change_set_id)
+            .await?
+            .unwrap_or_else(|| planned.stack_name.clone());
         let since = DateTime::from(SystemTime::now() - Duration::from_secs(2));
-        if let Err(error) = self
-            .start_execution(change_set_id, &planned.stack_name, &token)
-            .await
-        {
+        if let Err(error) = self.start_execution(change_set_id, &stack_id, &token).await {
             let text = crate::aws::explain(&error);
             let cleared = self.abandon(planned, change_set_id).await;
             if text.contains("IN_PROGRESS") || text.contains("InvalidChangeSetStatus") {
@@ -355,8 +356,6 @@ impl Run {
             ));
             return Ok(applied);
         }
-        // The stack id keeps the watch on this stack even if it is replaced.
-        let stack_id = stack_id.unwrap_or_else(|| planned.stack_name.clone());
         let op = Operation {
             stack_name: planned.stack_name.clone(),
             stack_id,
@@ -469,7 +468,7 @@ impl Run {
     async fn start_execution(
         &self,
         change_set_id: &str,
-        stack_name: &str,
+        stack_id: &str,
         token: &str,
     ) -> Result<(), SdkError<ExecuteChangeSetError, HttpResponse>> {
         let mut attempt = 1;
@@ -489,7 +488,7 @@ impl Run {
                 .await;
             match sent {
                 Ok(_) => return Ok(()),
-                Err(error) if self.executing(change_set_id, stack_name, &error).await => {
+                Err(error) if self.executing(change_set_id, stack_id, &error).await => {
                     return Ok(());
                 }
                 Err(error) if !is_transient(&error) || attempt >= MAX_ATTEMPTS => {
@@ -507,7 +506,7 @@ impl Run {
     async fn executing(
         &self,
         change_set_id: &str,
-        stack_name: &str,
+        stack_id: &str,
         error: &SdkError<ExecuteChangeSetError, HttpResponse>,
     ) -> bool {
         let described = self
@@ -525,7 +524,7 @@ impl Run {
                 true
             }
             Ok(_) if !matches!(error, SdkError::ServiceError(_)) => {
-                stack::describe(&self.aws, stack_name)
+                stack::describe(&self.aws, stack_id)
                     .await
                     .is_ok_and(|s| s.is_some_and(|s| s.state == stack::State::Busy))
             }
