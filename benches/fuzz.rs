@@ -24,6 +24,9 @@
 //! can be, to tests/fuzz_regressions/ (which tests/fuzz_regressions.rs replays), and the run exits 1.
 //! BOTPUB_FUZZ_SEED repeats a run (the seed is printed); BOTPUB_FUZZ_THREADS sets the workers (default: cores).
 
+#[path = "../tests/common/yaml_quoted.rs"]
+mod yaml_quoted;
+
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
@@ -37,6 +40,7 @@ use botpub::synth::{self, StackKind};
 use fastrand::Rng;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use yaml_quoted::yaml_quoted;
 
 /// The largest input generated; spec files may be larger (10 MiB), but this bounds each execution.
 const MAX_INPUT: usize = 64 * 1024;
@@ -452,7 +456,8 @@ fn run(text: &str) -> Verdict {
 // ---------------------------------------------------------------------------------------------------------
 // Random text
 
-/// Fragments that mean something to YAML, JSON, minijinja, CloudFormation or Velocity, and hard characters.
+/// Fragments that mean something to YAML, JSON, minijinja, CloudFormation or Velocity, and hard characters;
+/// [`token`] adds the spec's field names.
 const TOKENS: &[&str] = &[
     "&a ",
     "*a",
@@ -561,35 +566,6 @@ const TOKENS: &[&str] = &[
     "e\u{301}",
     "İ",
     "ß",
-    "version",
-    "region",
-    "stack_prefix",
-    "firewall",
-    "allowed_ipv4",
-    "allowed_ipv6",
-    "bots",
-    "id",
-    "description",
-    "stage",
-    "throttle",
-    "rate_limit",
-    "burst_limit",
-    "quota",
-    "limit",
-    "period",
-    "offset",
-    "allowed_origins",
-    "backend",
-    "type",
-    "function_arn",
-    "worker_function_arn",
-    "queue",
-    "visibility_timeout_seconds",
-    "max_receive_count",
-    "retention_days",
-    "results",
-    "expire_after_days",
-    "tags",
     "MONTH",
     "WEEK",
     "DAY",
@@ -632,6 +608,15 @@ fn pick<T: Clone>(rng: &mut Rng, items: &[T]) -> T {
     items[rng.usize(..items.len())].clone()
 }
 
+/// One of the [`TOKENS`] or one of the [`FIELDS`], all equally likely.
+fn token(rng: &mut Rng) -> &'static str {
+    let i = rng.usize(..TOKENS.len() + FIELDS.len());
+    match TOKENS.get(i) {
+        Some(token) => token,
+        None => FIELDS[i - TOKENS.len()],
+    }
+}
+
 /// A length from a distribution that is mostly small and sometimes large.
 fn length(rng: &mut Rng, max: usize) -> usize {
     match rng.u8(..10) {
@@ -647,7 +632,7 @@ fn adversarial(rng: &mut Rng) -> String {
     let parts = length(rng, 40);
     for _ in 0..parts {
         if rng.bool() {
-            text.push_str(pick(rng, TOKENS));
+            text.push_str(token(rng));
         } else {
             text.push(hard_char(rng));
         }
@@ -718,7 +703,7 @@ fn random_utf8(rng: &mut Rng) -> String {
     let mut text = String::new();
     for _ in 0..n {
         if rng.u8(..4) == 0 {
-            text.push_str(pick(rng, TOKENS));
+            text.push_str(token(rng));
         } else {
             text.push(hard_char(rng));
         }
@@ -805,7 +790,7 @@ fn mutate_once(rng: &mut Rng, text: String, corpus: &[String]) -> String {
             let mut text = text;
             for _ in 0..rng.usize(1..=3) {
                 let at = boundary(rng, &text);
-                let token = pick(rng, TOKENS);
+                let token = token(rng);
                 text.insert_str(at, token);
             }
             text
@@ -980,32 +965,6 @@ fn inline(y: &Y) -> String {
     }
 }
 
-/// A YAML double-quoted string that reads back as exactly `text`.
-fn double_quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            ' '..='~' => out.push(c),
-            '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..='\u{10ffff}'
-                if c != '\u{feff}' =>
-            {
-                out.push(c)
-            }
-            c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// `text` as a YAML scalar, in a random style that keeps it a string where possible.
 fn quote(rng: &mut Rng, text: &str) -> String {
     let plain_safe = !text.is_empty()
@@ -1021,7 +980,7 @@ fn quote(rng: &mut Rng, text: &str) -> String {
         }
         // Sometimes raw, whatever it holds: mostly a syntax error, sometimes not.
         2 if rng.u8(..8) == 0 => text.to_string(),
-        _ => double_quoted(text),
+        _ => yaml_quoted(text),
     }
 }
 
@@ -1620,7 +1579,7 @@ impl Builder<'_> {
             } else {
                 adversarial(self.rng)
             };
-            entries.push((double_quoted(&key), Y::S(quote(self.rng, &value))));
+            entries.push((yaml_quoted(&key), Y::S(quote(self.rng, &value))));
         }
         Y::Map(entries)
     }

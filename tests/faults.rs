@@ -234,6 +234,23 @@ fn assert_one_clear_line(run: &Run, cause: &[&str]) {
     }
 }
 
+/// Runs botpub through a proxy whose faults never stop: it must give up within [`GIVE_UP_BOUND`], with exit 1
+/// and one clear line naming one of `cause`. `what` names the attempt in the test's log.
+fn gives_up(proxy: &FaultProxy, world: &World, what: &str, args: &[&str], cause: &[&str]) -> Run {
+    let started = Instant::now();
+    let failed = proxy.botpub(world, args);
+    let took = started.elapsed();
+    eprintln!(
+        "{what} gave up after {took:?} with exit {}: {}",
+        failed.code(),
+        failed.stderr().trim_end()
+    );
+    assert_eq!(failed.code(), 1, "{}", failed.stderr());
+    assert!(took < GIVE_UP_BOUND, "gave up only after {took:?}");
+    assert_one_clear_line(&failed, cause);
+    failed
+}
+
 fn injected(counters: &Value, kind: &str) -> u64 {
     counters["injected"][kind].as_u64().unwrap_or(0)
 }
@@ -489,17 +506,13 @@ fn when_the_faults_never_stop_botpub_gives_up_in_bounded_time_and_a_rerun_comple
             "throttle,error503",
         ],
     );
-    let started = Instant::now();
-    let failed = proxy.botpub(&world, &["publish", spec, "--yes", "--progress", "none"]);
-    let took = started.elapsed();
-    eprintln!(
-        "publish gave up after {took:?} with exit {}: {}",
-        failed.code(),
-        failed.stderr().trim_end()
+    gives_up(
+        &proxy,
+        &world,
+        "publish",
+        &["publish", spec, "--yes", "--progress", "none"],
+        &["Throttling", "ServiceUnavailable"],
     );
-    assert_eq!(failed.code(), 1, "{}", failed.stderr());
-    assert!(took < GIVE_UP_BOUND, "gave up only after {took:?}");
-    assert_one_clear_line(&failed, &["Throttling", "ServiceUnavailable"]);
     let counters = proxy.counters();
     assert!(injected(&counters, "throttle") >= 5, "{counters:#}");
     assert!(injected(&counters, "error503") >= 5, "{counters:#}");
@@ -516,9 +529,10 @@ fn when_the_faults_never_stop_botpub_gives_up_in_bounded_time_and_a_rerun_comple
 
     // Every API Gateway request is throttled: creating a key gives up, and makes none.
     proxy.set(json!({"services": ["apigateway"], "always": ["throttle"]}));
-    let started = Instant::now();
-    let failed = proxy.botpub(
+    let failed = gives_up(
+        &proxy,
         &world,
+        "keys create",
         &[
             "keys",
             "create",
@@ -528,16 +542,8 @@ fn when_the_faults_never_stop_botpub_gives_up_in_bounded_time_and_a_rerun_comple
             "--description",
             "never",
         ],
+        &["TooManyRequestsException"],
     );
-    let took = started.elapsed();
-    eprintln!(
-        "keys create gave up after {took:?} with exit {}: {}",
-        failed.code(),
-        failed.stderr().trim_end()
-    );
-    assert_eq!(failed.code(), 1, "{}", failed.stderr());
-    assert!(took < GIVE_UP_BOUND, "gave up only after {took:?}");
-    assert_one_clear_line(&failed, &["TooManyRequestsException"]);
     assert!(
         failed
             .stderr()
@@ -556,9 +562,10 @@ fn when_the_faults_never_stop_botpub_gives_up_in_bounded_time_and_a_rerun_comple
     proxy.set(json!({"always": [], "rules": [
         {"match": "apigateway:POST /usageplans/{id}/keys", "fault": "throttle", "count": -1},
     ]}));
-    let started = Instant::now();
-    let failed = proxy.botpub(
+    gives_up(
+        &proxy,
         &world,
+        "keys create (attach never succeeds)",
         &[
             "keys",
             "create",
@@ -568,16 +575,8 @@ fn when_the_faults_never_stop_botpub_gives_up_in_bounded_time_and_a_rerun_comple
             "--description",
             "never attached",
         ],
+        &["the new key was deleted again"],
     );
-    let took = started.elapsed();
-    eprintln!(
-        "keys create (attach never succeeds) gave up after {took:?} with exit {}: {}",
-        failed.code(),
-        failed.stderr().trim_end()
-    );
-    assert_eq!(failed.code(), 1, "{}", failed.stderr());
-    assert!(took < GIVE_UP_BOUND, "gave up only after {took:?}");
-    assert_one_clear_line(&failed, &["the new key was deleted again"]);
     assert_eq!(
         keys_named(&sdk, &format!("{stack}-")).len(),
         1,

@@ -12,6 +12,9 @@
 //! generated string. Every template is also re-parsed from its JSON body and its YAML form (`synth --format yaml`).
 //! Cases: 48 per property by default (the file runs in a few seconds in a debug build); PROPTEST_CASES raises it.
 
+#[path = "common/yaml_quoted.rs"]
+mod yaml_quoted;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use botpub::spec::{self, Diagnostic, Spec};
@@ -19,6 +22,7 @@ use botpub::synth::{self, Stack};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::Value;
+use yaml_quoted::yaml_quoted;
 
 fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
@@ -145,33 +149,6 @@ fn big(unit: &str, size: usize) -> String {
     }
     text.truncate(end);
     text
-}
-
-/// A YAML double-quoted string that reads back as exactly `text`: printable characters as they are, everything
-/// else (and `"`, `\`) escaped.
-fn yaml_quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' '..='~' => out.push(c),
-            '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..='\u{10ffff}'
-                if c != '\u{feff}' =>
-            {
-                out.push(c)
-            }
-            c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
 }
 
 // ---------------------------------------------------------------------------------------------------------
