@@ -416,8 +416,8 @@ async fn engine_create(
 /// AWS requests it made (botpub's interceptor count).
 async fn library_publish(endpoint: &str, prefix: &str, spec: &Path) -> anyhow::Result<u64> {
     use botpub::aws::{Aws, Options};
-    use botpub::deploy::{self, Run};
-    use botpub::progress::{Mode, Progress};
+    use botpub::cloudformation::deploy::{self, Run};
+    use botpub::cloudformation::progress::{Mode, Progress};
 
     let checked = botpub::spec::check_files(&[spec.to_path_buf()]);
     anyhow::ensure!(!checked.has_errors(), "{:?}", checked.diagnostics);
@@ -572,8 +572,9 @@ struct Pacing {
 /// poll (paced by `events::Backoff`, the mean of its jitter) and DescribeStacks every 10 s.
 fn pacing(seconds: f64) -> Pacing {
     // The jitter is symmetric (±20 %): take the mean delay of each step over many backoffs.
-    let mut backoffs: Vec<botpub::events::Backoff> =
-        (0..200).map(|_| botpub::events::Backoff::new()).collect();
+    let mut backoffs: Vec<botpub::cloudformation::events::Backoff> = (0..200)
+        .map(|_| botpub::cloudformation::events::Backoff::new())
+        .collect();
     let limit = Duration::from_secs_f64(seconds);
     let mut t = Duration::ZERO;
     let mut calls = Vec::new();

@@ -535,7 +535,7 @@ fn gnu_time(bin: &Path, dir: &Path, bots: usize) -> Option<(String, u64)> {
 
 /// The date and time of the measurement (UTC, RFC 3339), as botpub itself prints AWS timestamps.
 fn utc_now() -> String {
-    botpub::stack::timestamp(&aws_smithy_types::DateTime::from(
+    botpub::cloudformation::stack::timestamp(&aws_smithy_types::DateTime::from(
         std::time::SystemTime::now(),
     ))
 }

@@ -1,21 +1,17 @@
-//! botpub publishes chatbots as standalone, rate-limited REST APIs on AWS.
+//! botpub publishes chatbots as standalone, rate-limited REST APIs on AWS, and runs them.
 //!
-//! The crate reads like the pipeline it runs: [`spec`] (file → validated model) → [`synth`] (model →
-//! CloudFormation templates) → deployment commands built on top of them.
+//! The modules read like the pipeline, each using only those before it:
+//! [`spec`] (file → validated model) → [`synth`] (model → CloudFormation templates) → [`cloudformation`]
+//! (change sets, waiting, deploying) → [`publication`] (what is published: status, keys, unpublish) →
+//! [`toolkit`] (the bucket and CodeBuild project behind large templates and remote publishing) →
+//! [`worker`] (answering a published bot's requests). [`aws`], [`outcome`] and [`signals`] are the
+//! plumbing all of them share. The command line (`src/cli/`) sits on top, in the binary.
 
 pub mod aws;
-pub mod changeset;
-pub mod deploy;
-pub mod diff;
-pub mod events;
-pub mod keys;
+pub mod cloudformation;
 pub mod outcome;
-pub mod plan;
-pub mod progress;
-pub mod remote;
+pub mod publication;
+pub mod signals;
 pub mod spec;
-pub mod stack;
-pub mod status;
 pub mod synth;
 pub mod toolkit;
-pub mod unpublish;

@@ -450,3 +450,66 @@ fn a_template_over_one_megabyte_is_refused_before_any_aws_call() {
     );
     assert!(!err.contains("connect"), "{err}");
 }
+
+/// A command-line mistake exits 1, never 2: 2 is `plan`'s "there are changes", and a pipeline that
+/// branches on it must not read a typo or a renamed flag as changes to review.
+#[test]
+fn usage_mistakes_exit_1_with_clap_s_message_and_help_exits_0() {
+    let spec = "examples/quickstart.yaml";
+    // (arguments, what clap says) for a bad flag, a missing argument and a bad value of every family.
+    let mistakes: &[(&[&str], &str)] = &[
+        (&["nonsense"], "unrecognized subcommand 'nonsense'"),
+        (&[], "Usage: botpub"),
+        (&["validate"], "required"),
+        (&["validate", spec, "--bogus"], "unexpected argument '--bogus'"),
+        (&["synth"], "required"),
+        (&["synth", spec, "-o", "out", "--format", "xml"], "invalid value 'xml'"),
+        (&["schema", "--bogus"], "unexpected argument '--bogus'"),
+        (&["plan"], "required"),
+        (&["plan", spec, "--bogus"], "unexpected argument '--bogus'"),
+        (&["plan", spec, "--output", "yaml"], "invalid value 'yaml'"),
+        (&["plan", spec, "--concurrency", "many"], "invalid value 'many'"),
+        (&["apply"], "required"),
+        (&["apply", "plan.json", "--timeout", "soon"], "invalid value 'soon'"),
+        (&["publish"], "required"),
+        (&["publish", spec, "--progress", "loud"], "invalid value 'loud'"),
+        (&["bootstrap", "--bogus"], "unexpected argument '--bogus'"),
+        (&["watch"], "required"),
+        (&["status"], "required"),
+        (&["status", "bot", "--bogus"], "unexpected argument '--bogus'"),
+        (&["list", "--bogus"], "unexpected argument '--bogus'"),
+        (&["unpublish"], "required"),
+        (&["keys"], "Usage: botpub keys"),
+        (&["keys", "create"], "required"),
+        (&["keys", "list", "bot", "--bogus"], "unexpected argument '--bogus'"),
+        (&["keys", "get"], "required"),
+        (&["keys", "delete", "bot"], "required"),
+        (&["keys", "rotate", "bot", "key", "--output", "xml"], "invalid value 'xml'"),
+    ];
+    for (args, says) in mistakes {
+        let out = botpub(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "botpub {args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(says),
+            "botpub {args:?} should say {says:?}: {}",
+            stderr(&out)
+        );
+        assert!(stdout(&out).is_empty(), "botpub {args:?}: {}", stdout(&out));
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["plan", "--help"],
+        &["keys", "create", "--help"],
+        &["help", "publish"],
+    ] {
+        let out = botpub(args);
+        assert_eq!(out.status.code(), Some(0), "botpub {args:?}: {}", stderr(&out));
+        assert!(!stdout(&out).is_empty(), "botpub {args:?} prints to stdout");
+    }
+}

@@ -18,7 +18,7 @@ pub fn verdict(ok: bool) -> &'static str {
 
 /// The date and time of the measurement (UTC, RFC 3339), as botpub itself prints AWS timestamps.
 pub fn utc_now() -> String {
-    botpub::stack::timestamp(&aws_smithy_types::DateTime::from(
+    botpub::cloudformation::stack::timestamp(&aws_smithy_types::DateTime::from(
         std::time::SystemTime::now(),
     ))
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::changeset::StackPlan;
+use crate::cloudformation::changeset::StackPlan;
 
 pub const PLAN_FORMAT: u32 = 1;
 

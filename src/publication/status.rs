@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::{Aws, AwsContext};
-use crate::stack::{self, timestamp};
+use crate::cloudformation::stack::{self, timestamp};
 use crate::synth::BOT_ID_TAG;
 
 /// A bot's publication. Field names are a contract: scripts read them.

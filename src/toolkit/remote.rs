@@ -14,9 +14,9 @@ use aws_smithy_types::DateTime;
 use serde::Serialize;
 
 use crate::aws::{Aws, AwsContext};
-use crate::deploy::{Run, Watched};
-use crate::events::{Backoff, pause};
-use crate::stack::{self, timestamp};
+use crate::cloudformation::deploy::{Run, Watched};
+use crate::cloudformation::events::{Backoff, pause};
+use crate::cloudformation::stack::{self, timestamp};
 use crate::toolkit::{BuildRecord, Toolkit};
 
 /// A build that `publish --remote` started.

@@ -8,9 +8,9 @@ use aws_sdk_apigateway::types::ApiKey;
 use serde::Serialize;
 
 use crate::aws::{Aws, AwsContext, MAX_ATTEMPTS, error_code, explain, is_transient, retry_delay};
+use crate::cloudformation::stack::{self, State};
 use crate::outcome::blocked;
-use crate::stack::{self, State};
-use crate::status::usage_plan_keys;
+use crate::publication::status::usage_plan_keys;
 
 /// The bot whose keys are managed: its stack must be published and settled.
 pub struct Bot {

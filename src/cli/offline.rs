@@ -8,7 +8,7 @@ use botpub::spec::{self, Checked};
 use botpub::synth::{self, StackKind};
 use serde_json::json;
 
-use crate::cli::{Format, Output};
+use super::args::{Format, Output};
 
 /// Checks the spec files and, for people, prints every diagnostic with its source line.
 fn checked(specs: &[PathBuf], output: Output) -> Checked {

@@ -1,7 +1,6 @@
-//! The toolkit stack that `botpub bootstrap` deploys once per account, region and stack prefix: a private
-//! bucket for what botpub uploads (templates too large to pass inline, specs to publish remotely, the
-//! binary the remote publisher runs) and one build record per bot, so that `status` and `watch` find a
-//! bot's latest remote build without any local state.
+//! The toolkit's private bucket, for what botpub uploads (templates too large to pass inline, specs to
+//! publish remotely, the binary the remote publisher runs) and one build record per bot, so that `status`
+//! and `watch` find a bot's latest remote build without any local state.
 
 use std::path::Path;
 
@@ -9,9 +8,13 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use futures::future::BoxFuture;
+
 use crate::aws::{Aws, AwsContext};
+use crate::cloudformation::changeset::{self, TemplateStore};
+use crate::cloudformation::deploy::Run;
+use crate::cloudformation::stack;
 use crate::outcome::Blocked;
-use crate::stack;
 use crate::synth::{TOOLKIT_SUFFIX, body_hash, publisher_project, sha256_hex};
 
 /// Where the publisher project finds the binary: its source is the `bin/` folder of the bucket.
@@ -62,6 +65,34 @@ pub async fn require(aws: &Aws, prefix: &str, needed_for: &str) -> anyhow::Resul
         aws.region
     ))
     .into())
+}
+
+/// Gives a run the toolkit bucket when one of its templates is too large to pass inline (after refusing,
+/// before any AWS call, one that CloudFormation would refuse even from S3); without a toolkit, the error
+/// says to bootstrap.
+pub async fn attach_for_large_templates(
+    run: &mut Run,
+    stacks: &[crate::synth::Stack],
+) -> anyhow::Result<()> {
+    for stack in stacks {
+        changeset::check_size(stack)?;
+    }
+    if run.templates.is_none() && stacks.iter().any(changeset::needs_upload) {
+        let toolkit = require(
+            &run.aws,
+            &run.prefix,
+            "a template over 51,200 bytes (CloudFormation's inline limit)",
+        )
+        .await?;
+        run.templates = Some(Box::new(toolkit));
+    }
+    Ok(())
+}
+
+impl TemplateStore for Toolkit {
+    fn upload<'a>(&'a self, aws: &'a Aws, body: &'a str) -> BoxFuture<'a, anyhow::Result<String>> {
+        Box::pin(self.upload_template(aws, body))
+    }
 }
 
 /// A bot's latest remote build, written to the toolkit bucket when the build starts.

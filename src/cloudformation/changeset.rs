@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aws::{Aws, AwsContext};
-use crate::diff::{self, ResourceDiff};
-use crate::events::{Backoff, pause};
+use crate::cloudformation::diff::{self, ResourceDiff};
+use crate::cloudformation::events::{self, Backoff, pause};
+use crate::cloudformation::progress::Progress;
+use crate::cloudformation::stack::{self, State};
 use crate::outcome::blocked;
-use crate::progress::Progress;
-use crate::stack::{self, State};
 use crate::synth::{Stack, StackKind};
-use crate::toolkit::Toolkit;
+use futures::future::BoxFuture;
 
 /// The description of a change set that its run executes right away (`publish`): until then, other runs
 /// take it for a deployment about to start.
@@ -134,6 +134,13 @@ fn request_body(stack: &Stack) -> String {
     serde_json::to_string(&stack.template).unwrap_or_default()
 }
 
+/// Where a template too large to pass inline is uploaded, for CloudFormation to read it by URL (the toolkit
+/// bucket, which is deployed by this very module and so lives above it).
+pub trait TemplateStore: Send + Sync {
+    /// Uploads a template (once per content) and returns its URL.
+    fn upload<'a>(&'a self, aws: &'a Aws, body: &'a str) -> BoxFuture<'a, anyhow::Result<String>>;
+}
+
 /// Whether a stack's template is too large to pass inline, and so goes through the toolkit bucket.
 pub fn needs_upload(stack: &Stack) -> bool {
     request_body(stack).len() > INLINE_TEMPLATE_LIMIT
@@ -161,12 +168,12 @@ pub async fn plan_stack(
     description: &str,
     progress: &Progress,
     watch_hint: &str,
-    toolkit: Option<&Toolkit>,
+    templates: Option<&dyn TemplateStore>,
 ) -> anyhow::Result<StackPlan> {
     check_size(stack)?;
     let body = request_body(stack);
-    let upload_to = match toolkit {
-        Some(toolkit) if body.len() > INLINE_TEMPLATE_LIMIT => Some(toolkit),
+    let upload_to = match templates {
+        Some(store) if body.len() > INLINE_TEMPLATE_LIMIT => Some(store),
         _ if body.len() > INLINE_TEMPLATE_LIMIT => anyhow::bail!(
             "the template of {} is {} bytes, over CloudFormation's {INLINE_TEMPLATE_LIMIT}-byte limit for inline templates, and there is no toolkit bucket to upload it to",
             stack.name,
@@ -182,7 +189,7 @@ pub async fn plan_stack(
                 "{}: deleting the stack left in ROLLBACK_COMPLETE by a failed first create (it holds no resources), to create it anew",
                 stack.name
             ));
-            stack::delete_and_wait(
+            events::delete_and_wait(
                 aws,
                 &current.id,
                 &current.name,
@@ -238,7 +245,7 @@ pub async fn plan_stack(
             ChangeSetType::Update
         });
     request = match upload_to {
-        Some(toolkit) => request.template_url(toolkit.upload_template(aws, &body).await?),
+        Some(store) => request.template_url(store.upload(aws, &body).await?),
         None => request.template_body(body),
     };
     if create {

@@ -1,16 +1,17 @@
 //! `botpub bootstrap` and `botpub publish --remote`: the toolkit stack, and publishing through its
-//! CodeBuild project (the work is in `botpub::toolkit` and `botpub::remote`).
+//! CodeBuild project (the work is in `botpub::toolkit` and `botpub::toolkit::remote`).
 
 use std::path::{Path, PathBuf};
 
-use botpub::deploy;
+use botpub::cloudformation::deploy;
 use botpub::outcome::{self, Blocked, DeploymentFailed};
 use botpub::synth::{self, StackKind};
-use botpub::{remote, toolkit};
+use botpub::toolkit::{self, remote};
 use serde_json::json;
 
-use crate::cli::{AwsArgs, Output, Target, WaitArgs};
-use crate::online::{confirm, load, print_published, start};
+use super::args::{AwsArgs, Output, Target, WaitArgs};
+use super::deploy::print_published;
+use super::setup::{confirm, load, start};
 
 pub async fn bootstrap(
     yes: bool,
@@ -26,7 +27,7 @@ pub async fn bootstrap(
         None => std::env::current_exe()?,
     };
     // Checked before any AWS call: a binary CodeBuild cannot run is not worth a deployment.
-    let sha256 = toolkit::check_binary(&binary)?;
+    let sha256 = toolkit::bucket::check_binary(&binary)?;
     let size = std::fs::metadata(&binary)?.len();
     let run = start(args, None, Some(wait), output, &target.prefix).await?;
     let binary_current = match toolkit::find(&run.aws, &target.prefix).await? {
@@ -44,7 +45,7 @@ pub async fn bootstrap(
             binary.display(),
             size as f64 / 1_048_576.0,
             &sha256[..12],
-            toolkit::BINARY_KEY
+            toolkit::bucket::BINARY_KEY
         )
     };
     eprintln!("{binary_line}\n");

@@ -8,11 +8,11 @@ use aws_smithy_types::DateTime;
 use serde::Serialize;
 
 use crate::aws::{AwsContext, error_code};
-use crate::deploy::Run;
-use crate::events::{self, Operation};
+use crate::cloudformation::deploy::Run;
+use crate::cloudformation::events::{self, Operation};
+use crate::cloudformation::stack::{Described, State};
 use crate::outcome::{DeploymentFailed, blocked};
-use crate::stack::{Described, State};
-use crate::status::usage_plan_keys;
+use crate::publication::status::usage_plan_keys;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Unpublished {
@@ -118,12 +118,14 @@ pub async fn unpublish(run: &Run, stack: &Described) -> anyhow::Result<Unpublish
     let mut display = run.progress.stack(&stack.name, None);
     let finished = events::wait(aws, &op, &mut display, run.timeout).await?;
     if finished.status != "DELETE_COMPLETE" {
-        return Err(DeploymentFailed(crate::deploy::describe_failure(
-            &stack.name,
-            "delete",
-            &finished,
-        ))
-        .into());
+        return Err(
+            DeploymentFailed(crate::cloudformation::events::describe_failure(
+                &stack.name,
+                "delete",
+                &finished,
+            ))
+            .into(),
+        );
     }
     Ok(done)
 }

@@ -6,16 +6,15 @@
 //! leads with the root cause: the earliest failure that is not a cancellation caused by another.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_cloudformation::types::StackEvent;
 use aws_smithy_types::DateTime;
-use tokio::sync::watch;
 
+use super::stack::is_settled;
 use crate::aws::{Aws, AwsContext};
 use crate::outcome::Interrupted;
-use crate::progress::StackProgress;
+use crate::signals::signalled;
 
 /// One resource or stack event, as botpub shows it.
 #[derive(Debug, Clone)]
@@ -95,6 +94,23 @@ pub fn clock_now() -> String {
     clock(&DateTime::from_secs(now.as_secs() as i64))
 }
 
+/// What the waiter reports while it waits. The display implements it
+/// ([`super::progress::StackProgress`]); a wait nobody watches passes `&mut ()`.
+pub trait Watcher {
+    /// One of this run's events, in order.
+    fn event(&mut self, event: &Event);
+    /// Called at every poll with the stack's latest status.
+    fn heartbeat(&mut self, status: &str);
+    /// The wait is over, with this final word.
+    fn finish(&mut self, status: &str);
+}
+
+impl Watcher for () {
+    fn event(&mut self, _: &Event) {}
+    fn heartbeat(&mut self, _: &str) {}
+    fn finish(&mut self, _: &str) {}
+}
+
 /// An operation in progress on one stack.
 pub struct Operation {
     pub stack_name: String,
@@ -163,6 +179,20 @@ impl Finished {
     }
 }
 
+/// Root cause first, for a stack operation that did not succeed.
+pub fn describe_failure(stack_name: &str, action: &str, finished: &Finished) -> String {
+    let what = match finished.status.as_str() {
+        "DELETE_COMPLETE" if action == "create" => {
+            "failed to create and was removed (nothing is left behind)".to_string()
+        }
+        "ROLLBACK_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" => {
+            format!("failed and was rolled back ({})", finished.status)
+        }
+        status => format!("failed ({status})"),
+    };
+    format!("{stack_name} {what}\n{}", finished.failure_report())
+}
+
 /// Poll delays: fast while an operation is likely to be short, then a steady pace near 1.5 s (with jitter)
 /// that detects completion within about two seconds and stays under one call per second on average.
 pub struct Backoff {
@@ -192,54 +222,6 @@ impl Default for Backoff {
     fn default() -> Self {
         Backoff::new()
     }
-}
-
-/// The signal that stopped the run, once one arrived.
-static SIGNAL: OnceLock<watch::Receiver<Option<(&'static str, u8)>>> = OnceLock::new();
-
-/// Catches Ctrl-C and SIGTERM from the start of a command, so a signal that arrives mid-request is not lost
-/// (and does not kill botpub before it can say how to follow the deployment). Call inside the runtime.
-pub fn catch_signals() {
-    let (sender, receiver) = watch::channel(None);
-    if SIGNAL.set(receiver).is_err() {
-        return;
-    }
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let caught = {
-            let Ok(mut terminate) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => ("interrupted", 130),
-                _ = terminate.recv() => ("terminated", 143),
-            }
-        };
-        #[cfg(not(unix))]
-        let caught = {
-            let _ = tokio::signal::ctrl_c().await;
-            ("interrupted", 130)
-        };
-        let _ = sender.send(Some(caught));
-    });
-}
-
-/// Resolves once Ctrl-C or SIGTERM has arrived (now or since the run started); never without
-/// [`catch_signals`].
-pub async fn signalled() -> (&'static str, u8) {
-    if let Some(mut receiver) = SIGNAL.get().cloned() {
-        loop {
-            if let Some(caught) = *receiver.borrow_and_update() {
-                return caught;
-            }
-            if receiver.changed().await.is_err() {
-                break;
-            }
-        }
-    }
-    std::future::pending().await
 }
 
 /// Sleeps, unless the user interrupts (now or since the run started): then the error says the operation
@@ -283,11 +265,11 @@ async fn status(aws: &Aws, stack_id: &str) -> anyhow::Result<(String, Option<Str
 /// How long botpub keeps polling a CloudFormation it cannot reach (each poll already retries with backoff).
 const LOST_CONTACT: Duration = Duration::from_secs(300);
 
-/// Waits until the operation settles, showing its events. `timeout` bounds the wait (none by default).
+/// Waits until the operation settles, handing its events to `watcher`. `timeout` bounds the wait (none by default).
 pub async fn wait(
     aws: &Aws,
     op: &Operation,
-    progress: &mut StackProgress,
+    watcher: &mut dyn Watcher,
     timeout: Option<Duration>,
 ) -> anyhow::Result<Finished> {
     let started = Instant::now();
@@ -306,7 +288,7 @@ pub async fn wait(
                 fresh
             }
             Err(error) if last_contact.elapsed() >= LOST_CONTACT => {
-                progress.finish("out of contact");
+                watcher.finish("out of contact");
                 anyhow::bail!(
                     "lost contact with CloudFormation for {} s ({error:#}); {} goes on in AWS: follow it with `{}` once AWS answers again",
                     LOST_CONTACT.as_secs(),
@@ -322,10 +304,10 @@ pub async fn wait(
             if !belongs(&event, op) {
                 continue;
             }
-            progress.event(&event);
+            watcher.event(&event);
             if event.is_stack_event(&op.stack_name) {
                 status_now = event.status.clone();
-                settled_hint |= crate::stack::is_settled(&event.status);
+                settled_hint |= is_settled(&event.status);
             }
             events.push(event);
         }
@@ -333,8 +315,8 @@ pub async fn wait(
         if settled_hint || last_status_check.elapsed() >= Duration::from_secs(10) {
             last_status_check = Instant::now();
             if let Ok((status, reason)) = status(aws, &op.stack_id).await {
-                if crate::stack::is_settled(&status) && !status.is_empty() {
-                    progress.finish(&status);
+                if is_settled(&status) && !status.is_empty() {
+                    watcher.finish(&status);
                     return Ok(Finished {
                         status,
                         reason,
@@ -347,7 +329,7 @@ pub async fn wait(
         if let Some(limit) = timeout
             && started.elapsed() >= limit
         {
-            progress.finish("still in progress");
+            watcher.finish("still in progress");
             anyhow::bail!(
                 "stopped waiting after {} (--timeout); {} is still {status_now} and goes on in AWS. Follow it with `{}`",
                 humantime::format_duration(Duration::from_secs(limit.as_secs())),
@@ -355,9 +337,43 @@ pub async fn wait(
                 op.watch_hint
             );
         }
-        progress.heartbeat(&status_now);
+        watcher.heartbeat(&status_now);
         pause(backoff.next_delay(), &op.stack_name, &op.watch_hint).await?;
     }
+}
+
+/// Deletes a stack that holds nothing worth keeping (a failed first create, an unused review stack) and
+/// waits until it is gone, so the caller can create it anew or report that nothing is left.
+pub async fn delete_and_wait(
+    aws: &Aws,
+    id: &str,
+    name: &str,
+    token: &str,
+    watch_hint: &str,
+) -> anyhow::Result<()> {
+    aws.cloudformation
+        .delete_stack()
+        .stack_name(id)
+        .client_request_token(token)
+        .send()
+        .await
+        .aws(format!("deleting {name}"))?;
+    let op = Operation {
+        stack_name: name.to_string(),
+        stack_id: id.to_string(),
+        token: Some(token.to_string()),
+        since: DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(2)),
+        watch_hint: watch_hint.to_string(),
+    };
+    let finished = wait(aws, &op, &mut (), None).await?;
+    if finished.status != "DELETE_COMPLETE" {
+        anyhow::bail!(
+            "could not delete {name} ({}): {}",
+            finished.status,
+            finished.failure_report()
+        );
+    }
+    Ok(())
 }
 
 fn belongs(event: &Event, op: &Operation) -> bool {

@@ -6,9 +6,7 @@ use aws_sdk_cloudformation::types::StackStatus;
 use aws_smithy_types::DateTime;
 
 use crate::aws::{Aws, AwsContext, error_code, explain};
-use crate::events::{self, Operation};
 use crate::outcome::blocked;
-use crate::progress::{Mode, Progress};
 
 /// What a stack's status lets botpub do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,39 +148,4 @@ pub async fn describe(aws: &Aws, name_or_id: &str) -> anyhow::Result<Option<Desc
 pub fn timestamp(time: &DateTime) -> String {
     time.fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
-}
-
-/// Deletes a stack that holds nothing worth keeping (a failed first create, an unused review stack) and
-/// waits until it is gone, so the caller can create it anew or report that nothing is left.
-pub async fn delete_and_wait(
-    aws: &Aws,
-    id: &str,
-    name: &str,
-    token: &str,
-    watch_hint: &str,
-) -> anyhow::Result<()> {
-    aws.cloudformation
-        .delete_stack()
-        .stack_name(id)
-        .client_request_token(token)
-        .send()
-        .await
-        .aws(format!("deleting {name}"))?;
-    let op = Operation {
-        stack_name: name.to_string(),
-        stack_id: id.to_string(),
-        token: Some(token.to_string()),
-        since: DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(2)),
-        watch_hint: watch_hint.to_string(),
-    };
-    let mut quiet = Progress::new(Mode::None).stack(name, None);
-    let finished = events::wait(aws, &op, &mut quiet, None).await?;
-    if finished.status != "DELETE_COMPLETE" {
-        anyhow::bail!(
-            "could not delete {name} ({}): {}",
-            finished.status,
-            finished.failure_report()
-        );
-    }
-    Ok(())
 }

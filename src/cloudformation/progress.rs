@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::events::Event;
+use super::events::{Event, Watcher, clock_now};
 
 /// How long CI output may stay silent while botpub waits.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -98,8 +98,8 @@ pub struct StackProgress {
     in_progress: BTreeSet<String>,
 }
 
-impl StackProgress {
-    pub fn event(&mut self, event: &Event) {
+impl Watcher for StackProgress {
+    fn event(&mut self, event: &Event) {
         if event.is_stack_event(&self.name) {
             if self.progress.mode == Mode::Events {
                 self.line(&event.line(&self.name));
@@ -145,7 +145,7 @@ impl StackProgress {
     }
 
     /// In CI, proves botpub is alive when AWS has been quiet for a while.
-    pub fn heartbeat(&mut self, status: &str) {
+    fn heartbeat(&mut self, status: &str) {
         if self.progress.mode == Mode::Events && self.last_line.elapsed() >= HEARTBEAT {
             let waiting = self.started.elapsed().as_secs();
             let busy = if self.in_progress.is_empty() {
@@ -162,19 +162,21 @@ impl StackProgress {
             };
             self.line(&format!(
                 "{} {} still {status} after {waiting} s{busy}",
-                crate::events::clock_now(),
+                clock_now(),
                 self.name
             ));
         }
     }
 
-    pub fn finish(&mut self, status: &str) {
+    fn finish(&mut self, status: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(status.to_string());
             bar.finish();
         }
     }
+}
 
+impl StackProgress {
     fn line(&mut self, text: &str) {
         eprintln!("{text}");
         self.last_line = Instant::now();

@@ -1,14 +1,14 @@
-//! `botpub keys ...`: the command-line side of API key management (the work is in `botpub::keys`).
+//! `botpub keys ...`: the command-line side of API key management (the work is in `botpub::publication::keys`).
 //!
 //! A key's value reaches stdout in exactly two places: the answer to `create`/`rotate`, and `get --reveal`.
 
-use botpub::deploy::Run;
-use botpub::keys::{self, Key};
+use botpub::cloudformation::deploy::Run;
 use botpub::outcome::{self, Blocked};
+use botpub::publication::keys::{self, Key};
 use serde_json::json;
 
-use crate::cli::{AwsArgs, KeysCommand, Output, Target};
-use crate::online::{confirm, start};
+use super::args::{AwsArgs, KeysCommand, Output, Target};
+use super::setup::{confirm, start};
 
 pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
     match command {
@@ -45,7 +45,7 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
                             .created_date
                             .map(aws_smithy_types::DateTime::from_secs)
                             .as_ref()
-                            .map(botpub::stack::timestamp);
+                            .map(botpub::cloudformation::stack::timestamp);
                         let default = if key.default {
                             " (default key of the stack)"
                         } else {

@@ -1,0 +1,271 @@
+//! `plan`, `apply`, `publish` and `watch`: changing what is published, and following it.
+
+use std::path::{Path, PathBuf};
+
+use botpub::cloudformation::deploy::{self, Applied, Published, Run, Watched};
+use botpub::cloudformation::events;
+use botpub::cloudformation::plan::Plan;
+use botpub::cloudformation::stack;
+use botpub::outcome::{self, Blocked, DeploymentFailed};
+use botpub::toolkit::{self, remote};
+use serde_json::json;
+
+use super::args::{AwsArgs, FleetArgs, Output, Target, WaitArgs};
+use super::publication::not_published;
+use super::setup::{confirm, load, start};
+
+pub async fn plan(
+    specs: &[PathBuf],
+    out: Option<&PathBuf>,
+    fleet: &FleetArgs,
+    args: &AwsArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let Some(loaded) = load(specs, output, args)? else {
+        return Ok(outcome::ERROR);
+    };
+    let mut run = start(args, loaded.region, None, output, &loaded.prefix).await?;
+    run.concurrency = fleet.concurrency.into();
+    run.saved_plan = out.is_some();
+    toolkit::attach_for_large_templates(&mut run, &loaded.stacks).await?;
+    let plan = run.plan(specs, &loaded.stacks).await?;
+    match out {
+        Some(path) => plan.save(path)?,
+        // Without a plan file nobody can apply these change sets: leave nothing behind.
+        None => run.discard(&plan).await?,
+    }
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"changes": plan.has_changes(), "plan": plan}))?
+        ),
+        Output::Text => {
+            println!("{}", plan.render());
+            if let Some(path) = out {
+                println!(
+                    "Saved to {}; apply it with `botpub apply {}`.",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(if plan.has_changes() {
+        outcome::CHANGES
+    } else {
+        outcome::OK
+    })
+}
+
+pub async fn apply(
+    path: &Path,
+    fleet: &FleetArgs,
+    args: &AwsArgs,
+    wait: &WaitArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let plan = Plan::load(path)?;
+    let Some(loaded) = load(&plan.specs, output, args)? else {
+        return Err(Blocked(format!(
+            "stale plan: its spec files no longer validate; run `botpub plan` again ({})",
+            path.display()
+        ))
+        .into());
+    };
+    let plan_region = plan.stacks.first().map(|s| s.region.clone());
+    let mut run = start(
+        args,
+        plan_region.or(loaded.region),
+        Some(wait),
+        output,
+        &loaded.prefix,
+    )
+    .await?;
+    run.concurrency = fleet.concurrency.into();
+    run.ensure_current(&plan, &loaded.stacks).await?;
+    let applied = run.apply(&plan, &loaded.stacks, false).await?;
+    report(&run, &applied, output, plan.has_changes()).await?;
+    deploy::failures(&applied)?;
+    Ok(outcome::OK)
+}
+
+pub async fn publish(
+    specs: &[PathBuf],
+    yes: bool,
+    detach: bool,
+    fleet: &FleetArgs,
+    args: &AwsArgs,
+    wait: &WaitArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let Some(loaded) = load(specs, output, args)? else {
+        return Ok(outcome::ERROR);
+    };
+    let mut run = start(args, loaded.region, Some(wait), output, &loaded.prefix).await?;
+    run.concurrency = fleet.concurrency.into();
+    toolkit::attach_for_large_templates(&mut run, &loaded.stacks).await?;
+    let plan = run.plan(specs, &loaded.stacks).await?;
+    eprintln!("{}\n", plan.render());
+    if !plan.has_changes() {
+        report(&run, &[], output, false).await?;
+        return Ok(outcome::OK);
+    }
+    let confirmed = confirm("Publish these changes?", yes).await;
+    if !matches!(confirmed, Ok(true)) {
+        run.discard(&plan).await?;
+        confirmed?;
+        return Err(Blocked("not confirmed; nothing was published".into()).into());
+    }
+    let applied = run.apply(&plan, &loaded.stacks, detach).await?;
+    report(&run, &applied, output, true).await?;
+    deploy::failures(&applied)?;
+    Ok(outcome::OK)
+}
+
+/// Prints what each bot offers its clients now; failures are reported (root cause first) by the caller's error.
+async fn report(
+    run: &Run,
+    applied: &[Applied],
+    output: Output,
+    changes: bool,
+) -> anyhow::Result<()> {
+    let mut stacks = Vec::new();
+    for result in applied {
+        // Best effort: the outcome is known already, and an unreadable endpoint must not replace it.
+        let published = match &result.bot_id {
+            Some(id) if ["created", "updated", "unchanged"].contains(&result.result.as_str()) => {
+                deploy::published(&run.aws, &result.stack_name, id)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            _ => None,
+        };
+        stacks.push((result, published));
+    }
+    match output {
+        Output::Json => {
+            let stacks: Vec<_> = stacks
+                .iter()
+                .map(|(r, p)| {
+                    json!({
+                        "stack_name": r.stack_name, "bot_id": r.bot_id, "result": r.result, "status": r.status,
+                        "failure": r.failure,
+                        "endpoint": p.as_ref().and_then(|p| p.endpoint.clone()),
+                        "stage": p.as_ref().and_then(|p| p.stage.clone()),
+                        "default_key_id": p.as_ref().and_then(|p| p.default_key_id.clone()),
+                        "queue_url": p.as_ref().and_then(|p| p.queue_url.clone()),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"changes": changes, "stacks": stacks}))?
+            );
+        }
+        Output::Text => {
+            if !changes {
+                println!("No changes: everything is published as the specs say.");
+            }
+            for (result, published) in stacks {
+                let status = result.status.as_deref().unwrap_or("");
+                println!("{}: {} {status}", result.stack_name, result.result);
+                if let Some(p) = published {
+                    print_published(&p);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What clients of a published bot need, one field per line.
+pub fn print_published(p: &Published) {
+    let dash = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
+    println!("  endpoint:        {}", dash(&p.endpoint));
+    println!("  stage:           {}", dash(&p.stage));
+    println!("  default key id:  {}", dash(&p.default_key_id));
+    println!("  queue:           {}", dash(&p.queue_url));
+}
+
+pub async fn watch(
+    bot_id: &str,
+    target: &Target,
+    args: &AwsArgs,
+    wait: &WaitArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let run = start(args, None, Some(wait), output, &target.prefix).await?;
+    let stack_name = format!("{}-{bot_id}", target.prefix);
+    follow_remote_build(&run, bot_id, &stack_name, &target.prefix, output).await?;
+    let (status, failure) = match run.watch(&stack_name).await? {
+        Watched::NotPublished => {
+            return not_published(bot_id, &stack_name, &run.aws.region, output);
+        }
+        Watched::Idle(status) => {
+            eprintln!("{stack_name} is {status}; nothing is in progress");
+            (status, None)
+        }
+        Watched::Finished(finished) => {
+            let ok = matches!(
+                finished.status.as_str(),
+                "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "DELETE_COMPLETE" | "IMPORT_COMPLETE"
+            );
+            let failure = (!ok).then(|| events::describe_failure(&stack_name, "update", &finished));
+            (finished.status, failure)
+        }
+    };
+    match output {
+        Output::Json => println!(
+            "{}",
+            json!({"stack_name": stack_name, "status": status, "failure": failure})
+        ),
+        Output::Text => println!("{stack_name}: {status}"),
+    }
+    match failure {
+        Some(failure) => Err(DeploymentFailed(failure).into()),
+        None => Ok(outcome::OK),
+    }
+}
+
+/// The remote half of `watch`: a bot's latest remote build, followed while it runs. A build that failed
+/// after the stack last changed is the bot's latest operation, and so is what `watch` reports.
+async fn follow_remote_build(
+    run: &Run,
+    bot_id: &str,
+    stack_name: &str,
+    prefix: &str,
+    output: Output,
+) -> anyhow::Result<()> {
+    let Some(toolkit) = toolkit::find(&run.aws, prefix).await? else {
+        return Ok(());
+    };
+    let Some((record, Some(mut build))) = remote::latest(&run.aws, &toolkit, bot_id).await? else {
+        return Ok(());
+    };
+    if build.in_progress() {
+        let hint = run.watch_hint(stack_name);
+        run.progress.say(&format!(
+            "{bot_id}: remote build {} in progress; waiting",
+            build.id
+        ));
+        build = remote::follow(run, &record.build_id, &[stack_name.to_string()], &hint).await?;
+    }
+    let updated = stack::describe(&run.aws, stack_name)
+        .await?
+        .and_then(|s| s.last_updated);
+    let latest = match (build.start_time, updated) {
+        (Some(started), Some(updated)) => started > updated,
+        _ => true,
+    };
+    if build.failed() && latest {
+        if output == Output::Json {
+            println!(
+                "{}",
+                json!({"stack_name": stack_name, "codebuild_id": build.id, "codebuild_status": build.status, "failure": build.failure_report()})
+            );
+        }
+        return Err(DeploymentFailed(build.failure_report()).into());
+    }
+    Ok(())
+}

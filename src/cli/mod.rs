@@ -1,0 +1,132 @@
+//! The command line: arguments ([`args`]), dispatch, and one file per command family that does the work
+//! through the library and renders its result as text or JSON.
+//!
+//! Output: a command's result goes to stdout (exactly one JSON document with `--output json`); progress,
+//! prompts and diagnostics go to stderr. The library never prints results; this layer never calls AWS
+//! except through the library.
+
+mod args;
+mod deploy;
+mod keys;
+mod offline;
+mod publication;
+mod setup;
+mod toolkit;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use args::{Cli, Command};
+use clap::Parser;
+
+/// Runs the command given on the command line and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    let out = cli.output;
+    let result = match &cli.command {
+        Command::Validate { specs } => offline::validate(specs, out),
+        Command::Synth {
+            specs,
+            out: dir,
+            format,
+        } => offline::synth(specs, dir, *format, out),
+        Command::Schema => offline::schema(),
+        Command::Keys(command) => block_on(keys::run(command, out)),
+        Command::Plan {
+            specs,
+            out: file,
+            fleet,
+            aws,
+        } => block_on(deploy::plan(specs, file.as_ref(), fleet, aws, out)),
+        Command::Apply {
+            plan,
+            fleet,
+            aws,
+            wait,
+        } => block_on(deploy::apply(plan, fleet, aws, wait, out)),
+        Command::Publish {
+            specs,
+            yes,
+            detach,
+            remote: false,
+            fleet,
+            aws,
+            wait,
+        } => block_on(deploy::publish(specs, *yes, *detach, fleet, aws, wait, out)),
+        Command::Publish {
+            specs,
+            yes,
+            detach,
+            remote: true,
+            aws,
+            wait,
+            ..
+        } => block_on(toolkit::publish_remote(
+            specs, *yes, *detach, aws, wait, out,
+        )),
+        Command::Bootstrap {
+            yes,
+            binary,
+            target,
+            aws,
+            wait,
+        } => block_on(toolkit::bootstrap(
+            *yes,
+            binary.as_deref(),
+            target,
+            aws,
+            wait,
+            out,
+        )),
+        Command::Watch {
+            bot_id,
+            target,
+            aws,
+            wait,
+        } => block_on(deploy::watch(bot_id, target, aws, wait, out)),
+        Command::Status {
+            bot_id,
+            target,
+            aws,
+        } => block_on(publication::status(bot_id, target, aws, out)),
+        Command::List { aws } => block_on(publication::list(aws, out)),
+        Command::Unpublish {
+            bot_id,
+            yes,
+            target,
+            aws,
+            wait,
+        } => block_on(publication::unpublish(bot_id, *yes, target, aws, wait, out)),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(botpub::outcome::exit_code(&error))
+        }
+    }
+}
+
+/// clap's message, unchanged, with exit 1 for a mistake: clap's own code for it, 2, is `plan`'s "there
+/// are changes", which a pipeline must never read from a typo. `--help` and `--version` exit 0.
+fn usage_error(error: clap::Error) -> ExitCode {
+    let _ = error.print();
+    match error.use_stderr() {
+        true => ExitCode::from(botpub::outcome::ERROR),
+        false => ExitCode::SUCCESS,
+    }
+}
+
+/// AWS commands run on a single-threaded runtime: their work is waiting, and one thread starts fastest.
+fn block_on(future: impl Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            botpub::signals::catch_signals();
+            future.await
+        })
+}

@@ -1,0 +1,66 @@
+//! One command's run: its connection, display, limits and identity. The run id makes every idempotency
+//! token of this run unique, and lets this run's events be told from any other's.
+
+use std::time::{Duration, SystemTime};
+
+use super::changeset::TemplateStore;
+use super::progress::Progress;
+use crate::aws::Aws;
+
+/// One command's connection, display and identity. The run id makes every idempotency token of this run
+/// unique, and lets this run's events be told from any other's.
+pub struct Run {
+    pub aws: Aws,
+    pub progress: Progress,
+    pub timeout: Option<Duration>,
+    /// The stack prefix, for the `botpub watch` hints.
+    pub prefix: String,
+    /// How many bot stacks are planned or deployed at once (the shared firewall always goes alone, first).
+    pub concurrency: usize,
+    /// The change sets are for a plan file, to be applied later, rather than executed by this run.
+    pub saved_plan: bool,
+    /// Where templates too large to pass inline go; without one, such a template stops the plan.
+    pub templates: Option<Box<dyn TemplateStore>>,
+    run_id: String,
+}
+
+/// A fleet deploys several bots at once, but not so many that CloudFormation starts throttling.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+impl Run {
+    pub fn new(aws: Aws, progress: Progress, timeout: Option<Duration>, prefix: &str) -> Run {
+        let millis = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        Run {
+            aws,
+            progress,
+            timeout,
+            prefix: prefix.to_string(),
+            concurrency: DEFAULT_CONCURRENCY,
+            saved_plan: false,
+            templates: None,
+            run_id: format!("{millis:x}{:06x}", fastrand::u32(..0x100_0000)),
+        }
+    }
+
+    /// A client request token unique to this run and purpose; CloudFormation also stamps it on every
+    /// event the request causes.
+    pub fn token(&self, purpose: &str) -> String {
+        format!("botpub-{}-{purpose}", self.run_id)
+    }
+
+    /// The command that re-attaches to a stack's deployment.
+    pub fn watch_hint(&self, stack_name: &str) -> String {
+        let id = stack_name
+            .strip_prefix(&format!("{}-", self.prefix))
+            .unwrap_or(stack_name);
+        let prefix = if self.prefix == crate::spec::model::DEFAULT_PREFIX {
+            String::new()
+        } else {
+            format!(" --prefix {}", self.prefix)
+        };
+        format!("botpub watch {id}{prefix} --region {}", self.aws.region)
+    }
+}

@@ -1,0 +1,8 @@
+//! A published bot and what can be done to it: its publication read live from AWS and the list of every
+//! published bot ([`status`]), its API keys ([`keys`]), and taking it down cleanly ([`unpublish`]).
+//!
+//! Built on the deployed stacks (`cloudformation`); it never plans or changes a template.
+
+pub mod keys;
+pub mod status;
+pub mod unpublish;
