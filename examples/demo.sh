@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # botpub end to end with no AWS account: starts LocalStack on 127.0.0.1 (installing it the first time),
-# publishes examples/quickstart.yaml, calls the published API with its key, and shows the bot's status.
+# publishes examples/quickstart.yaml, creates an API key, runs the example bot behind the queue with
+# `botpub worker`, asks it a question with `botpub ask` and through the API, and shows the bot's status.
 # The same commands work against a real account: drop AWS_ENDPOINT_URL and use your own credentials.
 #
 #   examples/demo.sh                  # builds botpub first
@@ -30,21 +31,38 @@ echo "AWS_ENDPOINT_URL=$endpoint AWS_REGION=$AWS_REGION (any access key works)"
 step "botpub publish examples/quickstart.yaml --yes"
 "$botpub" publish examples/quickstart.yaml --yes --progress events
 
-status=$("$botpub" status hello-bot --output json)
-field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1" <<<"$status"; }
-# LocalStack serves the API under its own host name scheme: /_aws/execute-api/<api id>/<stage>/...
-api_id=$(field endpoint | sed -E 's#^https?://([^.]+)\..*#\1#')
-url="$endpoint/_aws/execute-api/$api_id/$(field stage)"
-key_id=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["api_key_ids"][0])' <<<"$status")
-# The key's value is read the way a client's owner would fetch it, and never printed.
-awscli="$(tests/support/venv.sh localstack tests/support/localstack-requirements.txt --no-deps)/bin/aws"
-key=$(AWS_DEFAULT_REGION=$AWS_REGION "$awscli" --endpoint-url "$endpoint" apigateway get-api-key \
-  --api-key "$key_id" --include-value --query value --output text)
+step "botpub keys create hello-bot (the value is printed only by this command; kept here in BOTPUB_API_KEY)"
+created=$("$botpub" keys create hello-bot --description "demo client" --output json)
+export BOTPUB_API_KEY=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["value"])' <<<"$created")
+echo "key $(python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$created") created"
 
-step "POST $url/predict (with the default key $key_id)"
-curl -sS -i -X POST "$url/predict" -H "x-api-key: $key" -H 'Content-Type: application/json' \
-  -H 'Origin: https://app.example.com' -d '{"message": "What is the capital of France?"}'
-echo
+step "botpub worker hello-bot -- python3 examples/bots/answer.py   (in the background)"
+"$botpub" worker hello-bot --log-format text -- python3 examples/bots/answer.py &
+worker=$!
+trap 'kill -TERM $worker 2>/dev/null || true' EXIT
+
+step 'botpub ask hello-bot "What is the capital of France?"'
+"$botpub" ask hello-bot "What is the capital of France?" --timeout 60s
+
+step "the same through the API, as any client calls it (POST /predict, then GET /result/{request_id})"
+url=$("$botpub" status hello-bot --output json | python3 -c 'import json, sys; print(json.load(sys.stdin)["endpoint"])')
+echo "POST $url/predict"
+accepted=$(curl -sS -X POST "$url/predict" -H "x-api-key: $BOTPUB_API_KEY" -H 'Content-Type: application/json' \
+  -d '{"message": "And the capital of Japan?"}')
+echo "$accepted"
+request_id=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["request_id"])' <<<"$accepted")
+for _ in $(seq 50); do
+  result=$(curl -sS "$url/result/$request_id" -H "x-api-key: $BOTPUB_API_KEY")
+  case "$result" in *'"completed"'*|*'"failed"'*) break ;; esac
+  sleep 0.2
+done
+echo "GET $url/result/$request_id"
+echo "$result"
+
+step "stopping the worker (SIGTERM: it finishes what it is doing, then exits)"
+kill -TERM $worker
+wait $worker
+trap - EXIT
 
 step "botpub status hello-bot"
 "$botpub" status hello-bot

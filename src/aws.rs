@@ -37,7 +37,10 @@ pub struct Aws {
     pub apigateway: aws_sdk_apigateway::Client,
     pub s3: aws_sdk_s3::Client,
     pub codebuild: aws_sdk_codebuild::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub region: String,
+    /// The custom endpoint every service is reached through (LocalStack, a proxy), if any.
+    pub endpoint_url: Option<String>,
     /// The S3 endpoint when it is not AWS's own (LocalStack, a proxy): template URLs must point there.
     pub s3_endpoint: Option<String>,
     requests: Arc<Recorder>,
@@ -124,6 +127,11 @@ impl Aws {
                 .interceptor(recorder.clone())
                 .build(),
         );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .interceptor(recorder.clone())
+                .build(),
+        );
         // A custom endpoint (LocalStack, a proxy) has no per-bucket DNS names: address buckets by path.
         let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
             .ok()
@@ -140,10 +148,33 @@ impl Aws {
             apigateway,
             s3,
             codebuild,
+            sqs,
             region,
+            endpoint_url: config.endpoint_url().map(str::to_string),
             s3_endpoint,
             requests,
         })
+    }
+
+    /// The URL clients call a published API at. On AWS that is the stack's `Endpoint` output
+    /// (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`); through a custom endpoint such as
+    /// LocalStack, that host answers nothing, and the API is served under the endpoint itself, at
+    /// `{endpoint}/_aws/execute-api/{api}/{stage}`.
+    pub fn api_url(&self, aws_endpoint: &str) -> String {
+        let Some(custom) = &self.endpoint_url else {
+            return aws_endpoint.to_string();
+        };
+        let Some((host, stage)) = aws_endpoint
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            return aws_endpoint.to_string();
+        };
+        let api_id = host.split('.').next().unwrap_or(host);
+        format!(
+            "{}/_aws/execute-api/{api_id}/{stage}",
+            custom.trim_end_matches('/')
+        )
     }
 
     /// Requests sent so far (each operation once, however many attempts it took).

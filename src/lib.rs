@@ -15,3 +15,4 @@ pub mod signals;
 pub mod spec;
 pub mod synth;
 pub mod toolkit;
+pub mod worker;

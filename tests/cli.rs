@@ -461,30 +461,54 @@ fn usage_mistakes_exit_1_with_clap_s_message_and_help_exits_0() {
         (&["nonsense"], "unrecognized subcommand 'nonsense'"),
         (&[], "Usage: botpub"),
         (&["validate"], "required"),
-        (&["validate", spec, "--bogus"], "unexpected argument '--bogus'"),
+        (
+            &["validate", spec, "--bogus"],
+            "unexpected argument '--bogus'",
+        ),
         (&["synth"], "required"),
-        (&["synth", spec, "-o", "out", "--format", "xml"], "invalid value 'xml'"),
+        (
+            &["synth", spec, "-o", "out", "--format", "xml"],
+            "invalid value 'xml'",
+        ),
         (&["schema", "--bogus"], "unexpected argument '--bogus'"),
         (&["plan"], "required"),
         (&["plan", spec, "--bogus"], "unexpected argument '--bogus'"),
         (&["plan", spec, "--output", "yaml"], "invalid value 'yaml'"),
-        (&["plan", spec, "--concurrency", "many"], "invalid value 'many'"),
+        (
+            &["plan", spec, "--concurrency", "many"],
+            "invalid value 'many'",
+        ),
         (&["apply"], "required"),
-        (&["apply", "plan.json", "--timeout", "soon"], "invalid value 'soon'"),
+        (
+            &["apply", "plan.json", "--timeout", "soon"],
+            "invalid value 'soon'",
+        ),
         (&["publish"], "required"),
-        (&["publish", spec, "--progress", "loud"], "invalid value 'loud'"),
+        (
+            &["publish", spec, "--progress", "loud"],
+            "invalid value 'loud'",
+        ),
         (&["bootstrap", "--bogus"], "unexpected argument '--bogus'"),
         (&["watch"], "required"),
         (&["status"], "required"),
-        (&["status", "bot", "--bogus"], "unexpected argument '--bogus'"),
+        (
+            &["status", "bot", "--bogus"],
+            "unexpected argument '--bogus'",
+        ),
         (&["list", "--bogus"], "unexpected argument '--bogus'"),
         (&["unpublish"], "required"),
         (&["keys"], "Usage: botpub keys"),
         (&["keys", "create"], "required"),
-        (&["keys", "list", "bot", "--bogus"], "unexpected argument '--bogus'"),
+        (
+            &["keys", "list", "bot", "--bogus"],
+            "unexpected argument '--bogus'",
+        ),
         (&["keys", "get"], "required"),
         (&["keys", "delete", "bot"], "required"),
-        (&["keys", "rotate", "bot", "key", "--output", "xml"], "invalid value 'xml'"),
+        (
+            &["keys", "rotate", "bot", "key", "--output", "xml"],
+            "invalid value 'xml'",
+        ),
     ];
     for (args, says) in mistakes {
         let out = botpub(args);
@@ -509,7 +533,12 @@ fn usage_mistakes_exit_1_with_clap_s_message_and_help_exits_0() {
         &["help", "publish"],
     ] {
         let out = botpub(args);
-        assert_eq!(out.status.code(), Some(0), "botpub {args:?}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "botpub {args:?}: {}",
+            stderr(&out)
+        );
         assert!(!stdout(&out).is_empty(), "botpub {args:?} prints to stdout");
     }
 }

@@ -200,6 +200,106 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
 
+    /// Answer a published bot's requests: receive them from its queue, run your bot on each (a command, or
+    /// an HTTP bot server), write the result, until stopped.
+    #[command(
+        after_help = "The bot gets one JSON document on stdin (exec) or as the POST body (--http): {bot_id, request_id, \
+                      correlation_id, attempt, received_at, request}. It answers with a JSON object that has a `response` \
+                      field (other fields such as `usage` are kept) or plain text. Exit 0 (or a 2xx answer) is success.\n\
+                      Ctrl-C or SIGTERM stops receiving; running requests get --grace to finish, and what is left is handed \
+                      back to the queue. A second signal stops at once. Exit 0 after a clean stop.\n\n\
+                      Example:\n  botpub worker support-bot -- python3 examples/bots/echo.py\n  \
+                      botpub worker support-bot --http http://127.0.0.1:8080/invocations --concurrency 16"
+    )]
+    Worker {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        /// POST each request to this bot server instead of running a command.
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "command",
+            required_unless_present = "command"
+        )]
+        http: Option<String>,
+        /// Requests worked on at once (1 to 1000).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        concurrency: u16,
+        /// Longest one attempt may take (e.g. 5m); then the bot is stopped and the attempt fails.
+        /// Default: the queue's visibility timeout.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+        /// After Ctrl-C or SIGTERM, how long running requests may finish.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        grace: Duration,
+        /// Stop after taking this many requests, once they are answered.
+        #[arg(long, value_name = "N")]
+        max_requests: Option<u64>,
+        /// Stop once the queue has been empty, with nothing running, for this long (e.g. 30s).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        idle_exit: Option<Duration>,
+        /// One line per request on stderr: text, or JSON (request_id, correlation_id, attempt, duration_ms,
+        /// outcome, error). Never the request or the answer.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// The bot: a command and its arguments, run once per request.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+
+    /// Ask a published bot one question through its API, wait for the answer and print it.
+    #[command(
+        after_help = "Exit codes: 0 answered, 3 the request failed, 1 timeout or HTTP error.\n\n\
+                      Example:\n  BOTPUB_API_KEY=... botpub ask support-bot \"What are your opening hours?\""
+    )]
+    Ask {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        #[arg(value_name = "MESSAGE")]
+        message: String,
+        /// The environment variable that holds the API key.
+        #[arg(
+            long,
+            value_name = "VAR",
+            default_value = "BOTPUB_API_KEY",
+            conflicts_with = "key"
+        )]
+        key_env: String,
+        /// The API key itself (visible in the process list: prefer --key-env).
+        #[arg(long)]
+        key: Option<String>,
+        /// Give up waiting for the answer after this long.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// List the requests in a bot's dead-letter queue (they stay there), or move them back to be answered.
+    #[command(
+        after_help = "Example:\n  botpub dlq support-bot\n  botpub dlq support-bot --redrive --yes   # after fixing the bot"
+    )]
+    Dlq {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        /// Move every dead letter back to the work queue, so a running worker answers it.
+        #[arg(long)]
+        redrive: bool,
+        /// Do not ask for confirmation before --redrive.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
     /// Print the JSON Schema of the spec format, for editor completion and checking.
     #[command(
         after_help = "Example:\n  botpub schema > botpub.schema.json\n  # then, in a spec file: # yaml-language-server: $schema=botpub.schema.json"
@@ -339,4 +439,10 @@ pub enum ProgressArg {
     Bar,
     Events,
     None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }

@@ -12,6 +12,7 @@ mod offline;
 mod publication;
 mod setup;
 mod toolkit;
+mod worker;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -34,6 +35,61 @@ pub fn main() -> ExitCode {
             format,
         } => offline::synth(specs, dir, *format, out),
         Command::Schema => offline::schema(),
+        Command::Worker {
+            bot_id,
+            http,
+            concurrency,
+            timeout,
+            grace,
+            max_requests,
+            idle_exit,
+            log_format,
+            target,
+            aws,
+            command,
+        } => block_on(worker::worker(
+            worker::WorkerArgs {
+                bot_id,
+                http: http.as_deref(),
+                command,
+                concurrency: *concurrency,
+                timeout: *timeout,
+                grace: *grace,
+                max_requests: *max_requests,
+                idle_exit: *idle_exit,
+                log_format: *log_format,
+            },
+            target,
+            aws,
+            out,
+        )),
+        Command::Ask {
+            bot_id,
+            message,
+            key_env,
+            key,
+            timeout,
+            target,
+            aws,
+        } => block_on(worker::ask(
+            worker::AskArgs {
+                bot_id,
+                message,
+                key_env,
+                key: key.as_deref(),
+                timeout: *timeout,
+            },
+            target,
+            aws,
+            out,
+        )),
+        Command::Dlq {
+            bot_id,
+            redrive,
+            yes,
+            target,
+            aws,
+        } => block_on(worker::dlq(bot_id, *redrive, *yes, target, aws, out)),
         Command::Keys(command) => block_on(keys::run(command, out)),
         Command::Plan {
             specs,

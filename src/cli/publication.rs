@@ -93,6 +93,12 @@ pub async fn status(
             println!("  allowed origins: {}", p.allowed_origins.join(", "));
             println!("  api key ids:     {}", p.api_key_ids.join(", "));
             println!("  queue:           {}", dash(p.queue_url.as_deref()));
+            if let Some(q) = &p.queue {
+                println!(
+                    "  requests:        {} waiting, {} in flight, {} in the dead-letter queue",
+                    q.waiting, q.in_flight, q.dead_letters
+                );
+            }
             match (&p.codebuild_id, &p.codebuild_status) {
                 (Some(id), status) => println!(
                     "  remote build:    {id} {}",

@@ -258,7 +258,7 @@ pub async fn published(
     Ok(stack::describe(aws, stack_name).await?.map(|s| Published {
         bot_id: bot_id.to_string(),
         stack_name: s.name.clone(),
-        endpoint: s.output("Endpoint").map(str::to_string),
+        endpoint: s.output("Endpoint").map(|e| aws.api_url(e)),
         stage: s.output("Stage").map(str::to_string),
         default_key_id: s.output("DefaultApiKeyId").map(str::to_string),
         queue_url: s.output("QueueUrl").map(str::to_string),

@@ -3,6 +3,10 @@
 //!
 //! Built on the deployed stacks (`cloudformation`); it never plans or changes a template.
 
+pub mod ask;
+pub mod dead_letters;
 pub mod keys;
+pub mod queue;
+pub mod results;
 pub mod status;
 pub mod unpublish;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::queue::{QueueCounts, counts};
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack::{self, timestamp};
 use crate::synth::BOT_ID_TAG;
@@ -24,6 +25,8 @@ pub struct Publication {
     pub endpoint: Option<String>,
     pub api_key_ids: Vec<String>,
     pub queue_url: Option<String>,
+    /// Requests waiting, being worked on, and failed for good (in the dead-letter queue).
+    pub queue: Option<QueueCounts>,
     pub last_updated: Option<String>,
 }
 
@@ -64,9 +67,10 @@ pub async fn publication(
         cfn_status: stack.status.clone(),
         codebuild_id: None,
         codebuild_status: None,
-        endpoint: stack.output("Endpoint").map(str::to_string),
+        endpoint: stack.output("Endpoint").map(|e| aws.api_url(e)),
         api_key_ids: Vec::new(),
         queue_url: stack.output("QueueUrl").map(str::to_string),
+        queue: None,
         last_updated: stack.last_updated.as_ref().map(timestamp),
     };
     if let Some(plan_id) = stack.output("UsagePlanId") {
@@ -90,6 +94,11 @@ pub async fn publication(
                 .unwrap_or_default(),
         });
         publication.api_key_ids = usage_plan_keys(aws, plan_id).await?;
+    }
+    if let (Some(queue_url), Some(dead_letter_url)) =
+        (stack.output("QueueUrl"), stack.output("DeadLetterQueueUrl"))
+    {
+        publication.queue = Some(counts(aws, queue_url, dead_letter_url).await?);
     }
     Ok(Some(publication))
 }

@@ -167,16 +167,15 @@ impl World {
         }
     }
 
-    /// The base URL of a published API on LocalStack (its Endpoint output names a host LocalStack invents).
+    /// The base URL of a published API on LocalStack, as `status` and `publish` print it through a
+    /// custom endpoint (`{endpoint}/_aws/execute-api/{api}/{stage}`), always pointed at LocalStack itself
+    /// (not at a proxy the command may have gone through).
     pub fn api_url(&self, status: &serde_json::Value) -> String {
         let endpoint = status["endpoint"].as_str().expect("an endpoint");
-        let api_id = endpoint
-            .split("//")
-            .nth(1)
-            .and_then(|h| h.split('.').next())
-            .unwrap();
-        let stage = status["stage"].as_str().unwrap();
-        format!("{}/_aws/execute-api/{api_id}/{stage}", self.endpoint)
+        let (_, api_and_stage) = endpoint
+            .split_once("/_aws/execute-api/")
+            .unwrap_or_else(|| panic!("{endpoint} is not the URL LocalStack serves the API at"));
+        format!("{}/_aws/execute-api/{api_and_stage}", self.endpoint)
     }
 }
 

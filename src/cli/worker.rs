@@ -1,0 +1,201 @@
+//! `worker`, `ask` and `dlq`: running a published bot, asking it, and its requests that failed for good.
+
+use std::time::Duration;
+
+use botpub::aws::Aws;
+use botpub::cloudformation::stack;
+use botpub::outcome::{self, Blocked, Interrupted};
+use botpub::publication::ask::{self, Answer};
+use botpub::publication::dead_letters;
+use botpub::publication::queue::BotQueue;
+use botpub::worker::{self, Bot};
+use serde_json::json;
+
+use super::args::{AwsArgs, LogFormat, Output, Target};
+use super::setup::{confirm, connect};
+
+pub struct WorkerArgs<'a> {
+    pub bot_id: &'a str,
+    pub http: Option<&'a str>,
+    pub command: &'a [String],
+    pub concurrency: u16,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub max_requests: Option<u64>,
+    pub idle_exit: Option<Duration>,
+    pub log_format: LogFormat,
+}
+
+pub async fn worker(
+    args: WorkerArgs<'_>,
+    target: &Target,
+    aws_args: &AwsArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let bot = match (args.http, args.command.split_first()) {
+        (Some(url), _) => Bot::Http {
+            url: url.to_string(),
+        },
+        (None, Some((program, rest))) => Bot::Exec {
+            program: program.clone(),
+            args: rest.to_vec(),
+        },
+        (None, None) => anyhow::bail!("give the bot: `-- COMMAND ARGS...` or `--http URL`"),
+    };
+    let aws = connect(aws_args, None).await?;
+    let queue = BotQueue::find(&aws, &target.prefix, args.bot_id).await?;
+    eprintln!(
+        "{}: answering requests from {} with {} at a time (visibility timeout {} s, {} attempt(s) before the dead-letter queue); Ctrl-C stops",
+        args.bot_id,
+        queue.queue_url,
+        args.concurrency,
+        queue.visibility_timeout,
+        queue.max_receive_count
+    );
+    let options = worker::Options {
+        concurrency: args.concurrency.into(),
+        timeout: args.timeout,
+        grace: args.grace,
+        max_requests: args.max_requests,
+        idle_exit: args.idle_exit,
+        log: match args.log_format {
+            LogFormat::Text => worker::LogFormat::Text,
+            LogFormat::Json => worker::LogFormat::Json,
+        },
+    };
+    let summary = worker::work(&aws, queue, bot, &options).await;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(&summary)?),
+        Output::Text => println!(
+            "{}: stopped ({}): {} answered, {} failed for good, {} failed attempt(s), {} duplicate(s) deleted, {} released to the queue",
+            summary.bot_id,
+            summary.stopped_by,
+            summary.answered,
+            summary.failed,
+            summary.failed_attempts,
+            summary.duplicates,
+            summary.released
+        ),
+    }
+    Ok(summary.exit_code)
+}
+
+pub struct AskArgs<'a> {
+    pub bot_id: &'a str,
+    pub message: &'a str,
+    pub key_env: &'a str,
+    pub key: Option<&'a str>,
+    pub timeout: Duration,
+}
+
+pub async fn ask(
+    args: AskArgs<'_>,
+    target: &Target,
+    aws_args: &AwsArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let key = match args.key {
+        Some(key) => key.to_string(),
+        None => std::env::var(args.key_env).map_err(|_| {
+            anyhow::anyhow!(
+                "no API key: set {} (for example to the value `botpub keys create {}` printed) or pass --key-env VAR",
+                args.key_env,
+                args.bot_id
+            )
+        })?,
+    };
+    let aws = connect(aws_args, None).await?;
+    let base = endpoint(&aws, &target.prefix, args.bot_id).await?;
+    let answer = tokio::select! {
+        answer = ask::ask(&base, &key, args.message, args.timeout) => answer?,
+        (signal, code) = botpub::signals::signalled() => {
+            return Err(Interrupted { signal, code, message: "stopped waiting for the answer".into() }.into());
+        }
+    };
+    let (doc, code) = match answer {
+        Answer::Completed(doc) => (doc, outcome::OK),
+        Answer::Failed(doc) => (doc, outcome::FAILED),
+    };
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        Output::Text if code == outcome::OK => match &doc["response"] {
+            serde_json::Value::String(text) => println!("{text}"),
+            other => println!("{other}"),
+        },
+        Output::Text => eprintln!(
+            "request {} failed: {}",
+            doc["request_id"].as_str().unwrap_or("?"),
+            doc["error"].as_str().unwrap_or("no error given")
+        ),
+    }
+    Ok(code)
+}
+
+/// The URL a published bot answers at.
+async fn endpoint(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<String> {
+    let stack_name = format!("{prefix}-{bot_id}");
+    let described = stack::describe(aws, &stack_name).await?;
+    match described.as_ref().and_then(|s| s.output("Endpoint")) {
+        Some(endpoint) => Ok(aws.api_url(endpoint)),
+        None => Err(Blocked(format!(
+            "{bot_id} is not published (there is no stack {stack_name} with an endpoint in {}); publish it first, or pass --prefix",
+            aws.region
+        ))
+        .into()),
+    }
+}
+
+pub async fn dlq(
+    bot_id: &str,
+    redrive: bool,
+    yes: bool,
+    target: &Target,
+    aws_args: &AwsArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let aws = connect(aws_args, None).await?;
+    let queue = BotQueue::find(&aws, &target.prefix, bot_id).await?;
+    let letters = dead_letters::list(&aws, &queue).await?;
+    if !redrive {
+        match output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"bot_id": bot_id, "dead_letters": letters}))?
+            ),
+            Output::Text if letters.is_empty() => {
+                println!("{bot_id}: the dead-letter queue is empty")
+            }
+            Output::Text => {
+                println!(
+                    "{:<38} {:>8} {:<22} ERROR",
+                    "REQUEST", "RECEIVES", "FIRST SENT"
+                );
+                for letter in &letters {
+                    println!(
+                        "{:<38} {:>8} {:<22} {}",
+                        letter.request_id,
+                        letter.receives,
+                        letter.first_sent.as_deref().unwrap_or("-"),
+                        letter.error.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        return Ok(outcome::OK);
+    }
+    if !letters.is_empty() {
+        eprintln!(
+            "Moving {} request(s) back to {bot_id}'s queue, to be answered again by its worker.",
+            letters.len()
+        );
+        if !confirm("Redrive?", yes).await? {
+            return Err(Blocked("not confirmed; nothing was moved".into()).into());
+        }
+    }
+    let moved = dead_letters::redrive(&aws, &queue).await?;
+    match output {
+        Output::Json => println!("{}", json!({"bot_id": bot_id, "redriven": moved})),
+        Output::Text => println!("{bot_id}: {moved} request(s) moved back to the queue"),
+    }
+    Ok(outcome::OK)
+}

@@ -1,0 +1,128 @@
+//! A bot's dead-letter queue: the requests that failed for good, listed without being removed, and moved
+//! back to the work queue (redriven) once the bot is fixed, so they are answered after all.
+
+use std::collections::HashSet;
+
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use serde::Serialize;
+
+use super::queue::BotQueue;
+use super::results;
+use crate::aws::{Aws, AwsContext};
+
+/// One request in the dead-letter queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub request_id: String,
+    /// How often it was received, its last attempts included.
+    pub receives: u64,
+    pub first_sent: Option<String>,
+    /// The error of its `failed` result, when the worker wrote one.
+    pub error: Option<String>,
+}
+
+/// Every request in the dead-letter queue. Each is received with a visibility timeout of zero, so it
+/// stays where it is, visible to the next reader.
+pub async fn list(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<DeadLetter>> {
+    let mut seen = HashSet::new();
+    let mut letters = Vec::new();
+    // SQS samples servers: a few empty or repeated answers in a row mean everything has been seen.
+    let mut quiet = 0;
+    while quiet < 3 {
+        let output = aws
+            .sqs
+            .receive_message()
+            .queue_url(&queue.dead_letter_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .aws(format!("reading {}'s dead-letter queue", queue.bot_id))?;
+        let mut fresh = false;
+        for message in output.messages() {
+            let id = message.message_id().unwrap_or_default().to_string();
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            fresh = true;
+            let system = |name| message.attributes().and_then(|a| a.get(&name)).cloned();
+            let request_id = message
+                .message_attributes()
+                .and_then(|a| a.get("request_id"))
+                .and_then(|v| v.string_value())
+                .map(str::to_string)
+                .unwrap_or(id);
+            letters.push(DeadLetter {
+                receives: system(MessageSystemAttributeName::ApproximateReceiveCount)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                first_sent: system(MessageSystemAttributeName::SentTimestamp)
+                    .and_then(|ms| ms.parse::<i64>().ok())
+                    .and_then(|ms| {
+                        aws_smithy_types::DateTime::from_millis(ms)
+                            .fmt(aws_smithy_types::date_time::Format::DateTime)
+                            .ok()
+                    }),
+                error: None,
+                request_id,
+            });
+        }
+        quiet = if fresh { 0 } else { quiet + 1 };
+    }
+    for letter in &mut letters {
+        letter.error = results::read(aws, &queue.bucket, &letter.request_id)
+            .await?
+            .and_then(|doc| doc["error"].as_str().map(str::to_string));
+    }
+    Ok(letters)
+}
+
+/// Moves every dead letter back to the work queue, body and attributes unchanged (sent first, deleted
+/// after, so none is lost). Returns how many were moved.
+pub async fn redrive(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
+    let mut moved = 0;
+    let mut quiet = 0;
+    while quiet < 3 {
+        let output = aws
+            .sqs
+            .receive_message()
+            .queue_url(&queue.dead_letter_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .aws(format!("reading {}'s dead-letter queue", queue.bot_id))?;
+        if output.messages().is_empty() {
+            quiet += 1;
+            continue;
+        }
+        quiet = 0;
+        for message in output.messages() {
+            let attributes: std::collections::HashMap<String, MessageAttributeValue> =
+                message.message_attributes().cloned().unwrap_or_default();
+            aws.sqs
+                .send_message()
+                .queue_url(&queue.queue_url)
+                .message_body(message.body().unwrap_or_default())
+                .set_message_attributes(Some(attributes))
+                .send()
+                .await
+                .aws(format!(
+                    "moving a dead letter back to {}'s queue",
+                    queue.bot_id
+                ))?;
+            aws.sqs
+                .delete_message()
+                .queue_url(&queue.dead_letter_url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .aws(format!("removing a moved dead letter of {}", queue.bot_id))?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}

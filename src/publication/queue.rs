@@ -1,0 +1,124 @@
+//! A published bot's work queue, dead-letter queue and results bucket, found from its stack's outputs
+//! (so no command asks for a URL), with the queue settings a worker lives by and the counts `status` shows.
+
+use serde::Serialize;
+
+use crate::aws::{Aws, AwsContext};
+use crate::cloudformation::stack;
+use crate::outcome::Blocked;
+
+/// Where a bot's requests wait and its answers go.
+#[derive(Debug, Clone)]
+pub struct BotQueue {
+    pub bot_id: String,
+    pub stack_name: String,
+    pub queue_url: String,
+    pub dead_letter_url: String,
+    pub bucket: String,
+    /// How long a received message stays hidden from other workers.
+    pub visibility_timeout: u32,
+    /// Receives after which SQS moves a message to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+/// Messages in a bot's queues, as SQS counts them (approximately, by its own word).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueCounts {
+    pub waiting: u64,
+    pub in_flight: u64,
+    pub dead_letters: u64,
+}
+
+impl BotQueue {
+    /// The queues of `{prefix}-{bot_id}`; an error (exit 4) when the bot is not published or has no queue.
+    pub async fn find(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<BotQueue> {
+        let stack_name = format!("{prefix}-{bot_id}");
+        let Some(stack) = stack::describe(aws, &stack_name)
+            .await?
+            .filter(|s| s.state != stack::State::Review)
+        else {
+            return Err(Blocked(format!(
+                "{bot_id} is not published (there is no stack {stack_name} in {}); publish it first, or pass --prefix",
+                aws.region
+            ))
+            .into());
+        };
+        let output = |key: &str| {
+            stack.output(key).map(str::to_string).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{stack_name} has no {key} output ({}): republish the bot with this version of botpub",
+                    stack.status
+                )
+            })
+        };
+        let queue_url = output("QueueUrl")?;
+        let dead_letter_url = output("DeadLetterQueueUrl")?;
+        let bucket = output("ResultsBucket")?;
+        let attributes = aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .aws(format!("reading the settings of {bot_id}'s queue"))?;
+        let attribute = |name| attributes.attributes().and_then(|a| a.get(&name)).cloned();
+        let visibility_timeout =
+            attribute(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(30);
+        let max_receive_count = attribute(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+            .and_then(|policy| serde_json::from_str::<serde_json::Value>(&policy).ok())
+            .and_then(|policy| match &policy["maxReceiveCount"] {
+                serde_json::Value::Number(n) => n.as_u64(),
+                serde_json::Value::String(s) => s.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(1) as u32;
+        Ok(BotQueue {
+            bot_id: bot_id.to_string(),
+            stack_name,
+            queue_url,
+            dead_letter_url,
+            bucket,
+            visibility_timeout,
+            max_receive_count,
+        })
+    }
+}
+
+/// The counts of a bot's queues (`None` for a stack without queues).
+pub async fn counts(
+    aws: &Aws,
+    queue_url: &str,
+    dead_letter_url: &str,
+) -> anyhow::Result<QueueCounts> {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let read = |url: &str| {
+        aws.sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .send()
+    };
+    let (queue, dead) = futures::join!(read(queue_url), read(dead_letter_url));
+    let queue = queue.aws("reading the queue's counts")?;
+    let dead = dead.aws("reading the dead-letter queue's counts")?;
+    let count =
+        |output: &aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput,
+         name: Name| {
+            output
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+    Ok(QueueCounts {
+        waiting: count(&queue, Name::ApproximateNumberOfMessages),
+        in_flight: count(&queue, Name::ApproximateNumberOfMessagesNotVisible),
+        dead_letters: count(&dead, Name::ApproximateNumberOfMessages)
+            + count(&dead, Name::ApproximateNumberOfMessagesNotVisible),
+    })
+}

@@ -1,0 +1,84 @@
+//! A published bot's result documents, `results/{request_id}.json` in its bucket: what clients read from
+//! `GET /result/{request_id}`, so a request is never left "processing" once it has an answer or has failed
+//! for good.
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::{Map, Value, json};
+
+use crate::aws::{Aws, AwsContext};
+
+pub fn key(request_id: &str) -> String {
+    format!("results/{request_id}.json")
+}
+
+/// The `status` of a request's result document, or `None` before there is one.
+pub async fn status(aws: &Aws, bucket: &str, request_id: &str) -> anyhow::Result<Option<String>> {
+    Ok(read(aws, bucket, request_id)
+        .await?
+        .map(|doc| doc["status"].as_str().unwrap_or_default().to_string()))
+}
+
+/// A request's result document, or `None` before there is one.
+pub async fn read(aws: &Aws, bucket: &str, request_id: &str) -> anyhow::Result<Option<Value>> {
+    let key = key(request_id);
+    let object = match aws.s3.get_object().bucket(bucket).key(&key).send().await {
+        Ok(object) => object,
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+            return Ok(None);
+        }
+        Err(error) => return Err(error).aws(format!("reading {key} in {bucket}")),
+    };
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {key} in {bucket}: {e}"))?
+        .into_bytes();
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// The document of an answered request: the bot's fields (`response`, and any others such as `usage`)
+/// under botpub's own.
+pub fn completed(
+    request_id: &str,
+    correlation_id: Option<&str>,
+    answer: Map<String, Value>,
+    now: &str,
+) -> Value {
+    let mut doc = Map::new();
+    doc.insert("request_id".into(), json!(request_id));
+    doc.insert("status".into(), json!("completed"));
+    for (field, value) in answer {
+        if !matches!(field.as_str(), "request_id" | "status" | "completed_at") {
+            doc.insert(field, value);
+        }
+    }
+    doc.insert("correlation_id".into(), json!(correlation_id));
+    doc.insert("completed_at".into(), json!(now));
+    Value::Object(doc)
+}
+
+/// The document of a request whose last allowed attempt failed: clients stop polling.
+pub fn failed(request_id: &str, correlation_id: Option<&str>, error: &str, now: &str) -> Value {
+    json!({
+        "request_id": request_id,
+        "status": "failed",
+        "error": error,
+        "correlation_id": correlation_id,
+        "failed_at": now,
+    })
+}
+
+pub async fn write(aws: &Aws, bucket: &str, request_id: &str, doc: &Value) -> anyhow::Result<()> {
+    let key = key(request_id);
+    aws.s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(ByteStream::from(serde_json::to_vec(doc)?))
+        .send()
+        .await
+        .aws(format!("writing {key} to {bucket}"))?;
+    Ok(())
+}

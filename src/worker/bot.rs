@@ -1,0 +1,209 @@
+//! Reaching the user's bot: one process per request (`exec`), or a POST to a long-running bot server
+//! (`http`, such as an agent container on the AgentCore Runtime contract). Either way the bot gets the
+//! request document as JSON and its answer becomes the result's `response` (and any other fields it gives).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How the worker reaches the bot.
+#[derive(Debug, Clone)]
+pub enum Bot {
+    /// `COMMAND ARGS...`: stdin gets the request document, stdout is the answer, exit 0 is success.
+    Exec { program: String, args: Vec<String> },
+    /// POST the request document to this URL; a 2xx answer is the answer.
+    Http { url: String },
+}
+
+/// A failed attempt, in one line (the bot's last stderr line, the HTTP status, the timeout).
+pub type Failure = String;
+
+impl Bot {
+    /// Calls the bot once; the answer's fields (at least `response`), or why the attempt failed.
+    pub async fn call(
+        &self,
+        document: &Value,
+        timeout: Duration,
+    ) -> Result<Map<String, Value>, Failure> {
+        let input = serde_json::to_vec(document).map_err(|e| e.to_string())?;
+        match self {
+            Bot::Exec { program, args } => exec(program, args, input, timeout).await,
+            Bot::Http { url } => {
+                let url = url.clone();
+                // ureq blocks; its own timeout ends the call, so the thread never outlives it for long.
+                tokio::task::spawn_blocking(move || http(&url, &input, timeout))
+                    .await
+                    .map_err(|e| format!("the bot call stopped: {e}"))?
+            }
+        }
+    }
+}
+
+async fn exec(
+    program: &str,
+    args: &[String],
+    input: Vec<u8>,
+    timeout: Duration,
+) -> Result<Map<String, Value>, Failure> {
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // A handler that is given up on (timeout, shutdown) must not live on.
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let run = async {
+        // A bot that never reads its stdin must not block the worker: write and read side by side.
+        let write = async {
+            let _ = stdin.write_all(&input).await;
+            drop(stdin);
+        };
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let (_, _, _, status) = tokio::join!(
+            write,
+            stdout.read_to_end(&mut out),
+            stderr.read_to_end(&mut err),
+            child.wait()
+        );
+        (status, out, err)
+    };
+    let (status, out, err) = match tokio::time::timeout(timeout, run).await {
+        Ok(done) => done,
+        Err(_) => return Err(format!("timed out after {}", seconds(timeout))),
+    };
+    let status = status.map_err(|e| format!("{program}: {e}"))?;
+    if !status.success() {
+        let err = String::from_utf8_lossy(&err);
+        let last = err.lines().rev().find(|l| !l.trim().is_empty());
+        return Err(match (last, status.code()) {
+            (Some(line), _) => line.trim().to_string(),
+            (None, Some(code)) => format!("{program} exited with status {code}"),
+            (None, None) => format!("{program} was killed by a signal"),
+        });
+    }
+    let text = String::from_utf8_lossy(&out);
+    Ok(match serde_json::from_str::<Value>(text.trim()) {
+        Ok(Value::Object(fields)) if fields.contains_key("response") => fields,
+        _ => answer(json!(text.trim_end_matches(['\n', '\r']))),
+    })
+}
+
+fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>, Failure> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut reply = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .send(input)
+        .map_err(|e| match e {
+            ureq::Error::Timeout(_) => format!("timed out after {}", seconds(timeout)),
+            other => format!("calling {url}: {other}"),
+        })?;
+    let status = reply.status();
+    let event_stream = reply
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let body = reply
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| format!("reading the answer of {url}: {e}"))?;
+    if !status.is_success() {
+        let first = body.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!("{url} answered {status}: {}", clip(first, 300)));
+    }
+    if event_stream {
+        return Ok(answer(json!(joined_events(&body))));
+    }
+    Ok(match serde_json::from_str::<Value>(&body) {
+        Ok(Value::Object(fields)) if fields.contains_key("response") => fields,
+        Ok(other) => answer(other),
+        Err(_) => answer(json!(body)),
+    })
+}
+
+/// The text of a server-sent event stream: its `data:` chunks joined, each a JSON string's content when
+/// it is one (AgentCore streams quoted chunks), as sent otherwise.
+pub fn joined_events(body: &str) -> String {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| data.strip_prefix(' ').unwrap_or(data))
+        .filter(|data| *data != "[DONE]")
+        .map(|data| match serde_json::from_str::<Value>(data) {
+            Ok(Value::String(text)) => text,
+            _ => data.to_string(),
+        })
+        .collect()
+}
+
+fn answer(response: Value) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("response".into(), response);
+    fields
+}
+
+fn seconds(d: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+fn clip(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_stream_is_its_data_chunks_joined() {
+        let body = "data: \"Hel\"\n\ndata: \"lo\"\n\n: comment\ndata: [DONE]\n";
+        assert_eq!(joined_events(body), "Hello");
+        assert_eq!(joined_events("data:plain\ndata: text\n"), "plaintext");
+    }
+
+    #[tokio::test]
+    async fn exec_takes_json_with_a_response_or_plain_text() {
+        let bot = |script: &str| Bot::Exec {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+        };
+        let doc = json!({"request": {"message": "hi"}});
+        let second = Duration::from_secs(5);
+        let fields = bot(r#"cat >/dev/null; echo '{"response": "yes", "usage": {"n": 1}}'"#)
+            .call(&doc, second)
+            .await
+            .unwrap();
+        assert_eq!(fields["response"], "yes");
+        assert_eq!(fields["usage"]["n"], 1);
+        let fields = bot("cat").call(&doc, second).await.unwrap();
+        assert_eq!(fields["response"], doc.to_string());
+        let failure = bot("echo starting >&2; echo 'no model' >&2; exit 3")
+            .call(&doc, second)
+            .await
+            .unwrap_err();
+        assert_eq!(failure, "no model");
+        let failure = bot("sleep 5")
+            .call(&doc, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(failure.starts_with("timed out after 200ms"), "{failure}");
+    }
+}
