@@ -1,12 +1,12 @@
 //! The README's first command, run as a user runs it: examples/demo.sh publishes the quickstart on
-//! LocalStack, calls the API with its key and shows the status.
+//! LocalStack, creates a key, runs the example bot with `botpub worker`, asks it, and shows the status.
 
 mod common;
 
 use std::process::Command;
 
 #[test]
-fn the_demo_publishes_the_quickstart_and_gets_a_202() {
+fn the_demo_publishes_the_quickstart_and_its_bot_answers() {
     let endpoint = common::localstack();
     // Start from a clean slate: an earlier run on the same server may have left the quickstart published.
     let world = common::World::new();
@@ -27,11 +27,20 @@ fn the_demo_publishes_the_quickstart_and_gets_a_202() {
         stdout.contains(&format!("AWS_ENDPOINT_URL={endpoint}")),
         "{stdout}"
     );
-    assert!(stdout.contains("HTTP/1.1 202"), "{stdout}");
     assert!(
         stdout.contains(r#""status": "processing", "message": "Request accepted""#),
         "{stdout}"
     );
+    // botpub ask prints the example bot's answer; the API's result document says the same.
+    assert!(
+        stdout.contains("\nThe capital of France is Paris.\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#""status":"completed","response":"The capital of Japan is Tokyo.""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("stopped (terminated): "), "{stdout}");
     assert!(
         stdout.contains("hello-bot: published (CREATE_COMPLETE"),
         "{stdout}"

@@ -1,0 +1,452 @@
+//! `botpub worker`, `ask` and `dlq` on LocalStack: a published bot answers, fails visibly, survives a
+//! killed worker and a shutdown, and never runs a request twice because it took long. One publish of five
+//! bots (each test has its own queue) serves the whole binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Run, World, http};
+use serde_json::Value;
+
+struct Fleet {
+    world: World,
+    /// Base URL and key of each bot's API.
+    apis: std::collections::HashMap<String, (String, String)>,
+}
+
+fn fleet() -> &'static Fleet {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        let world = World::new();
+        let bot = |id: &str, visibility: u32, receives: u32| {
+            format!(
+                "  - id: {id}\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: {visibility}, max_receive_count: {receives} }}\n"
+            )
+        };
+        let spec = world.spec(
+            "workers.yaml",
+            &[
+                bot("asks", 30, 2),
+                bot("fails", 30, 2),
+                bot("killed", 3, 3),
+                bot("stops", 30, 2),
+                bot("slow", 2, 2),
+            ]
+            .concat(),
+        );
+        world.publish(&spec).expect(0);
+        let sdk = world.sdk();
+        let mut apis = std::collections::HashMap::new();
+        for id in ["asks", "fails", "killed", "stops", "slow"] {
+            let status = world.botpub_bot("status", id, &["--output", "json"]).expect(0).json();
+            let key = sdk.key_value(&sdk.output(&world.stack(id), "DefaultApiKeyId"));
+            apis.insert(id.to_string(), (world.api_url(&status), key));
+        }
+        Fleet { world, apis }
+    })
+}
+
+impl Fleet {
+    fn worker(&self, bot_id: &str, more: &[&str], bot: &[&str]) -> Child {
+        let mut args = vec![
+            "worker",
+            bot_id,
+            "--prefix",
+            &self.world.prefix,
+            "--log-format",
+            "json",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(more);
+        args.push("--");
+        args.extend_from_slice(bot);
+        self.world
+            .command(&self.world.endpoint)
+            .args(&args)
+            .current_dir(common::root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// POST /predict; the request id.
+    fn post(&self, bot_id: &str, message: &str) -> String {
+        let (url, key) = &self.apis[bot_id];
+        let body = serde_json::json!({ "message": message }).to_string();
+        let reply = http(
+            "POST",
+            &format!("{url}/predict"),
+            &[("x-api-key", key)],
+            Some(&body),
+        );
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        reply.json()["request_id"].as_str().unwrap().to_string()
+    }
+
+    /// GET /result/{id} until it is no longer processing (seed 000's client loop, faster).
+    fn result(&self, bot_id: &str, request_id: &str, within: Duration) -> Value {
+        let (url, key) = &self.apis[bot_id];
+        let started = Instant::now();
+        loop {
+            let reply = http(
+                "GET",
+                &format!("{url}/result/{request_id}"),
+                &[("x-api-key", key)],
+                None,
+            );
+            let doc = reply.json();
+            if doc["status"] != "processing" || started.elapsed() > within {
+                return doc;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn scratch(&self, name: &str) -> PathBuf {
+        self.world.dir.path().join(name)
+    }
+}
+
+/// Waits for a worker to end by itself; its exit code, summary (stdout) and log (stderr).
+fn finish(child: Child, within: Duration) -> (i32, Value, String) {
+    let pid = child.id();
+    let started = Instant::now();
+    let watchdog = std::thread::spawn(move || {
+        while started.elapsed() < within {
+            std::thread::sleep(Duration::from_millis(100));
+            if std::fs::metadata(format!("/proc/{pid}")).is_err() {
+                return;
+            }
+        }
+        unsafe_kill(pid, "KILL");
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watchdog.join();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let summary = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), summary, stderr)
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A bot that appends each request id to `log`, sleeps `secs`, and answers.
+fn recording_bot(log: &Path, secs: f64) -> Vec<String> {
+    vec![
+        "python3".into(),
+        "-c".into(),
+        format!(
+            "import json, sys, time\nd = json.load(sys.stdin)\nopen({:?}, 'a').write(d['request_id'] + '\\n')\ntime.sleep({secs})\nprint('answer to ' + d['request']['message'])",
+            log.to_str().unwrap()
+        ),
+    ]
+}
+
+#[test]
+fn a_published_bot_answers_through_ask_and_the_seed_client_loop() {
+    let f = fleet();
+    let worker = f.worker(
+        "asks",
+        &["--idle-exit", "8s"],
+        &["python3", "examples/bots/answer.py"],
+    );
+    let (_, key) = &f.apis["asks"];
+    let asked = f
+        .world
+        .clean(
+            Command::new(env!("CARGO_BIN_EXE_botpub")),
+            &f.world.endpoint,
+        )
+        .args([
+            "ask",
+            "asks",
+            "What is the capital of France?",
+            "--prefix",
+            &f.world.prefix,
+            "--timeout",
+            "60s",
+        ])
+        .env("BOTPUB_API_KEY", key)
+        .output()
+        .unwrap();
+    let asked = Run { output: asked }.expect(0);
+    assert_eq!(asked.stdout().trim(), "The capital of France is Paris.");
+    assert!(!asked.stderr().contains(key.as_str()) && !asked.stdout().contains(key.as_str()));
+    // The client loop of seed 000: POST, then GET until completed.
+    let id = f.post("asks", "What is the capital of Japan?");
+    let doc = f.result("asks", &id, Duration::from_secs(30));
+    assert_eq!(doc["status"], "completed", "{doc}");
+    assert_eq!(doc["request_id"], id.as_str());
+    assert_eq!(doc["response"], "The capital of Japan is Tokyo.");
+    assert_eq!(
+        doc["usage"]["input_words"], 6,
+        "the bot's other fields are kept: {doc}"
+    );
+    let (code, summary, log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(summary["answered"], 2, "{summary}");
+    assert_eq!(summary["stopped_by"], "idle");
+    // One JSON line per request, without the question or the answer.
+    let logged: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l["request_id"] == id.as_str() && l["outcome"] == "completed")
+    );
+    assert!(!log.contains("Japan") && !log.contains("Tokyo"), "{log}");
+    // ask's exit codes: an unknown key is an HTTP error (1), printed with its status.
+    let refused = f
+        .world
+        .clean(
+            Command::new(env!("CARGO_BIN_EXE_botpub")),
+            &f.world.endpoint,
+        )
+        .args([
+            "ask",
+            "asks",
+            "hello",
+            "--prefix",
+            &f.world.prefix,
+            "--key",
+            "not-a-key",
+        ])
+        .output()
+        .unwrap();
+    let refused = Run { output: refused }.expect(1);
+    assert!(refused.stderr().contains("403"), "{}", refused.stderr());
+    assert!(
+        !refused.stderr().contains("not-a-key"),
+        "{}",
+        refused.stderr()
+    );
+}
+
+#[test]
+fn a_request_that_always_fails_says_so_lands_in_the_dead_letter_queue_and_is_answered_after_redrive()
+ {
+    let f = fleet();
+    let broken = [
+        "sh",
+        "-c",
+        "cat >/dev/null; echo loading >&2; echo 'model unavailable' >&2; exit 2",
+    ];
+    let worker = f.worker("fails", &["--idle-exit", "6s"], &broken);
+    let id = f.post("fails", "Will this work?");
+    let doc = f.result("fails", &id, Duration::from_secs(40));
+    assert_eq!(doc["status"], "failed", "clients stop polling: {doc}");
+    assert_eq!(doc["error"], "model unavailable", "{doc}");
+    let (code, summary, log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        summary["failed_attempts"], 2,
+        "max_receive_count attempts: {summary}"
+    );
+    assert_eq!(summary["failed"], 1, "{summary}");
+    let listed = f
+        .world
+        .botpub_bot("dlq", "fails", &["--output", "json"])
+        .expect(0)
+        .json();
+    let letters = listed["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{listed}");
+    assert_eq!(letters[0]["request_id"], id.as_str());
+    assert_eq!(letters[0]["error"], "model unavailable");
+    // Listing removes nothing.
+    let again = f
+        .world
+        .botpub_bot("dlq", "fails", &["--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        again["dead_letters"].as_array().unwrap().len(),
+        1,
+        "{again}"
+    );
+    let status = f
+        .world
+        .botpub_bot("status", "fails", &["--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(status["queue"]["dead_letters"], 1, "{status}");
+    // Without a terminal, redrive needs --yes; with it, a fixed bot answers the request.
+    f.world.botpub_bot("dlq", "fails", &["--redrive"]).expect(4);
+    let moved = f
+        .world
+        .botpub_bot("dlq", "fails", &["--redrive", "--yes", "--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(moved["redriven"], 1, "{moved}");
+    let worker = f.worker(
+        "fails",
+        &["--max-requests", "1"],
+        &["python3", "examples/bots/answer.py"],
+    );
+    let (code, summary, log) = finish(worker, Duration::from_secs(60));
+    assert_eq!((code, summary["answered"].as_u64()), (0, Some(1)), "{log}");
+    let doc = f.result("fails", &id, Duration::from_secs(10));
+    assert_eq!(
+        doc["status"], "completed",
+        "the failed result is replaced: {doc}"
+    );
+    assert_eq!(doc["response"], "You said: Will this work?");
+    let empty = f
+        .world
+        .botpub_bot("dlq", "fails", &["--output", "json"])
+        .expect(0)
+        .json();
+    assert!(
+        empty["dead_letters"].as_array().unwrap().is_empty(),
+        "{empty}"
+    );
+}
+
+#[test]
+fn a_request_of_a_worker_killed_mid_answer_is_answered_by_the_next_worker() {
+    let f = fleet();
+    let runs = f.scratch("killed-runs");
+    let slow = recording_bot(&runs, 60.0);
+    let slow: Vec<&str> = slow.iter().map(String::as_str).collect();
+    let first = f.worker("killed", &[], &slow);
+    let id = f.post("killed", "are you there?");
+    let started = Instant::now();
+    while lines(&runs).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first worker never started the request"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe_kill(first.id(), "KILL");
+    let _ = finish(first, Duration::from_secs(10));
+    // After the 3 s visibility timeout the message is back, and the next worker answers it.
+    let fast = recording_bot(&runs, 0.0);
+    let fast: Vec<&str> = fast.iter().map(String::as_str).collect();
+    let second = f.worker("killed", &["--max-requests", "1"], &fast);
+    let (code, summary, log) = finish(second, Duration::from_secs(60));
+    assert_eq!((code, summary["answered"].as_u64()), (0, Some(1)), "{log}");
+    let doc = f.result("killed", &id, Duration::from_secs(10));
+    assert_eq!(doc["status"], "completed", "{doc}");
+    assert_eq!(doc["response"], "answer to are you there?");
+    assert_eq!(
+        lines(&runs),
+        vec![id.clone(), id],
+        "run once by each worker"
+    );
+}
+
+#[test]
+fn sigterm_lets_running_requests_finish_or_hands_them_to_the_next_worker() {
+    let f = fleet();
+    // Within the grace period: every running request is answered, and the worker exits 0.
+    let runs = f.scratch("stops-runs");
+    let bot = recording_bot(&runs, 3.0);
+    let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
+    let worker = f.worker("stops", &["--concurrency", "4"], &bot);
+    let ids: Vec<String> = (0..4).map(|i| f.post("stops", &format!("q{i}"))).collect();
+    let started = Instant::now();
+    while lines(&runs).len() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not all four started: {:?}",
+            lines(&runs)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe_kill(worker.id(), "TERM");
+    let (code, summary, log) = finish(worker, Duration::from_secs(30));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(summary["answered"], 4, "{summary}\n{log}");
+    assert_eq!(summary["stopped_by"], "terminated");
+    for id in &ids {
+        assert_eq!(
+            f.result("stops", id, Duration::from_secs(5))["status"],
+            "completed"
+        );
+    }
+    // Past the grace period: the requests are stopped and released, deleted by nobody, and the next
+    // worker answers them at once (no visibility timeout to wait out).
+    let long = recording_bot(&f.scratch("stops-long"), 60.0);
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    let worker = f.worker("stops", &["--concurrency", "2", "--grace", "1s"], &long);
+    let ids: Vec<String> = (0..2)
+        .map(|i| f.post("stops", &format!("long{i}")))
+        .collect();
+    let started = Instant::now();
+    while lines(&f.scratch("stops-long")).len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe_kill(worker.id(), "TERM");
+    let (code, summary, log) = finish(worker, Duration::from_secs(20));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        (summary["answered"].as_u64(), summary["released"].as_u64()),
+        (Some(0), Some(2)),
+        "{summary}"
+    );
+    for id in &ids {
+        assert_eq!(
+            f.result("stops", id, Duration::ZERO)["status"],
+            "processing"
+        );
+    }
+    let next = f.worker(
+        "stops",
+        &["--max-requests", "2"],
+        &["python3", "examples/bots/answer.py"],
+    );
+    let started = Instant::now();
+    let (code, summary, log) = finish(next, Duration::from_secs(20));
+    assert_eq!((code, summary["answered"].as_u64()), (0, Some(2)), "{log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "released messages were not available at once"
+    );
+}
+
+#[test]
+fn a_request_that_takes_longer_than_the_visibility_timeout_runs_exactly_once() {
+    let f = fleet();
+    let runs = f.scratch("slow-runs");
+    // 2 s visibility timeout, a 7 s answer, two workers competing for the message.
+    let bot = recording_bot(&runs, 7.0);
+    let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
+    let one = f.worker("slow", &["--timeout", "30s", "--idle-exit", "5s"], &bot);
+    let two = f.worker("slow", &["--timeout", "30s", "--idle-exit", "5s"], &bot);
+    let id = f.post("slow", "take your time");
+    let doc = f.result("slow", &id, Duration::from_secs(40));
+    assert_eq!(doc["status"], "completed", "{doc}");
+    let (a, sa, la) = finish(one, Duration::from_secs(40));
+    let (b, sb, lb) = finish(two, Duration::from_secs(40));
+    assert_eq!((a, b), (0, 0), "{la}\n{lb}");
+    assert_eq!(
+        lines(&runs),
+        vec![id],
+        "the heartbeat kept the message from the other worker"
+    );
+    assert_eq!(
+        sa["answered"].as_u64().unwrap() + sb["answered"].as_u64().unwrap(),
+        1
+    );
+}
