@@ -299,38 +299,33 @@ impl Shared {
 
     /// Hands a message back to the queue, visible again after `delay`.
     async fn release(&self, receipt: &str, delay: Duration) -> bool {
-        let released = self
-            .aws
-            .sqs
-            .change_message_visibility()
-            .queue_url(&self.queue.queue_url)
-            .receipt_handle(receipt)
-            .visibility_timeout(delay.as_secs() as i32)
-            .send()
-            .await
-            .is_ok();
+        let released = self.set_visibility(receipt, delay).await;
         if released && delay.is_zero() {
             self.released.fetch_add(1, Ordering::Relaxed);
         }
         released
     }
 
+    /// Hides a received message for `hidden` from now on.
+    async fn set_visibility(&self, receipt: &str, hidden: Duration) -> bool {
+        self.aws
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(hidden.as_secs() as i32)
+            .send()
+            .await
+            .is_ok()
+    }
+
     /// Keeps a message hidden while its request runs: extended well before the visibility timeout ends,
     /// so a long answer is never handed to a second worker. Runs until dropped.
     async fn heartbeat(&self, receipt: &str) {
-        let visibility = self.queue.visibility_timeout.max(1);
-        let period = Duration::from_millis(u64::from(visibility) * 1000 / 2);
+        let visibility = Duration::from_secs(u64::from(self.queue.visibility_timeout.max(1)));
         loop {
-            tokio::time::sleep(period).await;
-            let _ = self
-                .aws
-                .sqs
-                .change_message_visibility()
-                .queue_url(&self.queue.queue_url)
-                .receipt_handle(receipt)
-                .visibility_timeout(visibility as i32)
-                .send()
-                .await;
+            tokio::time::sleep(visibility / 2).await;
+            self.set_visibility(receipt, visibility).await;
         }
     }
 }
@@ -480,23 +475,12 @@ async fn answer(
 
 /// Writes a result document, trying again while AWS is out of reach (the heartbeat keeps the message).
 async fn persist(shared: &Shared, request_id: &str, doc: &Value) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        match results::write(&shared.aws, &shared.queue.bucket, request_id, doc).await {
-            Ok(()) => return Ok(()),
-            Err(error) if attempt >= 5 => return Err(error),
-            Err(_) => {
-                tokio::time::sleep(retry_delay(attempt)).await;
-                attempt += 1;
-            }
-        }
-    }
+    resend(|| results::write(&shared.aws, &shared.queue.bucket, request_id, doc)).await
 }
 
 async fn delete(shared: &Shared, receipt: &str) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        let sent = shared
+    resend(|| async {
+        shared
             .aws
             .sqs
             .delete_message()
@@ -504,9 +488,23 @@ async fn delete(shared: &Shared, receipt: &str) -> anyhow::Result<()> {
             .receipt_handle(receipt)
             .send()
             .await
-            .aws("deleting an answered request from the queue");
-        match sent {
-            Ok(_) => return Ok(()),
+            .aws("deleting an answered request from the queue")
+            .map(|_| ())
+    })
+    .await
+}
+
+/// Sends a request again, a few times with backoff, after the SDK's own retries gave up: the message's
+/// heartbeat goes on meanwhile, so a longer outage costs nothing but time.
+async fn resend<F, Fut>(mut send: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Ok(()) => return Ok(()),
             Err(error) if attempt >= 5 => return Err(error),
             Err(_) => {
                 tokio::time::sleep(retry_delay(attempt)).await;
