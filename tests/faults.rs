@@ -775,3 +775,125 @@ fn a_declined_publish_leaves_nothing_even_when_the_delete_answers_are_lost() {
     scenario.assert_nothing_left();
     scenario.recovers();
 }
+
+/// The worker through throttling, 5xx errors and dropped connections on SQS and S3 (some dropped after
+/// SQS or S3 acted, so a receive's messages or a delete's answer are lost): every request is answered.
+#[test]
+fn the_worker_answers_every_request_through_sqs_and_s3_faults() {
+    let world = World::new();
+    let sdk = world.sdk();
+    let spec = world.spec(
+        "faulty.yaml",
+        "  - id: faulty\n    allowed_origins: [\"https://app.example.com\"]\n    queue: { visibility_timeout_seconds: 4, max_receive_count: 5 }\n",
+    );
+    world.publish(&spec).expect(0);
+    let status = world
+        .botpub_bot("status", "faulty", &["--output", "json"])
+        .expect(0)
+        .json();
+    let url = world.api_url(&status);
+    let key = sdk.key_value(&sdk.output(&world.stack("faulty"), "DefaultApiKeyId"));
+    // The requests go straight to LocalStack's API; only the worker's AWS calls cross the proxy.
+    let ids: Vec<String> = (0..100)
+        .map(|i| {
+            let body = json!({ "message": format!("question {i}") }).to_string();
+            let reply = http(
+                "POST",
+                &format!("{url}/predict"),
+                &[("x-api-key", &key)],
+                Some(&body),
+            );
+            assert_eq!(reply.status, 202, "{}", reply.body);
+            reply.json()["request_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let seed = std::env::var("BOTPUB_FAULT_SEED").unwrap_or_else(|_| "20261129".to_string());
+    let proxy = FaultProxy::start(
+        &world,
+        &[
+            "--seed",
+            &seed,
+            "--throttle",
+            "0.08",
+            "--burst",
+            "3",
+            "--error5xx",
+            "0.06",
+            "--drop",
+            "0.06",
+            "--services",
+            "sqs,s3",
+        ],
+    );
+    let mut worker = world
+        .command(&proxy.url)
+        .args([
+            "worker",
+            "faulty",
+            "--prefix",
+            &world.prefix,
+            "--concurrency",
+            "8",
+        ])
+        .args([
+            "--idle-exit",
+            "12s",
+            "--log-format",
+            "json",
+            "--output",
+            "json",
+            "--",
+        ])
+        .args(["python3", "examples/bots/answer.py"])
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while worker.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = worker.kill();
+            panic!("the worker did not stop by itself within 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = worker.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counters = proxy.counters();
+    for (i, id) in ids.iter().enumerate() {
+        let doc = http(
+            "GET",
+            &format!("{url}/result/{id}"),
+            &[("x-api-key", &key)],
+            None,
+        )
+        .json();
+        assert_eq!(
+            doc["status"], "completed",
+            "request {i}: {doc}\n{summary}\n{log}"
+        );
+        assert_eq!(doc["response"], format!("You said: question {i}"));
+    }
+    let injected_total: u64 = [
+        "throttle",
+        "error500",
+        "error503",
+        "drop_before",
+        "drop_after",
+    ]
+    .iter()
+    .map(|kind| injected(&counters, kind))
+    .sum();
+    assert!(
+        injected_total >= 20,
+        "too few faults to mean anything: {counters}"
+    );
+    eprintln!("through {injected_total} faults: {summary}");
+    assert!(
+        summary["answered"].as_u64().unwrap() + summary["duplicates"].as_u64().unwrap() >= 100,
+        "{summary}"
+    );
+}

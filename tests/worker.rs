@@ -35,13 +35,14 @@ fn fleet() -> &'static Fleet {
                 bot("killed", 3, 3),
                 bot("stops", 30, 2),
                 bot("slow", 2, 2),
+                bot("many", 30, 2),
             ]
             .concat(),
         );
         world.publish(&spec).expect(0);
         let sdk = world.sdk();
         let mut apis = std::collections::HashMap::new();
-        for id in ["asks", "fails", "killed", "stops", "slow"] {
+        for id in ["asks", "fails", "killed", "stops", "slow", "many"] {
             let status = world.botpub_bot("status", id, &["--output", "json"]).expect(0).json();
             let key = sdk.key_value(&sdk.output(&world.stack(id), "DefaultApiKeyId"));
             apis.insert(id.to_string(), (world.api_url(&status), key));
@@ -63,8 +64,10 @@ impl Fleet {
             "json",
         ];
         args.extend_from_slice(more);
-        args.push("--");
-        args.extend_from_slice(bot);
+        if !bot.is_empty() {
+            args.push("--");
+            args.extend_from_slice(bot);
+        }
         self.world
             .command(&self.world.endpoint)
             .args(&args)
@@ -449,4 +452,86 @@ fn a_request_that_takes_longer_than_the_visibility_timeout_runs_exactly_once() {
         sa["answered"].as_u64().unwrap() + sb["answered"].as_u64().unwrap(),
         1
     );
+}
+
+/// The example bot server (`examples/bots/server.py`) on a free loopback port; killed when dropped.
+struct BotServer {
+    child: Child,
+    url: String,
+}
+
+impl BotServer {
+    fn start() -> BotServer {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(common::root().join("examples/bots/server.py"))
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().trim_start_matches("listening on ").to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        BotServer { child, url }
+    }
+}
+
+impl Drop for BotServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn three_workers_answer_three_hundred_requests_each_once_with_its_own_answer() {
+    let f = fleet();
+    let server = BotServer::start();
+    let ids: Vec<String> = (0..300).map(|i| f.post("many", &format!("m{i}"))).collect();
+    let workers: Vec<Child> = (0..3)
+        .map(|_| {
+            f.worker(
+                "many",
+                &[
+                    "--http",
+                    &server.url,
+                    "--concurrency",
+                    "8",
+                    "--idle-exit",
+                    "5s",
+                ],
+                &[],
+            )
+        })
+        .collect();
+    let summaries: Vec<Value> = workers
+        .into_iter()
+        .map(|w| {
+            let (code, summary, log) = finish(w, Duration::from_secs(120));
+            assert_eq!(code, 0, "{log}");
+            summary
+        })
+        .collect();
+    let total = |field: &str| -> u64 { summaries.iter().map(|s| s[field].as_u64().unwrap()).sum() };
+    // Every handler run answered a request of its own: 300 runs, no duplicates without faults.
+    assert_eq!(total("answered"), 300, "{summaries:?}");
+    assert_eq!(
+        total("failed_attempts") + total("duplicates"),
+        0,
+        "{summaries:?}"
+    );
+    assert!(
+        summaries
+            .iter()
+            .all(|s| s["answered"].as_u64().unwrap() > 0),
+        "all three worked: {summaries:?}"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let doc = f.result("many", id, Duration::ZERO);
+        assert_eq!(doc["status"], "completed", "{doc}");
+        assert_eq!(doc["response"], format!("You said: m{i}"));
+    }
 }

@@ -14,7 +14,8 @@ named in --services (by the SigV4 credential scope of the request); everything e
 Faults, chosen per request from a seeded RNG:
   throttle     the service's own throttling error, exactly as AWS sends it, so that the AWS SDK classifies
                it as throttling: CloudFormation (query/XML) HTTP 400 `Throttling`; API Gateway (REST-JSON)
-               HTTP 429 `TooManyRequestsException`; S3 HTTP 503 `SlowDown`. A throttle starts a burst: the
+               HTTP 429 `TooManyRequestsException`; S3 HTTP 503 `SlowDown`; SQS (JSON) HTTP 400
+               `ThrottlingException`. A throttle starts a burst: the
                next --burst - 1 requests to the same service are throttled too, as a saturated API would.
   error500/503 an internal error / service unavailable, in the service's error format.
   drop_before  the connection is closed without an answer and the request never reaches the upstream.
@@ -215,7 +216,21 @@ def request_id():
 def fault_response(service, kind):
     """(status, headers, body) of an error exactly as the service would send it."""
     rid = request_id()
-    if service in ("cloudformation", "sqs", "sts", "iam"):
+    if service == "sqs":
+        # SQS speaks the AWS JSON protocol (X-Amz-Target: AmazonSQS.*), with the query-era code in a header.
+        status, code, query_code = {
+            "throttle": (400, "ThrottlingException", "RequestThrottled;Sender"),
+            "error500": (500, "InternalError", "InternalError;Receiver"),
+            "error503": (503, "ServiceUnavailable", "ServiceUnavailable;Receiver"),
+        }[kind]
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "x-amzn-RequestId": rid,
+            "x-amzn-query-error": query_code,
+        }
+        body = json.dumps({"__type": f"com.amazonaws.sqs#{code}", "message": code})
+        return status, headers, body.encode()
+    if service in ("cloudformation", "sts", "iam"):
         status, typ, code, message = {
             "throttle": (400, "Sender", "Throttling", "Rate exceeded"),
             "error500": (500, "Receiver", "InternalFailure", "An internal error occurred"),
