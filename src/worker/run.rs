@@ -342,33 +342,63 @@ enum Outcome {
     Released(String),
 }
 
+/// What botpub reads off a received message.
+struct Delivery {
+    message_id: String,
+    receipt: String,
+    request_id: String,
+    correlation_id: Option<String>,
+    /// 1 for the first receive.
+    attempt: u32,
+    received_at: String,
+}
+
+impl Delivery {
+    fn of(message: &Message) -> Delivery {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        let attribute = |name: &str| {
+            message
+                .message_attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.string_value())
+                .map(str::to_string)
+        };
+        let system = |name: MessageSystemAttributeName| {
+            message.attributes().and_then(|a| a.get(&name)).cloned()
+        };
+        Delivery {
+            receipt: message.receipt_handle.clone().unwrap_or_default(),
+            request_id: attribute("request_id").unwrap_or_else(|| message_id.clone()),
+            correlation_id: attribute("correlation_id"),
+            attempt: system(MessageSystemAttributeName::ApproximateReceiveCount)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
+            received_at: system(MessageSystemAttributeName::SentTimestamp)
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .map(|ms| rfc3339(aws_smithy_types::DateTime::from_millis(ms)))
+                .unwrap_or_else(now),
+            message_id,
+        }
+    }
+}
+
 async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePermit) {
     let started = Instant::now();
-    let message_id = message.message_id.clone().unwrap_or_default();
-    let receipt = message.receipt_handle.clone().unwrap_or_default();
-    let attribute = |name: &str| {
-        message
-            .message_attributes()
-            .and_then(|a| a.get(name))
-            .and_then(|v| v.string_value())
-            .map(str::to_string)
-    };
-    let request_id = attribute("request_id").unwrap_or_else(|| message_id.clone());
-    let correlation_id = attribute("correlation_id");
-    let system =
-        |name: MessageSystemAttributeName| message.attributes().and_then(|a| a.get(&name)).cloned();
-    let attempt: u32 = system(MessageSystemAttributeName::ApproximateReceiveCount)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
-    let received_at = system(MessageSystemAttributeName::SentTimestamp)
-        .and_then(|ms| ms.parse::<i64>().ok())
-        .map(|ms| rfc3339(aws_smithy_types::DateTime::from_millis(ms)))
-        .unwrap_or_else(now);
+    let delivery = Delivery::of(&message);
+    let Delivery {
+        message_id,
+        receipt,
+        request_id,
+        correlation_id,
+        attempt,
+        ..
+    } = &delivery;
+    let mut bot_time = None;
     let outcome = tokio::select! {
-        outcome = answer(&shared, &message, &request_id, correlation_id.as_deref(), attempt, &received_at, &receipt) => outcome,
-        _ = shared.heartbeat(&receipt) => unreachable!("the heartbeat never ends"),
+        outcome = answer(&shared, &message, &delivery, &mut bot_time) => outcome,
+        _ = shared.heartbeat(receipt) => unreachable!("the heartbeat never ends"),
     };
-    shared.in_flight.lock().unwrap().remove(&message_id);
+    shared.in_flight.lock().unwrap().remove(message_id);
     let (word, error) = match &outcome {
         Outcome::Answered => ("completed", None),
         Outcome::Duplicate => ("duplicate", None),
@@ -388,6 +418,8 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
     };
     counter.fetch_add(1, Ordering::Relaxed);
     let duration_ms = started.elapsed().as_millis() as u64;
+    // The bot's share of the time, so that what the worker itself adds is plain to see.
+    let bot_ms = bot_time.map(|t| t.as_millis() as u64);
     let line = match shared.log {
         LogFormat::Json => json!({
             "time": now(),
@@ -396,13 +428,17 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
             "correlation_id": correlation_id,
             "attempt": attempt,
             "duration_ms": duration_ms,
+            "bot_ms": bot_ms,
             "outcome": word,
             "error": error,
         })
         .to_string(),
         LogFormat::Text => format!(
-            "{} {request_id} attempt {attempt}: {word} in {duration_ms} ms{}",
+            "{} {request_id} attempt {attempt}: {word} in {duration_ms} ms{}{}",
             clock(),
+            bot_ms
+                .map(|ms| format!(" (bot {ms} ms)"))
+                .unwrap_or_default(),
             error.map(|e| format!(": {e}")).unwrap_or_default()
         ),
     };
@@ -412,12 +448,15 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
 async fn answer(
     shared: &Shared,
     message: &Message,
-    request_id: &str,
-    correlation_id: Option<&str>,
-    attempt: u32,
-    received_at: &str,
-    receipt: &str,
+    delivery: &Delivery,
+    bot_time: &mut Option<Duration>,
 ) -> Outcome {
+    let (request_id, receipt, attempt) = (
+        delivery.request_id.as_str(),
+        delivery.receipt.as_str(),
+        delivery.attempt,
+    );
+    let correlation_id = delivery.correlation_id.as_deref();
     let aws = &shared.aws;
     let bucket = &shared.queue.bucket;
     // A message delivered again after its answer was written: delete it, never answer twice.
@@ -436,10 +475,13 @@ async fn answer(
         "request_id": request_id,
         "correlation_id": correlation_id,
         "attempt": attempt,
-        "received_at": received_at,
+        "received_at": delivery.received_at,
         "request": request,
     });
-    match shared.bot.call(&document, shared.timeout).await {
+    let called = Instant::now();
+    let answered = shared.bot.call(&document, shared.timeout).await;
+    *bot_time = Some(called.elapsed());
+    match answered {
         Ok(fields) => {
             let doc = results::completed(request_id, correlation_id, fields, &now());
             if let Err(e) = persist(shared, request_id, &doc).await {

@@ -1,0 +1,440 @@
+//! Worker benchmark on LocalStack: `botpub worker --http --concurrency 8` against a hand-written boto3
+//! consumer of the kind tutorials show (long poll, one message at a time, call the bot, put the result,
+//! delete), both calling the same bot server (examples/bots/server.py) that answers after 100 ms; the exec
+//! mode's cost per request; and `botpub ask` against seed 000's client loop (POST, then GET every 2 s).
+//!
+//!   cargo bench --bench worker     full measurement (release build; 500 requests a side, ~2.5 min)
+//!   cargo test --bench worker      smoke run (debug build, 20 requests a side, ~40 s)
+//!
+//! Requests are queued through the published API (POST /predict) before each consumer starts. Throughput is
+//! answers per second of the consumer's run; latency is from the POST's answer to the result's
+//! `completed_at`; botpub's own time is each request's handling time minus its bot call (`duration_ms -
+//! bot_ms` of the worker's JSON log). LocalStack comes from tests/support/servers.sh, boto3 from the pinned
+//! LocalStack venv; the bot is unpublished at the end.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+mod support;
+
+use support::{LocalStack, REGION, script, utc_now, verdict};
+
+const TARGET_THROUGHPUT: f64 = 5.0;
+const TARGET_OWN_MS: f64 = 30.0;
+const TARGET_ASK: f64 = 5.0;
+const BOT_DELAY_MS: u32 = 100;
+
+struct Bench {
+    root: PathBuf,
+    bin: PathBuf,
+    home: tempfile::TempDir,
+    endpoint: String,
+    prefix: String,
+    api: String,
+    key: String,
+}
+
+impl Bench {
+    fn botpub(&self, args: &[&str]) -> Command {
+        let mut command = support::botpub(&self.bin, self.home.path(), &self.endpoint);
+        command.args(args).current_dir(&self.root);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Value {
+        let out = self.botpub(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "botpub {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    /// POSTs `n` questions; each request id with the time its POST was answered.
+    fn post(&self, n: usize, tag: &str) -> Vec<(String, SystemTime)> {
+        let agent = Bench::agent();
+        (0..n)
+            .map(|i| {
+                let body = json!({ "message": format!("{tag} {i}") }).to_string();
+                let mut reply = agent
+                    .post(format!("{}/predict", self.api))
+                    .header("x-api-key", &self.key)
+                    .header("content-type", "application/json")
+                    .send(body.as_bytes())
+                    .unwrap();
+                let doc: Value =
+                    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+                (
+                    doc["request_id"].as_str().unwrap().to_string(),
+                    SystemTime::now(),
+                )
+            })
+            .collect()
+    }
+
+    /// Milliseconds from each POST to its result's `completed_at`; every result must be complete.
+    fn latencies(&self, posted: &[(String, SystemTime)]) -> Vec<f64> {
+        let agent = Bench::agent();
+        posted
+            .iter()
+            .map(|(id, at)| {
+                let mut reply = agent
+                    .get(format!("{}/result/{id}", self.api))
+                    .header("x-api-key", &self.key)
+                    .call()
+                    .unwrap();
+                let doc: Value =
+                    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+                assert_eq!(doc["status"], "completed", "{doc}");
+                let done = aws_smithy_types::DateTime::from_str(
+                    doc["completed_at"].as_str().unwrap(),
+                    aws_smithy_types::date_time::Format::DateTime,
+                )
+                .unwrap();
+                let done = SystemTime::try_from(done).unwrap();
+                done.duration_since(*at).unwrap_or_default().as_secs_f64() * 1000.0
+            })
+            .collect()
+    }
+
+    /// botpub worker until it has answered `n`: wall seconds and (handling ms, bot ms) per request.
+    fn worker(&self, n: usize, bot: &[&str]) -> (f64, Vec<(f64, f64)>) {
+        let n = n.to_string();
+        let mut args = vec![
+            "worker",
+            "bench",
+            "--prefix",
+            &self.prefix,
+            "--concurrency",
+            "8",
+            "--max-requests",
+            &n,
+            "--log-format",
+            "json",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(bot);
+        let started = Instant::now();
+        let out = self.botpub(&args).output().unwrap();
+        let wall = started.elapsed().as_secs_f64();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        let times = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["outcome"] == "completed")
+            .map(|l| {
+                (
+                    l["duration_ms"].as_f64().unwrap(),
+                    l["bot_ms"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        (wall, times)
+    }
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// A child process stopped however the bench ends (a panic must not leave the bot server holding the
+/// terminal's pipes).
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bot_server(root: &Path) -> (Stopped, String) {
+    let mut child = Command::new("python3")
+        .arg(root.join("examples/bots/server.py"))
+        .args(["--port", "0", "--delay-ms", &BOT_DELAY_MS.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().trim_start_matches("listening on ").to_string();
+    (Stopped(child), url)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (n, exec_n, asks) = if full { (500, 200, 10) } else { (20, 10, 2) };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (bin, bin_source) = support::binary();
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!(
+        "botpub worker benchmark ({}), {}, {profile} build, {} cores",
+        if full {
+            "full"
+        } else {
+            "smoke run; `cargo bench --bench worker` measures"
+        },
+        utc_now(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let localstack = LocalStack::start(&root);
+    println!(
+        "{}; botpub {} ({bin_source})",
+        localstack.describe(),
+        bin.display()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let prefix = format!("W{:08x}", fastrand::u32(..));
+    let spec = home.path().join("bench.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "version: 1\nregion: {REGION}\nstack_prefix: {prefix}\nbots:\n  - id: bench\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: 30, max_receive_count: 2 }}\n"
+        ),
+    )
+    .unwrap();
+    let mut bench = Bench {
+        root: root.clone(),
+        bin,
+        home,
+        endpoint: localstack.endpoint.clone(),
+        prefix: prefix.clone(),
+        api: String::new(),
+        key: String::new(),
+    };
+    bench.run(&[
+        "publish",
+        spec.to_str().unwrap(),
+        "--yes",
+        "--progress",
+        "none",
+        "--output",
+        "json",
+    ]);
+    let status = bench.run(&["status", "bench", "--prefix", &prefix, "--output", "json"]);
+    bench.api = status["endpoint"].as_str().unwrap().to_string();
+    bench.key = bench.run(&[
+        "keys",
+        "create",
+        "bench",
+        "--description",
+        "bench client",
+        "--prefix",
+        &prefix,
+        "--output",
+        "json",
+    ])["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let queue_url = status["queue_url"].as_str().unwrap().to_string();
+    let venv = script(
+        &root,
+        &[
+            "tests/support/venv.sh",
+            "localstack",
+            "tests/support/localstack-requirements.txt",
+            "--no-deps",
+        ],
+    );
+    // The results bucket, for the reference consumer: the stack's ResultsBucket output.
+    let out = Command::new(Path::new(&venv).join("bin/aws"))
+        .args([
+            "--endpoint-url",
+            &localstack.endpoint,
+            "--region",
+            REGION,
+            "cloudformation",
+            "describe-stacks",
+        ])
+        .args([
+            "--stack-name",
+            &format!("{prefix}-bench"),
+            "--output",
+            "text",
+        ])
+        .args([
+            "--query",
+            "Stacks[0].Outputs[?OutputKey=='ResultsBucket'].OutputValue",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    let bucket = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        !bucket.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (server, bot_url) = bot_server(&root);
+
+    // 1. The hand-written boto3 consumer.
+    let posted = bench.post(n, "reference");
+    let started = Instant::now();
+    let status = Command::new(Path::new(&venv).join("bin/python"))
+        .arg(root.join("benches/support/boto3_consumer.py"))
+        .args([
+            &localstack.endpoint,
+            &queue_url,
+            &bucket,
+            &bot_url,
+            &n.to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the boto3 consumer failed");
+    let reference_s = started.elapsed().as_secs_f64();
+    let reference_latency = bench.latencies(&posted);
+
+    // 2. botpub worker --http --concurrency 8.
+    let posted = bench.post(n, "botpub");
+    let (botpub_s, times) = bench.worker(n, &["--http", &bot_url]);
+    let botpub_latency = bench.latencies(&posted);
+    assert_eq!(times.len(), n, "every request answered once");
+    let own: Vec<f64> = times.iter().map(|(all, bot)| all - bot).collect();
+    let bot_calls: Vec<f64> = times.iter().map(|(_, bot)| *bot).collect();
+
+    // 3. Exec mode: one process per request, a bot that only reads its input and answers.
+    let posted = bench.post(exec_n, "exec");
+    let (exec_s, exec_times) = bench.worker(exec_n, &["--", "sh", "-c", "cat >/dev/null; echo ok"]);
+    bench.latencies(&posted);
+    let exec_bot: Vec<f64> = exec_times.iter().map(|(_, bot)| *bot).collect();
+    let exec_own: Vec<f64> = exec_times.iter().map(|(all, bot)| all - bot).collect();
+
+    // 4. ask against seed 000's client loop, with a worker running.
+    let mut worker = bench
+        .botpub(&[
+            "worker",
+            "bench",
+            "--prefix",
+            &prefix,
+            "--http",
+            &bot_url,
+            "--log-format",
+            "json",
+        ])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut ask_ms = Vec::new();
+    let mut seed_ms = Vec::new();
+    let agent = Bench::agent();
+    for i in 0..asks {
+        let started = Instant::now();
+        let out = bench
+            .botpub(&[
+                "ask",
+                "bench",
+                &format!("ask {i}"),
+                "--prefix",
+                &prefix,
+                "--key",
+                &bench.key,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ask_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        let (id, _) = bench.post(1, "seed").remove(0);
+        loop {
+            std::thread::sleep(Duration::from_secs(2));
+            let mut reply = agent
+                .get(format!("{}/result/{id}", bench.api))
+                .header("x-api-key", &bench.key)
+                .call()
+                .unwrap();
+            if reply
+                .body_mut()
+                .read_to_string()
+                .unwrap()
+                .contains("\"completed\"")
+            {
+                break;
+            }
+        }
+        seed_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status();
+    let _ = worker.wait();
+    drop(server);
+    bench.run(&[
+        "unpublish",
+        "bench",
+        "--prefix",
+        &prefix,
+        "--yes",
+        "--progress",
+        "none",
+    ]);
+    localstack.stop();
+
+    let reference_rate = n as f64 / reference_s;
+    let botpub_rate = n as f64 / botpub_s;
+    let throughput = botpub_rate / reference_rate;
+    let own_p50 = percentile(&own, 0.5);
+    let ask_ratio = percentile(&seed_ms, 0.5) / percentile(&ask_ms, 0.5);
+    println!();
+    println!("| measure | boto3 consumer | botpub worker | target |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| throughput, {n} requests, {BOT_DELAY_MS} ms bot | {reference_rate:.1}/s | {botpub_rate:.1}/s ({throughput:.1}×) | ≥ {TARGET_THROUGHPUT}×: {} |",
+        verdict(throughput >= TARGET_THROUGHPUT)
+    );
+    println!(
+        "| latency POST → result written, p50 / p99 | {:.0} / {:.0} ms | {:.0} / {:.0} ms | |",
+        percentile(&reference_latency, 0.5),
+        percentile(&reference_latency, 0.99),
+        percentile(&botpub_latency, 0.5),
+        percentile(&botpub_latency, 0.99)
+    );
+    println!(
+        "| botpub's own time per request beyond the bot call, p50 / p99 | | {own_p50:.1} / {:.1} ms (bot call p50 {:.0} ms) | ≤ {TARGET_OWN_MS} ms p50: {} |",
+        percentile(&own, 0.99),
+        percentile(&bot_calls, 0.5),
+        verdict(own_p50 <= TARGET_OWN_MS)
+    );
+    println!(
+        "| exec mode, {exec_n} requests: process start and I/O p50 / own time p50 / throughput | | {:.1} ms / {:.1} ms / {:.1}/s | |",
+        percentile(&exec_bot, 0.5),
+        percentile(&exec_own, 0.5),
+        exec_n as f64 / exec_s
+    );
+    println!(
+        "| time to the answer, {BOT_DELAY_MS} ms bot, median of {asks}: seed client loop (2 s polls) / botpub ask | {:.0} ms | {:.0} ms ({ask_ratio:.1}×) | ≥ {TARGET_ASK}×: {} |",
+        percentile(&seed_ms, 0.5),
+        percentile(&ask_ms, 0.5),
+        verdict(ask_ratio >= TARGET_ASK)
+    );
+}
