@@ -41,6 +41,8 @@ pub struct Aws {
     pub region: String,
     /// The custom endpoint every service is reached through (LocalStack, a proxy), if any.
     pub endpoint_url: Option<String>,
+    /// Whether that endpoint is LocalStack, once asked.
+    localstack: Arc<tokio::sync::OnceCell<bool>>,
     /// The S3 endpoint when it is not AWS's own (LocalStack, a proxy): template URLs must point there.
     pub s3_endpoint: Option<String>,
     requests: Arc<Recorder>,
@@ -151,6 +153,7 @@ impl Aws {
             sqs,
             region,
             endpoint_url: config.endpoint_url().map(str::to_string),
+            localstack: Arc::default(),
             s3_endpoint,
             requests,
         })
@@ -175,6 +178,36 @@ impl Aws {
             "{}/_aws/execute-api/{api_id}/{stage}",
             custom.trim_end_matches('/')
         )
+    }
+
+    /// Whether the engine behind the custom endpoint is LocalStack, which has behaviours of its own that
+    /// users must be warned of. It is asked, not guessed from the URL: `GET /_localstack/health` is
+    /// LocalStack's own status page, which AWS does not have, and which a proxy that forwards everything to
+    /// LocalStack passes on (rightly: the engine behind it is what behaves so). No custom endpoint: false.
+    pub async fn is_localstack(&self) -> bool {
+        let Some(endpoint) = self.endpoint_url.clone() else {
+            return false;
+        };
+        *self
+            .localstack
+            .get_or_init(|| async move {
+                let url = format!("{}/_localstack/health", endpoint.trim_end_matches('/'));
+                tokio::task::spawn_blocking(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .timeout_global(Some(Duration::from_secs(2)))
+                        .build()
+                        .into();
+                    agent
+                        .get(&url)
+                        .call()
+                        .ok()
+                        .and_then(|mut reply| reply.body_mut().read_to_string().ok())
+                        .is_some_and(|body| body.contains("\"services\""))
+                })
+                .await
+                .unwrap_or(false)
+            })
+            .await
     }
 
     /// Requests sent so far (each operation once, however many attempts it took).

@@ -897,3 +897,54 @@ fn the_worker_answers_every_request_through_sqs_and_s3_faults() {
         "{summary}"
     );
 }
+
+/// On LocalStack an update that redeploys the API leaves it answering 404, so the plan says so before the
+/// confirmation, and `publish` repeats the way out; an endpoint that does not say it is LocalStack (here
+/// the proxy hiding LocalStack's own status page) gets no such warning. A proxy that forwards everything
+/// to LocalStack is LocalStack as far as this behaviour goes, so it warns too.
+#[test]
+fn an_update_that_redeploys_the_api_warns_on_localstack_only() {
+    let world = World::new();
+    let spec = |origins: &str| {
+        world.spec(
+            "origins.yaml",
+            &format!("  - id: {BOT}\n    allowed_origins: [{origins}]\n"),
+        )
+    };
+    world
+        .publish(&spec("\"https://app.example.com\""))
+        .expect(0);
+    let changed = spec("\"https://app.example.com\", \"https://b.example.com\"");
+    let changed = changed.to_str().unwrap();
+    let warning = "LocalStack then answers 404 NOT FOUND";
+    let plan = world.botpub(&["plan", changed]).expect(2);
+    assert!(plan.stdout().contains(warning), "{}", plan.stdout());
+    assert!(
+        plan.stdout().contains(&format!(
+            "`botpub unpublish {BOT} --prefix {}`",
+            world.prefix
+        )),
+        "{}",
+        plan.stdout()
+    );
+    let forwarding = FaultProxy::start(&world, &[]);
+    let plan = forwarding.botpub(&world, &["plan", changed]).expect(2);
+    assert!(plan.stdout().contains(warning), "{}", plan.stdout());
+    let hiding = FaultProxy::start(&world, &["--hide-localstack"]);
+    let plan = hiding.botpub(&world, &["plan", changed]).expect(2);
+    assert!(!plan.stdout().contains(warning), "{}", plan.stdout());
+    assert!(
+        plan.stdout().contains("Deployment"),
+        "the same changes: {}",
+        plan.stdout()
+    );
+    // publish shows it before the confirmation and repeats it after the update.
+    let published = world
+        .botpub(&["publish", changed, "--yes", "--progress", "none"])
+        .expect(0);
+    let stderr = published.stderr();
+    let first = stderr.find(warning).expect("warned in the plan");
+    let last = stderr.rfind(warning).unwrap();
+    assert!(first < last, "repeated after the update: {stderr}");
+    assert!(stderr[last..].contains("then `botpub publish`"), "{stderr}");
+}

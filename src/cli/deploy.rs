@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use botpub::cloudformation::changeset;
 use botpub::cloudformation::deploy::{self, Applied, Published, Run, Watched};
 use botpub::cloudformation::events;
 use botpub::cloudformation::plan::Plan;
@@ -85,6 +86,7 @@ pub async fn apply(
     run.ensure_current(&plan, &loaded.stacks).await?;
     let applied = run.apply(&plan, &loaded.stacks, false).await?;
     report(&run, &applied, output, plan.has_changes()).await?;
+    repeat_localstack_hints(&plan, &applied);
     deploy::failures(&applied)?;
     Ok(outcome::OK)
 }
@@ -118,8 +120,23 @@ pub async fn publish(
     }
     let applied = run.apply(&plan, &loaded.stacks, detach).await?;
     report(&run, &applied, output, true).await?;
+    repeat_localstack_hints(&plan, &applied);
     deploy::failures(&applied)?;
     Ok(outcome::OK)
+}
+
+/// After an update that LocalStack serves as 404, the plan's warning again, where the user looks last.
+fn repeat_localstack_hints(plan: &Plan, applied: &[Applied]) {
+    for planned in &plan.stacks {
+        let updated = applied
+            .iter()
+            .any(|a| a.stack_name == planned.stack_name && a.result == "updated");
+        for warning in &planned.warnings {
+            if updated && warning.starts_with(changeset::LOCALSTACK_REDEPLOY) {
+                eprintln!("warning: {}: {warning}", planned.stack_name);
+            }
+        }
+    }
 }
 
 /// Prints what each bot offers its clients now; failures are reported (root cause first) by the caller's error.

@@ -289,7 +289,38 @@ pub async fn plan_stack(
         );
     }
     plan.warnings = warnings(&plan, &stack.kind);
+    if redeploys_the_api(&plan) && aws.is_localstack().await {
+        plan.warnings.push(localstack_redeploy_warning(&plan));
+    }
     Ok(plan)
+}
+
+/// How the LocalStack warning starts, so that `publish` can repeat its hint after the update.
+pub const LOCALSTACK_REDEPLOY: &str = "on LocalStack";
+
+/// An update that replaces the API's deployment or stage: the old one is deleted.
+fn redeploys_the_api(plan: &StackPlan) -> bool {
+    plan.action == "update"
+        && plan.changes.iter().any(|c| {
+            let api_front = ["AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage"];
+            let replaced = matches!(c.replacement.as_deref(), Some("True" | "Conditional"));
+            api_front.contains(&c.resource_type.as_str()) && (c.action == "remove" || replaced)
+        })
+}
+
+/// LocalStack removes the stage when CloudFormation deletes the old deployment, so the updated API answers
+/// 404 there (AWS keeps serving it); the way out is to publish anew.
+fn localstack_redeploy_warning(plan: &StackPlan) -> String {
+    let bot = plan.bot_id.as_deref().unwrap_or(&plan.stack_name);
+    let prefix = plan
+        .stack_name
+        .strip_suffix(&format!("-{bot}"))
+        .filter(|p| *p != crate::spec::model::DEFAULT_PREFIX)
+        .map(|p| format!(" --prefix {p}"))
+        .unwrap_or_default();
+    format!(
+        "{LOCALSTACK_REDEPLOY}, this update redeploys the API and LocalStack then answers 404 NOT FOUND on every route (it removes the stage with the old deployment; AWS keeps serving). To apply it on LocalStack, run `botpub unpublish {bot}{prefix}` and then `botpub publish` instead (the endpoint and key values change)"
+    )
 }
 
 /// The template the stack runs now, when it is one botpub can read (JSON).

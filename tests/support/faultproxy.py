@@ -4,7 +4,7 @@
     faultproxy.py --upstream http://127.0.0.1:4566 [--port 0] [--seed 1]
                   [--throttle P] [--burst N] [--error5xx P] [--drop P] [--drop-after P]
                   [--delay P] [--delay-seconds S] [--services cloudformation,apigateway]
-                  [--always throttle,error503] [--stop-on-eof] [--verbose]
+                  [--always throttle,error503] [--stop-on-eof] [--verbose] [--hide-localstack]
 
 It listens on 127.0.0.1 only and prints its URL (http://127.0.0.1:PORT) as the first and only line of
 stdout.
@@ -22,6 +22,9 @@ Faults, chosen per request from a seeded RNG:
   drop_after   the request is forwarded, then the connection is closed without an answer: the client
                cannot know the request took effect, which is what idempotency tokens are for.
   delay        the answer is held back --delay-seconds, then forwarded normally.
+
+With --hide-localstack, LocalStack's own paths (/_localstack/...) answer 404: botpub then sees an endpoint
+that does not say it is LocalStack.
 
 Control endpoint (on the proxy itself, never forwarded):
   GET  /__faults   the configuration and what was injected so far, as JSON:
@@ -292,6 +295,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         if self.path.split("?")[0] == "/__faults":
             return self.control(body)
+        if self.path.startswith("/_localstack/") and self.server.state.config.get("hide_localstack"):
+            # An endpoint that does not say it is LocalStack, as AWS or any other engine would answer.
+            return self.answer(404, {"Content-Type": "application/json"}, b'{"message": "Not Found"}')
         state = self.server.state
         service = service_of(self.headers, self.path, body)
         operation = operation_of(service, self.command, self.path, self.headers, body)
@@ -385,6 +391,9 @@ def main():
     parser.add_argument("--always", default="", help="kinds that hit every request, in turn")
     parser.add_argument("--verbose", action="store_true", help="log faults to stderr")
     parser.add_argument(
+        "--hide-localstack", action="store_true", help="answer 404 to LocalStack's own /_localstack/ paths"
+    )
+    parser.add_argument(
         "--stop-on-eof",
         action="store_true",
         help="exit when stdin reaches end of file, i.e. when the process that started it is gone",
@@ -410,6 +419,7 @@ def main():
         "always": always,
         "rules": [],
         "no_drop_after": [],
+        "hide_localstack": args.hide_localstack,
     }
     server = Server(("127.0.0.1", args.port), Handler)
     server.upstream = upstream
