@@ -44,6 +44,13 @@ pub async fn worker(
     };
     let aws = connect(aws_args, None).await?;
     let queue = BotQueue::find(&aws, &target.prefix, args.bot_id).await?;
+    if let Some(mapping) = queue.lambda_worker(&aws).await? {
+        return Err(Blocked(format!(
+            "{}'s queue is consumed by its Lambda worker (worker_function_arn, event source mapping {mapping}); a botpub worker beside it would take some of its requests. Remove worker_function_arn from the spec and publish, then run botpub worker",
+            args.bot_id
+        ))
+        .into());
+    }
     eprintln!(
         "{}: answering requests from {} with {} at a time (visibility timeout {} s, {} attempt(s) before the dead-letter queue); Ctrl-C stops",
         args.bot_id,

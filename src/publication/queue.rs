@@ -88,6 +88,29 @@ impl BotQueue {
     }
 }
 
+impl BotQueue {
+    /// The Lambda function that consumes this queue (the spec's `worker_function_arn`), if there is one:
+    /// another worker beside it would take its requests.
+    pub async fn lambda_worker(&self, aws: &Aws) -> anyhow::Result<Option<String>> {
+        match aws
+            .cloudformation
+            .describe_stack_resource()
+            .stack_name(&self.stack_name)
+            .logical_resource_id("WorkerMapping")
+            .send()
+            .await
+        {
+            Ok(found) => Ok(found
+                .stack_resource_detail()
+                .and_then(|r| r.physical_resource_id())
+                .map(str::to_string)
+                .or_else(|| Some("a Lambda event source mapping".to_string()))),
+            Err(error) if crate::aws::explain(&error).contains("does not exist") => Ok(None),
+            Err(error) => Err(error).aws(format!("reading {}'s resources", self.stack_name)),
+        }
+    }
+}
+
 /// The counts of a bot's queues (`None` for a stack without queues).
 pub async fn counts(
     aws: &Aws,
