@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use serde::Serialize;
 
 use super::queue::BotQueue;
@@ -79,9 +79,94 @@ pub async fn list(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<DeadLetter>
     Ok(letters)
 }
 
-/// Moves every dead letter back to the work queue, body and attributes unchanged (sent first, deleted
-/// after, so none is lost). Returns how many were moved.
+/// Moves every dead letter back to the work queue with SQS's own message move task, and waits for it to
+/// finish; an engine without move tasks gets [`redrive_by_hand`]. Returns how many were moved.
 pub async fn redrive(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
+    let arn = |url: &str| {
+        let url = url.to_string();
+        async move {
+            let attributes = aws
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .aws("reading a queue's ARN")?;
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{url} has no ARN"))
+        }
+    };
+    let (source, destination) = (
+        arn(&queue.dead_letter_url).await?,
+        arn(&queue.queue_url).await?,
+    );
+    let started = aws
+        .sqs
+        .start_message_move_task()
+        .source_arn(&source)
+        .destination_arn(&destination)
+        .send()
+        .await;
+    let handle = match started {
+        Ok(started) => started.task_handle().unwrap_or_default().to_string(),
+        Err(error) if lacks_move_tasks(&crate::aws::explain(&error)) => {
+            return redrive_by_hand(aws, queue).await;
+        }
+        Err(error) => {
+            return Err(error).aws(format!("starting the redrive of {}", queue.bot_id));
+        }
+    };
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        let tasks = aws
+            .sqs
+            .list_message_move_tasks()
+            .source_arn(&source)
+            .send()
+            .await
+            .aws(format!("following the redrive of {}", queue.bot_id))?;
+        // The newest task is listed first; ours is the one with our handle (or the only one running).
+        let task = tasks
+            .results()
+            .iter()
+            .find(|t| t.task_handle() == Some(handle.as_str()))
+            .or_else(|| tasks.results().first());
+        if let Some(task) = task {
+            match task.status() {
+                Some("COMPLETED") => return Ok(task.approximate_number_of_messages_moved() as u64),
+                Some(status @ ("FAILED" | "CANCELLED" | "CANCELLING")) => anyhow::bail!(
+                    "the redrive of {} ended {status}: {}",
+                    queue.bot_id,
+                    task.failure_reason().unwrap_or("no reason given")
+                ),
+                _ => {}
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
+/// Whether an engine said it has no message move tasks (rather than refusing this one).
+fn lacks_move_tasks(explained: &str) -> bool {
+    [
+        "UnsupportedOperation",
+        "InvalidAction",
+        "UnknownOperation",
+        "not implemented",
+        "not yet implemented",
+    ]
+    .iter()
+    .any(|sign| explained.contains(sign))
+}
+
+/// Moves every dead letter back by receiving it, sending it to the work queue (body and attributes
+/// unchanged) and deleting it: sent first, deleted after, so none is lost.
+pub async fn redrive_by_hand(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
     let mut moved = 0;
     let mut quiet = 0;
     while quiet < 3 {
