@@ -48,6 +48,30 @@ pub struct Aws {
     requests: Arc<Recorder>,
 }
 
+/// Fails within two seconds when the host of a custom endpoint does not resolve.
+async fn resolves(url: &str) -> anyhow::Result<()> {
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        anyhow::bail!(
+            "the endpoint `{url}` is not a URL (expected http://HOST[:PORT] or https://...)"
+        );
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host_port = match authority.rsplit_once(':') {
+        Some((_, port))
+            if port.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']') =>
+        {
+            authority.to_string()
+        }
+        _ if url.starts_with("https://") => format!("{authority}:443"),
+        _ => format!("{authority}:80"),
+    };
+    match tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(host_port)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => anyhow::bail!("the endpoint `{url}` does not resolve: {error}"),
+        Err(_) => anyhow::bail!("the endpoint `{url}` did not resolve within 2 s"),
+    }
+}
+
 /// Throttling and transient faults are retried with exponential backoff and jitter; this many attempts
 /// spans about a minute of a throttled API before an operation gives up.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -109,6 +133,17 @@ impl Aws {
                 "no AWS region: pass --region, set AWS_REGION, or set `region` in the spec"
             );
         };
+        // Fail at once where every request could only fail after retried DNS look-ups: a region AWS does
+        // not have (unless a custom endpoint serves it), or a custom endpoint whose host does not resolve.
+        let service_endpoints =
+            std::env::vars().any(|(k, v)| k.starts_with("AWS_ENDPOINT_URL_") && !v.is_empty());
+        match config.endpoint_url() {
+            None if !service_endpoints && !crate::regions::is_known(&region) => {
+                anyhow::bail!("{}", crate::regions::unknown(&region))
+            }
+            Some(url) => resolves(url).await?,
+            None => {}
+        }
         let requests = Arc::new(Recorder {
             verbose: options.verbose,
             requests: AtomicU64::new(0),

@@ -4,13 +4,14 @@
 //! [`spec`] (file → validated model) → [`synth`] (model → CloudFormation templates) → [`cloudformation`]
 //! (change sets, waiting, deploying) → [`publication`] (what is published: status, keys, unpublish) →
 //! [`toolkit`] (the bucket and CodeBuild project behind large templates and remote publishing) →
-//! [`worker`] (answering a published bot's requests). [`aws`], [`outcome`] and [`signals`] are the
-//! plumbing all of them share. The command line (`src/cli/`) sits on top, in the binary.
+//! [`worker`] (answering a published bot's requests). [`aws`], [`outcome`], [`regions`] and [`signals`] are
+//! the plumbing all of them share. The command line (`src/cli/`) sits on top, in the binary.
 
 pub mod aws;
 pub mod cloudformation;
 pub mod outcome;
 pub mod publication;
+pub mod regions;
 pub mod signals;
 pub mod spec;
 pub mod synth;

@@ -101,3 +101,63 @@ fn an_invalid_spec_is_refused_before_any_call() {
         "no AWS call may be attempted: {err}"
     );
 }
+
+#[test]
+fn a_mistyped_region_is_refused_at_once_with_the_region_meant() {
+    let started = std::time::Instant::now();
+    let (code, err) = botpub(&KEYS, &["status", "my-bot", "--region", "us-eats-1"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim_end(),
+        "error: `us-eats-1` is not an AWS region (did you mean `us-east-1`?)"
+    );
+    // The spec's region too, before any AWS call.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("typo.yaml");
+    std::fs::write(
+        &spec,
+        "version: 1\nregion: eu-wset-1\nbots:\n  - id: b\n    allowed_origins: [\"https://a.example.com\"]\n",
+    )
+    .unwrap();
+    let (code, err) = botpub(&KEYS, &["validate", spec.to_str().unwrap()]);
+    assert_eq!(code, 0, "a warning at validate: {err}");
+    assert!(
+        err.contains(
+            "warning: region: `eu-wset-1` is not an AWS region (did you mean `eu-west-1`?)"
+        ),
+        "{err}"
+    );
+    let started = std::time::Instant::now();
+    let (code, err) = botpub(&KEYS, &["plan", spec.to_str().unwrap()]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("error: `eu-wset-1` is not an AWS region (did you mean `eu-west-1`?)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_custom_endpoint_that_does_not_resolve_is_refused_at_once() {
+    let started = std::time::Instant::now();
+    let (code, err) = botpub(
+        &[KEYS[0], KEYS[1], ("AWS_REGION", "us-east-1")],
+        &["list", "--endpoint-url", "http://no-such-host.invalid:4566"],
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 1);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: the endpoint `http://no-such-host.invalid:4566` d"),
+        "{err}"
+    );
+}

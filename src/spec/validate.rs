@@ -139,14 +139,17 @@ impl Checker<'_> {
                 "this botpub reads `version: 1`",
             ),
         }
-        if let Some(region) = &file.region
-            && !is_region(region)
-        {
-            self.error_hint(
-                &root.key("region"),
-                format!("`{region}` is not an AWS region name"),
-                "regions look like `us-east-1` or `eu-west-2`",
-            );
+        if let Some(region) = &file.region {
+            if !is_region(region) {
+                self.error_hint(
+                    &root.key("region"),
+                    format!("`{region}` is not an AWS region name"),
+                    "regions look like `us-east-1` or `eu-west-2`",
+                );
+            } else if !crate::regions::is_known(region) {
+                // A warning: a custom endpoint may serve any region; AWS itself refuses it before any call.
+                self.warn(&root.key("region"), crate::regions::unknown(region));
+            }
         }
         let stack_prefix = file
             .stack_prefix
