@@ -66,11 +66,11 @@ async fn exec(
             drop(stdin);
         };
         let mut out = Vec::new();
-        let mut err = Vec::new();
-        let (_, _, _, status) = tokio::join!(
+        let mut answer = (&mut stdout).take(MAX_ANSWER);
+        let (_, _, err, status) = tokio::join!(
             write,
-            stdout.read_to_end(&mut out),
-            stderr.read_to_end(&mut err),
+            answer.read_to_end(&mut out),
+            tail(&mut stderr),
             child.wait()
         );
         (status, out, err)
@@ -94,6 +94,27 @@ async fn exec(
         Ok(Value::Object(fields)) if fields.contains_key("response") => fields,
         _ => answer(json!(text.trim_end_matches(['\n', '\r']))),
     })
+}
+
+/// The largest answer taken from a bot (S3 takes far more, but no chat answer comes near it).
+const MAX_ANSWER: u64 = 64 * 1024 * 1024;
+
+/// The end of a stream, read to its end but kept to its last 64 KiB: a chatty bot's stderr costs no
+/// memory, and its last line is what the error shows.
+async fn tail(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Vec<u8> {
+    const KEEP: usize = 64 * 1024;
+    let mut kept = Vec::new();
+    let mut chunk = vec![0u8; 8192];
+    while let Ok(read) = stream.read(&mut chunk).await {
+        if read == 0 {
+            break;
+        }
+        kept.extend_from_slice(&chunk[..read]);
+        if kept.len() > 2 * KEEP {
+            kept.drain(..kept.len() - KEEP);
+        }
+    }
+    kept
 }
 
 fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>, Failure> {
@@ -120,7 +141,7 @@ fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>
     let body = reply
         .body_mut()
         .with_config()
-        .limit(64 * 1024 * 1024)
+        .limit(MAX_ANSWER)
         .read_to_string()
         .map_err(|e| format!("reading the answer of {url}: {e}"))?;
     if !status.is_success() {
@@ -200,6 +221,16 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(failure, "no model");
+        let failure = bot(
+            "cat >/dev/null; yes noise | head -c 3000000 >&2; echo 'the real reason' >&2; exit 1",
+        )
+        .call(&doc, second)
+        .await
+        .unwrap_err();
+        assert_eq!(
+            failure, "the real reason",
+            "a chatty stderr keeps its last line"
+        );
         let failure = bot("sleep 5")
             .call(&doc, Duration::from_millis(200))
             .await
