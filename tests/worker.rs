@@ -266,6 +266,10 @@ fn a_request_that_always_fails_says_so_lands_in_the_dead_letter_queue_and_is_ans
         "max_receive_count attempts: {summary}"
     );
     assert_eq!(summary["failed"], 1, "{summary}");
+    assert_eq!(
+        summary["released"], 0,
+        "a failure is not a release: {summary}"
+    );
     let listed = f
         .world
         .botpub_bot("dlq", "fails", &["--output", "json"])

@@ -80,6 +80,8 @@ struct Shared {
     released: AtomicU64,
     /// Receipt handles of the messages being worked on, by message id: released on a forced stop.
     in_flight: Mutex<HashMap<String, String>>,
+    /// Messages waiting in the queue when last counted (for the live line); `u64::MAX` before that.
+    waiting: AtomicU64,
 }
 
 enum Stop {
@@ -108,14 +110,14 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         duplicates: AtomicU64::new(0),
         released: AtomicU64::new(0),
         in_flight: Mutex::new(HashMap::new()),
+        waiting: AtomicU64::new(u64::MAX),
         queue,
     });
     let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut taken: u64 = 0;
     let mut idle_since = Instant::now();
-    let mut last_counts = Instant::now() - Duration::from_secs(60);
-    let mut waiting: Option<u64> = None;
+    let mut last_counts: Option<Instant> = None;
     let stop = loop {
         while tasks.try_join_next().is_some() {}
         if !tasks.is_empty() {
@@ -132,14 +134,17 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         {
             break Stop::Idle;
         }
-        if shared.live.is_some() && last_counts.elapsed() >= Duration::from_secs(10) {
-            last_counts = Instant::now();
-            waiting = queue::counts(aws, &shared.queue.queue_url, &shared.queue.dead_letter_url)
-                .await
-                .ok()
-                .map(|c| c.waiting);
+        if shared.live.is_some()
+            && last_counts.is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
+        {
+            last_counts = Some(Instant::now());
+            let counts =
+                queue::counts(aws, &shared.queue.queue_url, &shared.queue.dead_letter_url).await;
+            if let Ok(counts) = counts {
+                shared.waiting.store(counts.waiting, Ordering::Relaxed);
+            }
         }
-        shared.show(tasks.len(), waiting);
+        shared.show();
         // Never receive more than there are free slots: a received message waits for nobody.
         let first = tokio::select! {
             biased;
@@ -272,7 +277,8 @@ async fn stop_tasks(
         .map(|(_, r)| r)
         .collect();
     for receipt in left {
-        shared.release(&receipt, Duration::ZERO).await;
+        shared.set_visibility(&receipt, Duration::ZERO).await;
+        shared.released.fetch_add(1, Ordering::Relaxed);
     }
     second
 }
@@ -285,9 +291,14 @@ impl Shared {
         }
     }
 
-    fn show(&self, in_flight: usize, waiting: Option<u64>) {
+    /// Refreshes the live line (on a terminal): after every request, and at every receive.
+    fn show(&self) {
         if let Some(bar) = &self.live {
-            let waiting = waiting.map_or("?".to_string(), |w| w.to_string());
+            let in_flight = self.in_flight.lock().unwrap().len();
+            let waiting = match self.waiting.load(Ordering::Relaxed) {
+                u64::MAX => "?".to_string(),
+                known => known.to_string(),
+            };
             bar.set_message(format!(
                 "{}: {} answered, {} failed, {in_flight} in flight, {waiting} waiting",
                 self.queue.bot_id,
@@ -297,16 +308,8 @@ impl Shared {
         }
     }
 
-    /// Hands a message back to the queue, visible again after `delay`.
-    async fn release(&self, receipt: &str, delay: Duration) -> bool {
-        let released = self.set_visibility(receipt, delay).await;
-        if released && delay.is_zero() {
-            self.released.fetch_add(1, Ordering::Relaxed);
-        }
-        released
-    }
-
-    /// Hides a received message for `hidden` from now on.
+    /// Hides a received message for `hidden` from now on: zero hands it back to the queue at once.
+    /// Best effort: a message whose call failed comes back when its visibility timeout ends.
     async fn set_visibility(&self, receipt: &str, hidden: Duration) -> bool {
         self.aws
             .sqs
@@ -417,6 +420,7 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
         Outcome::Released(_) => &shared.released,
     };
     counter.fetch_add(1, Ordering::Relaxed);
+    shared.show();
     let duration_ms = started.elapsed().as_millis() as u64;
     // The bot's share of the time, so that what the worker itself adds is plain to see.
     let bot_ms = bot_time.map(|t| t.as_millis() as u64);
@@ -485,7 +489,7 @@ async fn answer(
         Ok(fields) => {
             let doc = results::completed(request_id, correlation_id, fields, &now());
             if let Err(e) = persist(shared, request_id, &doc).await {
-                shared.release(receipt, Duration::ZERO).await;
+                shared.set_visibility(receipt, Duration::ZERO).await;
                 return Outcome::Released(format!("{e:#}"));
             }
             match delete(shared, receipt).await {
@@ -497,11 +501,11 @@ async fn answer(
         Err(error) if attempt >= shared.queue.max_receive_count => {
             let doc = results::failed(request_id, correlation_id, &error, &now());
             if let Err(e) = persist(shared, request_id, &doc).await {
-                shared.release(receipt, Duration::ZERO).await;
+                shared.set_visibility(receipt, Duration::ZERO).await;
                 return Outcome::Released(format!("{e:#}"));
             }
             // Visible again at once: the next receive moves it to the dead-letter queue.
-            shared.release(receipt, Duration::ZERO).await;
+            shared.set_visibility(receipt, Duration::ZERO).await;
             Outcome::Failed(error)
         }
         Err(error) => {
@@ -509,7 +513,7 @@ async fn answer(
             let pause = Duration::from_secs(1 << attempt.saturating_sub(1).min(6)).min(
                 Duration::from_secs(u64::from(shared.queue.visibility_timeout)),
             );
-            shared.release(receipt, pause).await;
+            shared.set_visibility(receipt, pause).await;
             Outcome::Retry(error)
         }
     }
