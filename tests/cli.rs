@@ -509,6 +509,24 @@ fn usage_mistakes_exit_1_with_clap_s_message_and_help_exits_0() {
             &["keys", "rotate", "bot", "key", "--output", "xml"],
             "invalid value 'xml'",
         ),
+        (&["worker", "bot"], "required"),
+        (
+            &["worker", "bot", "--concurrency", "0", "--", "true"],
+            "invalid value '0'",
+        ),
+        (
+            &["worker", "bot", "--grace", "soon", "--", "true"],
+            "invalid value 'soon'",
+        ),
+        (&["ask", "bot"], "required"),
+        (
+            &["ask", "bot", "hi", "--bogus"],
+            "unexpected argument '--bogus'",
+        ),
+        (&["dlq"], "required"),
+        (&["dlq", "bot", "--bogus"], "unexpected argument '--bogus'"),
+        (&["completions", "klingon"], "invalid value 'klingon'"),
+        (&["man", "--bogus"], "unexpected argument '--bogus'"),
     ];
     for (args, says) in mistakes {
         let out = botpub(args);
@@ -540,5 +558,37 @@ fn usage_mistakes_exit_1_with_clap_s_message_and_help_exits_0() {
             stderr(&out)
         );
         assert!(!stdout(&out).is_empty(), "botpub {args:?} prints to stdout");
+    }
+}
+
+/// Completions load in bash and complete a subcommand; the man page renders, one page per command too.
+#[test]
+fn completions_load_in_bash_and_the_man_pages_render() {
+    let bin = env!("CARGO_BIN_EXE_botpub");
+    let script = format!(
+        "source <('{bin}' completions bash) && COMP_WORDS=(botpub wor) && COMP_CWORD=1 && _botpub botpub wor botpub && echo \"${{COMPREPLY[@]}}\""
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "loads without errors: {}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out).trim(), "worker");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = botpub(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(stdout(&out).contains("publish"), "{shell}");
+    }
+    let page = botpub(&["man"]);
+    assert_eq!(page.status.code(), Some(0));
+    assert!(stdout(&page).contains(".TH botpub 1"), "{}", stdout(&page));
+    let dir = tempfile::tempdir().unwrap();
+    let out = botpub(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for page in ["botpub.1", "botpub-worker.1", "botpub-keys-create.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(text.contains(".SH NAME"), "{page}");
     }
 }

@@ -300,6 +300,28 @@ pub enum Command {
         aws: AwsArgs,
     },
 
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Example:\n  source <(botpub completions bash)            # this shell\n  \
+                      botpub completions bash > ~/.local/share/bash-completion/completions/botpub\n  \
+                      botpub completions zsh > \"${fpath[1]}/_botpub\"\n  \
+                      botpub completions fish > ~/.config/fish/completions/botpub.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print botpub's man page (roff), or write one page per command into a directory.
+    #[command(
+        after_help = "Example:\n  botpub man | man -l -\n  botpub man --dir /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write botpub.1 and botpub-COMMAND.1 for every command into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+
     /// Print the JSON Schema of the spec format, for editor completion and checking.
     #[command(
         after_help = "Example:\n  botpub schema > botpub.schema.json\n  # then, in a spec file: # yaml-language-server: $schema=botpub.schema.json"

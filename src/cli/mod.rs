@@ -35,6 +35,8 @@ pub fn main() -> ExitCode {
             format,
         } => offline::synth(specs, dir, *format, out),
         Command::Schema => offline::schema(),
+        Command::Completions { shell } => offline::completions(*shell),
+        Command::Man { dir } => offline::man(dir.as_deref()),
         Command::Worker {
             bot_id,
             http,

@@ -1,4 +1,4 @@
-//! The commands that need no AWS account: `validate`, `synth`, `schema`.
+//! The commands that need no AWS account: `validate`, `synth`, `schema`, `completions`, `man`.
 
 use std::path::{Path, PathBuf};
 
@@ -117,5 +117,42 @@ pub fn schema() -> anyhow::Result<u8> {
         "{}",
         serde_json::to_string_pretty(&spec::file::json_schema())?
     );
+    Ok(outcome::OK)
+}
+
+/// The completion script for `shell`, generated from the same definitions that parse the arguments.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    let mut command = <super::args::Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "botpub", &mut script);
+    write_stdout(&script)
+}
+
+/// Writes to stdout; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<u8> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(outcome::OK),
+    }
+}
+
+/// The man page on stdout, or a page per command (`botpub-publish.1`, `botpub-keys-create.1`, …) in `dir`.
+pub fn man(dir: Option<&Path>) -> anyhow::Result<u8> {
+    let command = <super::args::Cli as clap::CommandFactory>::command();
+    match dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            write_stdout(&page)?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("cannot write the man pages to {}", dir.display()))?;
+            eprintln!("man pages written to {}", dir.display());
+        }
+    }
     Ok(outcome::OK)
 }
