@@ -151,6 +151,19 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Waits until a recording bot has started `n` requests (30 s at most).
+fn wait_for_runs(log: &Path, n: usize) {
+    let started = Instant::now();
+    while lines(log).len() < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{n} request(s) should have started: {:?}",
+            lines(log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A bot that appends each request id to `log`, sleeps `secs`, and answers.
 fn recording_bot(log: &Path, secs: f64) -> Vec<String> {
     vec![
@@ -336,14 +349,7 @@ fn a_request_of_a_worker_killed_mid_answer_is_answered_by_the_next_worker() {
     let slow: Vec<&str> = slow.iter().map(String::as_str).collect();
     let first = f.worker("killed", &[], &slow);
     let id = f.post("killed", "are you there?");
-    let started = Instant::now();
-    while lines(&runs).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the first worker never started the request"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_runs(&runs, 1);
     unsafe_kill(first.id(), "KILL");
     let _ = finish(first, Duration::from_secs(10));
     // After the 3 s visibility timeout the message is back, and the next worker answers it.
@@ -371,15 +377,7 @@ fn sigterm_lets_running_requests_finish_or_hands_them_to_the_next_worker() {
     let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
     let worker = f.worker("stops", &["--concurrency", "4"], &bot);
     let ids: Vec<String> = (0..4).map(|i| f.post("stops", &format!("q{i}"))).collect();
-    let started = Instant::now();
-    while lines(&runs).len() < 4 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not all four started: {:?}",
-            lines(&runs)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_runs(&runs, 4);
     unsafe_kill(worker.id(), "TERM");
     let (code, summary, log) = finish(worker, Duration::from_secs(30));
     assert_eq!(code, 0, "{log}");
@@ -399,11 +397,7 @@ fn sigterm_lets_running_requests_finish_or_hands_them_to_the_next_worker() {
     let ids: Vec<String> = (0..2)
         .map(|i| f.post("stops", &format!("long{i}")))
         .collect();
-    let started = Instant::now();
-    while lines(&f.scratch("stops-long")).len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_runs(&f.scratch("stops-long"), 2);
     unsafe_kill(worker.id(), "TERM");
     let (code, summary, log) = finish(worker, Duration::from_secs(20));
     assert_eq!(code, 0, "{log}");
