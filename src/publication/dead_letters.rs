@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use serde::Serialize;
 
-use super::queue::BotQueue;
+use super::queue::{BotQueue, Delivery};
 use super::results;
 use crate::aws::{Aws, AwsContext};
 
@@ -42,31 +42,16 @@ pub async fn list(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<DeadLetter>
             .aws(format!("reading {}'s dead-letter queue", queue.bot_id))?;
         let mut fresh = false;
         for message in output.messages() {
-            let id = message.message_id().unwrap_or_default().to_string();
-            if !seen.insert(id.clone()) {
+            let delivery = Delivery::of(message);
+            if !seen.insert(delivery.message_id.clone()) {
                 continue;
             }
             fresh = true;
-            let system = |name| message.attributes().and_then(|a| a.get(&name)).cloned();
-            let request_id = message
-                .message_attributes()
-                .and_then(|a| a.get("request_id"))
-                .and_then(|v| v.string_value())
-                .map(str::to_string)
-                .unwrap_or(id);
             letters.push(DeadLetter {
-                receives: system(MessageSystemAttributeName::ApproximateReceiveCount)
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-                first_sent: system(MessageSystemAttributeName::SentTimestamp)
-                    .and_then(|ms| ms.parse::<i64>().ok())
-                    .and_then(|ms| {
-                        aws_smithy_types::DateTime::from_millis(ms)
-                            .fmt(aws_smithy_types::date_time::Format::DateTime)
-                            .ok()
-                    }),
+                request_id: delivery.request_id,
+                receives: delivery.receives.map_or(0, u64::from),
+                first_sent: delivery.sent_at,
                 error: None,
-                request_id,
             });
         }
         quiet = if fresh { 0 } else { quiet + 1 };

@@ -7,6 +7,45 @@ use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack;
 use crate::outcome::Blocked;
 
+/// What botpub reads off a message of a bot's queue: the request it carries and how often it was received.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: String,
+    pub receipt: String,
+    /// The id the client got (the `request_id` attribute the API sets), else the message id.
+    pub request_id: String,
+    pub correlation_id: Option<String>,
+    /// How many times SQS has handed the message out, this time included.
+    pub receives: Option<u32>,
+    /// When the API sent it (RFC 3339).
+    pub sent_at: Option<String>,
+}
+
+impl Delivery {
+    pub fn of(message: &aws_sdk_sqs::types::Message) -> Delivery {
+        use aws_sdk_sqs::types::MessageSystemAttributeName as Name;
+        let message_id = message.message_id().unwrap_or_default().to_string();
+        let attribute = |name: &str| {
+            message
+                .message_attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.string_value())
+                .map(str::to_string)
+        };
+        let system = |name: Name| message.attributes().and_then(|a| a.get(&name)).cloned();
+        Delivery {
+            receipt: message.receipt_handle().unwrap_or_default().to_string(),
+            request_id: attribute("request_id").unwrap_or_else(|| message_id.clone()),
+            correlation_id: attribute("correlation_id"),
+            receives: system(Name::ApproximateReceiveCount).and_then(|n| n.parse().ok()),
+            sent_at: system(Name::SentTimestamp)
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .map(|ms| stack::timestamp(&aws_smithy_types::DateTime::from_millis(ms))),
+            message_id,
+        }
+    }
+}
+
 /// Where a bot's requests wait and its answers go.
 #[derive(Debug, Clone)]
 pub struct BotQueue {

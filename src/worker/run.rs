@@ -15,7 +15,9 @@ use tokio::task::JoinSet;
 
 use super::bot::Bot;
 use crate::aws::{Aws, AwsContext, retry_delay};
-use crate::publication::queue::{self, BotQueue};
+use crate::cloudformation::events::clock_now;
+use crate::cloudformation::stack::timestamp;
+use crate::publication::queue::{self, BotQueue, Delivery};
 use crate::publication::results;
 use crate::signals::{signalled, signalled_times};
 
@@ -345,46 +347,6 @@ enum Outcome {
     Released(String),
 }
 
-/// What botpub reads off a received message.
-struct Delivery {
-    message_id: String,
-    receipt: String,
-    request_id: String,
-    correlation_id: Option<String>,
-    /// 1 for the first receive.
-    attempt: u32,
-    received_at: String,
-}
-
-impl Delivery {
-    fn of(message: &Message) -> Delivery {
-        let message_id = message.message_id.clone().unwrap_or_default();
-        let attribute = |name: &str| {
-            message
-                .message_attributes()
-                .and_then(|a| a.get(name))
-                .and_then(|v| v.string_value())
-                .map(str::to_string)
-        };
-        let system = |name: MessageSystemAttributeName| {
-            message.attributes().and_then(|a| a.get(&name)).cloned()
-        };
-        Delivery {
-            receipt: message.receipt_handle.clone().unwrap_or_default(),
-            request_id: attribute("request_id").unwrap_or_else(|| message_id.clone()),
-            correlation_id: attribute("correlation_id"),
-            attempt: system(MessageSystemAttributeName::ApproximateReceiveCount)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1),
-            received_at: system(MessageSystemAttributeName::SentTimestamp)
-                .and_then(|ms| ms.parse::<i64>().ok())
-                .map(|ms| rfc3339(aws_smithy_types::DateTime::from_millis(ms)))
-                .unwrap_or_else(now),
-            message_id,
-        }
-    }
-}
-
 async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePermit) {
     let started = Instant::now();
     let delivery = Delivery::of(&message);
@@ -393,9 +355,9 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
         receipt,
         request_id,
         correlation_id,
-        attempt,
         ..
     } = &delivery;
+    let attempt = delivery.receives.unwrap_or(1);
     let mut bot_time = None;
     let outcome = tokio::select! {
         outcome = answer(&shared, &message, &delivery, &mut bot_time) => outcome,
@@ -439,7 +401,7 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
         .to_string(),
         LogFormat::Text => format!(
             "{} {request_id} attempt {attempt}: {word} in {duration_ms} ms{}{}",
-            clock(),
+            clock_now(),
             bot_ms
                 .map(|ms| format!(" (bot {ms} ms)"))
                 .unwrap_or_default(),
@@ -458,7 +420,7 @@ async fn answer(
     let (request_id, receipt, attempt) = (
         delivery.request_id.as_str(),
         delivery.receipt.as_str(),
-        delivery.attempt,
+        delivery.receives.unwrap_or(1),
     );
     let correlation_id = delivery.correlation_id.as_deref();
     let aws = &shared.aws;
@@ -479,7 +441,7 @@ async fn answer(
         "request_id": request_id,
         "correlation_id": correlation_id,
         "attempt": attempt,
-        "received_at": delivery.received_at,
+        "received_at": delivery.sent_at.clone().unwrap_or_else(now),
         "request": request,
     });
     let called = Instant::now();
@@ -560,15 +522,6 @@ where
     }
 }
 
-fn rfc3339(time: aws_smithy_types::DateTime) -> String {
-    time.fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
-}
-
 fn now() -> String {
-    rfc3339(aws_smithy_types::DateTime::from(SystemTime::now()))
-}
-
-fn clock() -> String {
-    crate::cloudformation::events::clock_now()
+    timestamp(&aws_smithy_types::DateTime::from(SystemTime::now()))
 }
