@@ -41,7 +41,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::{LocalStack, REGION, script, utc_now, verdict};
+use support::{LocalStack, REGION, utc_now, verdict};
 /// The targets.
 const TARGET_VS_DEPLOY: f64 = 20.0;
 const TARGET_VS_ENGINE: f64 = 2.0;
@@ -698,16 +698,7 @@ fn main() {
     let endpoint = localstack.endpoint.clone();
     println!("{}", localstack.describe());
     let aws_cli = if full {
-        let venv = script(
-            &root,
-            &[
-                "tests/support/venv.sh",
-                "localstack",
-                "tests/support/localstack-requirements.txt",
-                "--no-deps",
-            ],
-        );
-        let aws = PathBuf::from(venv).join("bin/aws");
+        let aws = support::localstack_venv(&root).join("bin/aws");
         let version = Command::new(&aws)
             .arg("--version")
             .output()

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{LocalStack, REGION, script, utc_now, verdict};
+use support::{LocalStack, REGION, utc_now, verdict};
 
 const TARGET_THROUGHPUT: f64 = 5.0;
 const TARGET_OWN_MS: f64 = 30.0;
@@ -253,17 +253,9 @@ fn main() {
         .unwrap()
         .to_string();
     let queue_url = status["queue_url"].as_str().unwrap().to_string();
-    let venv = script(
-        &root,
-        &[
-            "tests/support/venv.sh",
-            "localstack",
-            "tests/support/localstack-requirements.txt",
-            "--no-deps",
-        ],
-    );
+    let venv = support::localstack_venv(&root);
     // The results bucket, for the reference consumer: the stack's ResultsBucket output.
-    let out = Command::new(Path::new(&venv).join("bin/aws"))
+    let out = Command::new(venv.join("bin/aws"))
         .args([
             "--endpoint-url",
             &localstack.endpoint,
@@ -297,7 +289,7 @@ fn main() {
     // 1. The hand-written boto3 consumer.
     let posted = bench.post(n, "reference");
     let started = Instant::now();
-    let status = Command::new(Path::new(&venv).join("bin/python"))
+    let status = Command::new(venv.join("bin/python"))
         .arg(root.join("benches/support/boto3_consumer.py"))
         .args([
             &localstack.endpoint,

@@ -40,6 +40,19 @@ pub fn script(root: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// The pinned LocalStack venv (awscli and boto3 come with it), installed on first use.
+pub fn localstack_venv(root: &Path) -> PathBuf {
+    PathBuf::from(script(
+        root,
+        &[
+            "tests/support/venv.sh",
+            "localstack",
+            "tests/support/localstack-requirements.txt",
+            "--no-deps",
+        ],
+    ))
+}
+
 const SERVERS: &str = "tests/support/servers.sh";
 
 /// LocalStack for a bench: reused when it already runs, else started and, at `stop`, stopped again.
