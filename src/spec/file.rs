@@ -61,6 +61,10 @@ pub struct Bot {
     /// Browser origins allowed by CORS: `https://host[:port]` or `http://host[:port]`, or `["*"]` for any.
     #[schemars(required, length(min = 1))]
     pub allowed_origins: Option<Vec<String>>,
+    /// The API clients call: `predict` (default: `POST /predict`, then `GET /result/{request_id}`) or
+    /// `conversation` (Bedrock Chat's published API: `POST /conversation`, `GET /conversation/{id}`,
+    /// `GET /conversation/{id}/{message_id}`, the history kept and given to the bot). Needs the queue backend.
+    pub contract: Option<Contract>,
     /// What answers the API's requests. Default `{type: queue}`.
     pub backend: Option<Backend>,
     /// The SQS work queue that receives each accepted request.
@@ -103,6 +107,31 @@ pub enum Period {
     Week,
     #[serde(rename = "MONTH")]
     Month,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Contract {
+    /// One request, one answer: `POST /predict` → `GET /result/{request_id}`.
+    #[default]
+    Predict,
+    /// Conversations with their history: messages of one conversation answered one at a time, in order.
+    Conversation,
+}
+
+impl Contract {
+    pub fn is_predict(&self) -> bool {
+        *self == Contract::Predict
+    }
+
+    /// The contract a bot stack's `Contract` output names; stacks published before contracts existed
+    /// have no such output, and serve `predict`.
+    pub fn from_output(output: Option<&str>) -> Contract {
+        match output {
+            Some("conversation") => Contract::Conversation,
+            _ => Contract::Predict,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
-pub use super::file::Period;
+pub use super::file::{Contract, Period};
 
 pub const DEFAULT_PREFIX: &str = "BotPub";
 
@@ -34,6 +34,10 @@ pub struct Bot {
     pub throttle: Throttle,
     pub quota: Option<Quota>,
     pub allowed_origins: Vec<String>,
+    /// Left out of the serialized bot when `predict`, so that the spec hash of every bot published
+    /// before contracts existed stays the same.
+    #[serde(skip_serializing_if = "Contract::is_predict")]
+    pub contract: Contract,
     pub backend: Backend,
     pub queue: Queue,
     pub results_expire_after_days: u64,

@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::file::{self, BackendKind, SpecFile};
-use super::model::{Backend, Bot, DEFAULT_PREFIX, Firewall, Queue, Quota, Spec, Throttle};
+use super::model::{
+    Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Queue, Quota, Spec, Throttle,
+};
 use super::path::{Path, Seg};
 use super::yaml::{Node, Pos, Value};
 
@@ -355,6 +357,16 @@ impl Checker<'_> {
         let allowed_origins =
             self.origins(&path.key("allowed_origins"), bot.allowed_origins.as_deref());
         let backend = self.backend(&path.key("backend"), bot.backend.as_ref());
+        let contract = bot.contract.unwrap_or_default();
+        if contract == Contract::Conversation
+            && bot.backend.as_ref().and_then(|b| b.kind) == Some(BackendKind::Lambda)
+        {
+            self.error_hint(
+                &path.key("contract"),
+                "the conversation contract needs the queue backend",
+                "remove `backend: {type: lambda}` (the worker answers conversations), or the contract",
+            );
+        }
         let queue = self.queue(&path.key("queue"), bot.queue.as_ref());
         let results_expire_after_days = bot
             .results
@@ -375,6 +387,7 @@ impl Checker<'_> {
             throttle,
             quota,
             allowed_origins,
+            contract,
             backend: backend?,
             queue,
             results_expire_after_days,
