@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::spec::model::{Bot, Firewall, Spec};
+use crate::spec::model::{Bot, Contract, Firewall, Spec};
 
 /// Stack tags botpub sets itself; `list` and `status` find bot stacks by them.
 pub const BOT_ID_TAG: &str = "botpub:bot-id";
@@ -171,6 +171,9 @@ pub fn publisher_project(prefix: &str) -> String {
 struct BotContext<'a> {
     stack_name: &'a str,
     bot: &'a Bot,
+    contract: Contract,
+    /// The `X-RateLimit-Limit` header's mapping expression: the rate limit in single quotes.
+    rate_limit_header: String,
     spec_hash: &'a str,
     deployment_id: String,
     firewall_export: Option<String>,
@@ -198,6 +201,8 @@ fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
     let mut context = BotContext {
         stack_name: &name,
         bot,
+        contract: bot.contract,
+        rate_limit_header: format!("'{}'", serde_json::json!(bot.throttle)["rate_limit"]),
         spec_hash: &spec_hash,
         deployment_id: "Deployment".to_string(),
         firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),

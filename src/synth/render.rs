@@ -8,8 +8,20 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The templates, compiled into the binary so that botpub runs from a single file (also inside CodeBuild).
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("bot.json.j2", include_str!("../../templates/bot.json.j2")),
+    (
+        "bot/predict.json.j2",
+        include_str!("../../templates/bot/predict.json.j2"),
+    ),
+    (
+        "bot/conversation.json.j2",
+        include_str!("../../templates/bot/conversation.json.j2"),
+    ),
+    (
+        "bot/lambda.json.j2",
+        include_str!("../../templates/bot/lambda.json.j2"),
+    ),
     (
         "firewall.json.j2",
         include_str!("../../templates/firewall.json.j2"),
