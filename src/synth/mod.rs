@@ -172,8 +172,6 @@ struct BotContext<'a> {
     stack_name: &'a str,
     bot: &'a Bot,
     contract: Contract,
-    /// The `X-RateLimit-Limit` header's mapping expression: the rate limit in single quotes.
-    rate_limit_header: String,
     spec_hash: &'a str,
     deployment_id: String,
     firewall_export: Option<String>,
@@ -202,7 +200,6 @@ fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         stack_name: &name,
         bot,
         contract: bot.contract,
-        rate_limit_header: format!("'{}'", serde_json::json!(bot.throttle)["rate_limit"]),
         spec_hash: &spec_hash,
         deployment_id: "Deployment".to_string(),
         firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),
