@@ -1,10 +1,12 @@
-//! The client side of the published API (Bedrock Chat's async contract) in one call: `POST /predict`, then
-//! `GET /result/{request_id}` with a backoff that starts near 100 ms and settles near 2 s, until the result
-//! says `completed` or `failed`.
+//! The client side of the published API in one call: `POST /predict`, then `GET /result/{request_id}`
+//! (seed 000), or `POST /conversation`, then `GET /conversation/{conversation_id}/{message_id}` (seed 003),
+//! with a backoff that starts near 100 ms and settles near 2 s, until the answer says `completed` or `failed`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::spec::model::Contract;
 
 /// How an asked question ended.
 #[derive(Debug)]
@@ -15,17 +17,80 @@ pub enum Answer {
     Failed(Value),
 }
 
+impl Answer {
+    /// The answer's text: a predict result's `response`, or the text items of a conversation's message.
+    pub fn text(doc: &Value) -> String {
+        if let Some(content) = doc["message"]["content"].as_array() {
+            return content
+                .iter()
+                .filter(|item| item["content_type"] == "text")
+                .filter_map(|item| item["body"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        match &doc["response"] {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What to ask, and of which API.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    pub message: &'a str,
+    pub contract: Contract,
+    /// The conversation to continue (the conversation contract); none starts a new one.
+    pub conversation_id: Option<&'a str>,
+}
+
+impl Question<'_> {
+    /// The POST's path and body.
+    fn post(&self) -> (&'static str, String) {
+        match self.contract {
+            Contract::Predict => ("predict", json!({ "message": self.message }).to_string()),
+            Contract::Conversation => {
+                let mut body = json!({
+                    "message": {"content": [{"content_type": "text", "body": self.message}]}
+                });
+                if let Some(id) = self.conversation_id {
+                    body["conversation_id"] = json!(id);
+                }
+                ("conversation", body.to_string())
+            }
+        }
+    }
+
+    /// Where the answer to an accepted POST is read, and the id that names it.
+    fn answer_path(&self, accepted: &Value) -> Option<(String, String)> {
+        match self.contract {
+            Contract::Predict => {
+                let id = accepted["request_id"].as_str()?;
+                Some((format!("result/{id}"), id.to_string()))
+            }
+            Contract::Conversation => {
+                let conversation = accepted["conversation_id"].as_str()?;
+                let message = accepted["message_id"].as_str()?;
+                Some((
+                    format!("conversation/{conversation}/{message}"),
+                    message.to_string(),
+                ))
+            }
+        }
+    }
+}
+
 /// One HTTP exchange's status and body.
 struct Reply {
     status: u16,
     body: String,
 }
 
-/// Asks `message` at the API under `base_url` with `key`, waiting at most `timeout` for the answer.
+/// Asks the question at the API under `base_url` with `key`, waiting at most `timeout` for the answer.
 pub async fn ask(
     base_url: &str,
     key: &str,
-    message: &str,
+    question: Question<'_>,
     timeout: Duration,
 ) -> anyhow::Result<Answer> {
     let started = Instant::now();
@@ -35,18 +100,18 @@ pub async fn ask(
         .build()
         .into();
     let base = base_url.trim_end_matches('/');
-    let body = json!({ "message": message }).to_string();
-    let posted = call(&agent, "POST", &format!("{base}/predict"), key, Some(body)).await?;
+    let (path, body) = question.post();
+    let posted = call(&agent, "POST", &format!("{base}/{path}"), key, Some(body)).await?;
     let accepted: Value = serde_json::from_str(&posted.body).unwrap_or(Value::Null);
-    let request_id = match (posted.status, accepted["request_id"].as_str()) {
-        (200..=299, Some(id)) => id.to_string(),
+    let (answer_path, request_id) = match (posted.status, question.answer_path(&accepted)) {
+        (200..=299, Some(found)) => found,
         _ => anyhow::bail!(
-            "POST {base}/predict answered {}: {}",
+            "POST {base}/{path} answered {}: {}",
             posted.status,
             posted.body.trim()
         ),
     };
-    let url = format!("{base}/result/{request_id}");
+    let url = format!("{base}/{answer_path}");
     let mut delay = Duration::from_millis(100);
     loop {
         let reply = call(&agent, "GET", &url, key, None).await?;

@@ -4,6 +4,7 @@
 //! Built on the deployed stacks (`cloudformation`); it never plans or changes a template.
 
 pub mod ask;
+pub mod conversations;
 pub mod dead_letters;
 pub mod keys;
 pub mod queue;

@@ -6,19 +6,25 @@ use serde::Serialize;
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack;
 use crate::outcome::Blocked;
+use crate::spec::model::Contract;
 
 /// What botpub reads off a message of a bot's queue: the request it carries and how often it was received.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub message_id: String,
     pub receipt: String,
-    /// The id the client got (the `request_id` attribute the API sets), else the message id.
+    /// The id the client got: the message id for a conversation's message, otherwise the `request_id`
+    /// attribute the API sets (else the message id).
     pub request_id: String,
     pub correlation_id: Option<String>,
+    /// The conversation a message belongs to (the conversation contract).
+    pub conversation_id: Option<String>,
     /// How many times SQS has handed the message out, this time included.
     pub receives: Option<u32>,
     /// When the API sent it (RFC 3339).
     pub sent_at: Option<String>,
+    /// The same, in milliseconds since the Unix epoch.
+    pub sent_ms: Option<i64>,
 }
 
 impl Delivery {
@@ -33,14 +39,21 @@ impl Delivery {
                 .map(str::to_string)
         };
         let system = |name: Name| message.attributes().and_then(|a| a.get(&name)).cloned();
+        let conversation_id = attribute("conversation_id");
+        let sent_ms = system(Name::SentTimestamp).and_then(|ms| ms.parse::<i64>().ok());
+        let request_id = match conversation_id {
+            Some(_) => None,
+            None => attribute("request_id"),
+        };
         Delivery {
             receipt: message.receipt_handle().unwrap_or_default().to_string(),
-            request_id: attribute("request_id").unwrap_or_else(|| message_id.clone()),
+            request_id: request_id.unwrap_or_else(|| message_id.clone()),
             correlation_id: attribute("correlation_id"),
+            conversation_id,
             receives: system(Name::ApproximateReceiveCount).and_then(|n| n.parse().ok()),
-            sent_at: system(Name::SentTimestamp)
-                .and_then(|ms| ms.parse::<i64>().ok())
+            sent_at: sent_ms
                 .map(|ms| stack::timestamp(&aws_smithy_types::DateTime::from_millis(ms))),
+            sent_ms,
             message_id,
         }
     }
@@ -58,6 +71,8 @@ pub struct BotQueue {
     pub visibility_timeout: u32,
     /// Receives after which SQS moves a message to the dead-letter queue.
     pub max_receive_count: u32,
+    /// The API the bot serves; a conversation bot's queue is FIFO, one message group per conversation.
+    pub contract: Contract,
 }
 
 /// Messages in a bot's queues, as SQS counts them (approximately, by its own word).
@@ -91,6 +106,7 @@ impl BotQueue {
             })
         };
         let queue_url = output("QueueUrl")?;
+        let contract = Contract::from_output(stack.output("Contract"));
         let dead_letter_url = output("DeadLetterQueueUrl")?;
         let bucket = output("ResultsBucket")?;
         let attributes = aws
@@ -123,6 +139,7 @@ impl BotQueue {
             bucket,
             visibility_timeout,
             max_receive_count,
+            contract,
         })
     }
 }

@@ -20,21 +20,34 @@ pub async fn status(aws: &Aws, bucket: &str, request_id: &str) -> anyhow::Result
 
 /// A request's result document, or `None` before there is one.
 pub async fn read(aws: &Aws, bucket: &str, request_id: &str) -> anyhow::Result<Option<Value>> {
-    let key = key(request_id);
-    let object = match aws.s3.get_object().bucket(bucket).key(&key).send().await {
+    Ok(read_json(aws, bucket, &key(request_id))
+        .await?
+        .map(|(doc, _)| doc))
+}
+
+/// A JSON document in a bot's bucket and its ETag, or `None` when there is no such key.
+pub async fn read_json(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<Option<(Value, Option<String>)>> {
+    let object = match aws.s3.get_object().bucket(bucket).key(key).send().await {
         Ok(object) => object,
         Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
             return Ok(None);
         }
         Err(error) => return Err(error).aws(format!("reading {key} in {bucket}")),
     };
+    let etag = object.e_tag().map(str::to_string);
     let bytes = object
         .body
         .collect()
         .await
         .map_err(|e| anyhow::anyhow!("reading {key} in {bucket}: {e}"))?
         .into_bytes();
-    Ok(serde_json::from_slice(&bytes).ok())
+    let doc = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{key} in {bucket} is not JSON: {e}"))?;
+    Ok(Some((doc, etag)))
 }
 
 /// The document of an answered request: the bot's fields (`response`, and any others such as `usage`)
@@ -70,11 +83,15 @@ pub fn failed(request_id: &str, correlation_id: Option<&str>, error: &str, now: 
 }
 
 pub async fn write(aws: &Aws, bucket: &str, request_id: &str, doc: &Value) -> anyhow::Result<()> {
-    let key = key(request_id);
+    write_json(aws, bucket, &key(request_id), doc).await
+}
+
+/// Writes a JSON document to a bot's bucket.
+pub async fn write_json(aws: &Aws, bucket: &str, key: &str, doc: &Value) -> anyhow::Result<()> {
     aws.s3
         .put_object()
         .bucket(bucket)
-        .key(&key)
+        .key(key)
         .content_type("application/json")
         .body(ByteStream::from(serde_json::to_vec(doc)?))
         .send()

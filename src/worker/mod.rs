@@ -1,10 +1,12 @@
-//! `botpub worker`: answers a published bot's requests. It receives them from the bot's queue, calls the
-//! user's bot ([`bot`]) with a heartbeat that keeps each message hidden while it runs, writes the result
-//! document before deleting the message (at-least-once delivery, answered once), and on Ctrl-C or SIGTERM
-//! stops receiving, lets running requests finish, and releases what it cannot finish ([`run`]).
+//! `botpub worker`: answers a published bot's requests. It receives them from the bot's queue with a
+//! heartbeat that keeps each message hidden while it runs, and on Ctrl-C or SIGTERM stops receiving, lets
+//! running requests finish, and releases what it cannot finish ([`run`]). Each message ([`answer`]) goes to
+//! the user's bot ([`bot`]), for a conversation with its history, and its answer is written before the
+//! message is deleted (at-least-once delivery, answered once).
 //!
 //! Uses the publication's queues and result documents (`publication`); nothing above it uses the worker.
 
+pub mod answer;
 pub mod bot;
 pub mod run;
 

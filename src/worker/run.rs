@@ -5,21 +5,21 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::answer::{self, Answerer, Outcome};
 use super::bot::Bot;
 use crate::aws::{Aws, AwsContext, retry_delay};
 use crate::cloudformation::events::clock_now;
-use crate::cloudformation::stack::timestamp;
 use crate::publication::queue::{self, BotQueue, Delivery};
-use crate::publication::results;
 use crate::signals::{signalled, signalled_times};
+use crate::spec::model::Contract;
 
 /// SQS's longest poll: an idle worker costs three requests a minute.
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -69,10 +69,7 @@ pub struct Summary {
 }
 
 struct Shared {
-    aws: Aws,
-    queue: BotQueue,
-    bot: Bot,
-    timeout: Duration,
+    answerer: Answerer,
     log: LogFormat,
     live: Option<indicatif::ProgressBar>,
     answered: AtomicU64,
@@ -101,9 +98,12 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         bar
     });
     let shared = Arc::new(Shared {
-        aws: aws.clone(),
-        bot,
-        timeout: options.timeout.unwrap_or(visibility),
+        answerer: Answerer {
+            aws: aws.clone(),
+            bot,
+            timeout: options.timeout.unwrap_or(visibility),
+            queue,
+        },
         log: options.log,
         live,
         answered: AtomicU64::new(0),
@@ -113,7 +113,6 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         released: AtomicU64::new(0),
         in_flight: Mutex::new(HashMap::new()),
         waiting: AtomicU64::new(u64::MAX),
-        queue,
     });
     let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks: JoinSet<()> = JoinSet::new();
@@ -140,8 +139,12 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
             && last_counts.is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
         {
             last_counts = Some(Instant::now());
-            let counts =
-                queue::counts(aws, &shared.queue.queue_url, &shared.queue.dead_letter_url).await;
+            let counts = queue::counts(
+                aws,
+                &shared.answerer.queue.queue_url,
+                &shared.answerer.queue.dead_letter_url,
+            )
+            .await;
             if let Ok(counts) = counts {
                 shared.waiting.store(counts.waiting, Ordering::Relaxed);
             }
@@ -169,11 +172,18 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
                 .clamp(Duration::from_secs(1), LONG_POLL),
             None => LONG_POLL,
         };
+        // A FIFO queue may hand out several messages of one conversation in a single receive, which
+        // would then wait unanswered (and be counted as received) behind the first: take one at a time,
+        // so every message received is one the worker can start on (SQS gives each from another group).
+        let batch = match shared.answerer.queue.contract {
+            Contract::Conversation => 1,
+            Contract::Predict => permits.len(),
+        };
         let receive = aws
             .sqs
             .receive_message()
-            .queue_url(&shared.queue.queue_url)
-            .max_number_of_messages(permits.len() as i32)
+            .queue_url(&shared.answerer.queue.queue_url)
+            .max_number_of_messages(batch as i32)
             .wait_time_seconds(wait.as_secs() as i32)
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::All)
@@ -234,7 +244,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         bar.finish_and_clear();
     }
     Summary {
-        bot_id: shared.queue.bot_id.clone(),
+        bot_id: shared.answerer.queue.bot_id.clone(),
         answered: shared.answered.load(Ordering::Relaxed),
         failed_attempts: shared.failed_attempts.load(Ordering::Relaxed),
         failed: shared.failed.load(Ordering::Relaxed),
@@ -279,7 +289,10 @@ async fn stop_tasks(
         .map(|(_, r)| r)
         .collect();
     for receipt in left {
-        shared.set_visibility(&receipt, Duration::ZERO).await;
+        shared
+            .answerer
+            .set_visibility(&receipt, Duration::ZERO)
+            .await;
         shared.released.fetch_add(1, Ordering::Relaxed);
     }
     second
@@ -303,48 +316,23 @@ impl Shared {
             };
             bar.set_message(format!(
                 "{}: {} answered, {} failed, {in_flight} in flight, {waiting} waiting",
-                self.queue.bot_id,
+                self.answerer.queue.bot_id,
                 self.answered.load(Ordering::Relaxed),
                 self.failed.load(Ordering::Relaxed),
             ));
         }
     }
 
-    /// Hides a received message for `hidden` from now on: zero hands it back to the queue at once.
-    /// Best effort: a message whose call failed comes back when its visibility timeout ends.
-    async fn set_visibility(&self, receipt: &str, hidden: Duration) -> bool {
-        self.aws
-            .sqs
-            .change_message_visibility()
-            .queue_url(&self.queue.queue_url)
-            .receipt_handle(receipt)
-            .visibility_timeout(hidden.as_secs() as i32)
-            .send()
-            .await
-            .is_ok()
-    }
-
     /// Keeps a message hidden while its request runs: extended well before the visibility timeout ends,
     /// so a long answer is never handed to a second worker. Runs until dropped.
     async fn heartbeat(&self, receipt: &str) {
-        let visibility = Duration::from_secs(u64::from(self.queue.visibility_timeout.max(1)));
+        let visibility =
+            Duration::from_secs(u64::from(self.answerer.queue.visibility_timeout.max(1)));
         loop {
             tokio::time::sleep(visibility / 2).await;
-            self.set_visibility(receipt, visibility).await;
+            self.answerer.set_visibility(receipt, visibility).await;
         }
     }
-}
-
-/// What became of one message.
-enum Outcome {
-    Answered,
-    Duplicate,
-    /// The attempt failed; SQS delivers the message again after a pause.
-    Retry(String),
-    /// The last allowed attempt failed: the result says so, and the message goes to the dead-letter queue.
-    Failed(String),
-    /// The result could not be written or the message not deleted: released unanswered.
-    Released(String),
 }
 
 async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePermit) {
@@ -360,7 +348,7 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
     let attempt = delivery.receives.unwrap_or(1);
     let mut bot_time = None;
     let outcome = tokio::select! {
-        outcome = answer(&shared, &message, &delivery, &mut bot_time) => outcome,
+        outcome = shared.answerer.answer(&message, &delivery, &mut bot_time) => outcome,
         _ = shared.heartbeat(receipt) => unreachable!("the heartbeat never ends"),
     };
     shared.in_flight.lock().unwrap().remove(message_id);
@@ -388,8 +376,8 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
     let bot_ms = bot_time.map(|t| t.as_millis() as u64);
     let line = match shared.log {
         LogFormat::Json => json!({
-            "time": now(),
-            "bot_id": shared.queue.bot_id,
+            "time": answer::now(),
+            "bot_id": shared.answerer.queue.bot_id,
             "request_id": request_id,
             "correlation_id": correlation_id,
             "attempt": attempt,
@@ -409,119 +397,4 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
         ),
     };
     shared.notice(&line);
-}
-
-async fn answer(
-    shared: &Shared,
-    message: &Message,
-    delivery: &Delivery,
-    bot_time: &mut Option<Duration>,
-) -> Outcome {
-    let (request_id, receipt, attempt) = (
-        delivery.request_id.as_str(),
-        delivery.receipt.as_str(),
-        delivery.receives.unwrap_or(1),
-    );
-    let correlation_id = delivery.correlation_id.as_deref();
-    let aws = &shared.aws;
-    let bucket = &shared.queue.bucket;
-    // A message delivered again after its answer was written: delete it, never answer twice.
-    if let Ok(Some(status)) = results::status(aws, bucket, request_id).await
-        && status == "completed"
-    {
-        return match delete(shared, receipt).await {
-            Ok(()) => Outcome::Duplicate,
-            Err(e) => Outcome::Released(format!("{e:#}")),
-        };
-    }
-    let body = message.body().unwrap_or_default();
-    let request: Value = serde_json::from_str(body).unwrap_or_else(|_| json!(body));
-    let document = json!({
-        "bot_id": shared.queue.bot_id,
-        "request_id": request_id,
-        "correlation_id": correlation_id,
-        "attempt": attempt,
-        "received_at": delivery.sent_at.clone().unwrap_or_else(now),
-        "request": request,
-    });
-    let called = Instant::now();
-    let answered = shared.bot.call(&document, shared.timeout).await;
-    *bot_time = Some(called.elapsed());
-    match answered {
-        Ok(fields) => {
-            let doc = results::completed(request_id, correlation_id, fields, &now());
-            if let Err(e) = persist(shared, request_id, &doc).await {
-                shared.set_visibility(receipt, Duration::ZERO).await;
-                return Outcome::Released(format!("{e:#}"));
-            }
-            match delete(shared, receipt).await {
-                Ok(()) => Outcome::Answered,
-                // Answered but not deleted: the next delivery finds the result and deletes it.
-                Err(e) => Outcome::Released(format!("{e:#}")),
-            }
-        }
-        Err(error) if attempt >= shared.queue.max_receive_count => {
-            let doc = results::failed(request_id, correlation_id, &error, &now());
-            if let Err(e) = persist(shared, request_id, &doc).await {
-                shared.set_visibility(receipt, Duration::ZERO).await;
-                return Outcome::Released(format!("{e:#}"));
-            }
-            // Visible again at once: the next receive moves it to the dead-letter queue.
-            shared.set_visibility(receipt, Duration::ZERO).await;
-            Outcome::Failed(error)
-        }
-        Err(error) => {
-            // Retried after a pause that grows with each attempt, within the visibility timeout.
-            let pause = Duration::from_secs(1 << attempt.saturating_sub(1).min(6)).min(
-                Duration::from_secs(u64::from(shared.queue.visibility_timeout)),
-            );
-            shared.set_visibility(receipt, pause).await;
-            Outcome::Retry(error)
-        }
-    }
-}
-
-/// Writes a result document, trying again while AWS is out of reach (the heartbeat keeps the message).
-async fn persist(shared: &Shared, request_id: &str, doc: &Value) -> anyhow::Result<()> {
-    resend(|| results::write(&shared.aws, &shared.queue.bucket, request_id, doc)).await
-}
-
-async fn delete(shared: &Shared, receipt: &str) -> anyhow::Result<()> {
-    resend(|| async {
-        shared
-            .aws
-            .sqs
-            .delete_message()
-            .queue_url(&shared.queue.queue_url)
-            .receipt_handle(receipt)
-            .send()
-            .await
-            .aws("deleting an answered request from the queue")
-            .map(|_| ())
-    })
-    .await
-}
-
-/// Sends a request again, a few times with backoff, after the SDK's own retries gave up: the message's
-/// heartbeat goes on meanwhile, so a longer outage costs nothing but time.
-async fn resend<F, Fut>(mut send: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let mut attempt = 0;
-    loop {
-        match send().await {
-            Ok(()) => return Ok(()),
-            Err(error) if attempt >= 5 => return Err(error),
-            Err(_) => {
-                tokio::time::sleep(retry_delay(attempt)).await;
-                attempt += 1;
-            }
-        }
-    }
-}
-
-fn now() -> String {
-    timestamp(&aws_smithy_types::DateTime::from(SystemTime::now()))
 }

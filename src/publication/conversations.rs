@@ -1,0 +1,175 @@
+//! A conversation bot's documents in its results bucket, in seed 003's shapes: the conversation,
+//! `conversations/{conversation_id}.json` (`GET /conversation/{conversation_id}`), and each message's answer,
+//! `conversations/{conversation_id}/{message_id}.json` (`GET /conversation/{conversation_id}/{message_id}`).
+//!
+//! Only the worker writes them, one message of a conversation at a time (the FIFO queue's message group);
+//! the conversation is still written only if it is unchanged since it was read (S3's `If-Match`), so two
+//! writers could never both append to one history.
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::{Value, json};
+
+use super::results::{read_json, write_json};
+use crate::aws::{Aws, AwsContext};
+
+pub fn conversation_key(conversation_id: &str) -> String {
+    format!("conversations/{conversation_id}.json")
+}
+
+pub fn message_key(conversation_id: &str, message_id: &str) -> String {
+    format!("conversations/{conversation_id}/{message_id}.json")
+}
+
+/// A conversation as read, with the version it was read at (`None`: it does not exist yet).
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub doc: Value,
+    pub etag: Option<String>,
+}
+
+impl Conversation {
+    /// The messages so far, oldest first.
+    pub fn messages(&self) -> &[Value] {
+        self.doc["messages"].as_array().map_or(&[], Vec::as_slice)
+    }
+
+    /// The assistant message that answers `message_id`, when the conversation already holds it.
+    pub fn answer_to(&self, message_id: &str) -> Option<&Value> {
+        self.messages()
+            .iter()
+            .find(|m| m["role"] == "assistant" && m["parent_message_id"] == message_id)
+    }
+
+    /// The conversation with one more exchange: the user's message, then the bot's answer.
+    pub fn with_exchange(&self, conversation_id: &str, user: Value, assistant: Value) -> Value {
+        let mut doc = self.doc.clone();
+        if doc.get("messages").is_none() {
+            doc = json!({
+                "id": conversation_id,
+                "conversation_id": conversation_id,
+                "create_time": user["create_time"],
+                "messages": [],
+            });
+        }
+        doc["last_message_id"] = assistant["message_id"].clone();
+        if let Some(messages) = doc["messages"].as_array_mut() {
+            messages.push(user);
+            messages.push(assistant);
+        }
+        doc
+    }
+}
+
+/// The conversation, or an empty one that does not exist yet.
+pub async fn read(aws: &Aws, bucket: &str, conversation_id: &str) -> anyhow::Result<Conversation> {
+    let key = conversation_key(conversation_id);
+    Ok(match read_json(aws, bucket, &key).await? {
+        Some((doc, etag)) => Conversation { doc, etag },
+        None => Conversation {
+            doc: json!({}),
+            etag: None,
+        },
+    })
+}
+
+/// What writing a conversation came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// Someone else wrote the conversation since it was read: nothing was written.
+    Conflict,
+}
+
+/// Writes the conversation if it is still the version `read` saw (or still absent).
+pub async fn write(
+    aws: &Aws,
+    bucket: &str,
+    conversation_id: &str,
+    read: &Conversation,
+    doc: &Value,
+) -> anyhow::Result<Written> {
+    let key = conversation_key(conversation_id);
+    let mut put = aws
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(ByteStream::from(serde_json::to_vec(doc)?));
+    put = match &read.etag {
+        Some(etag) => put.if_match(etag),
+        None => put.if_none_match("*"),
+    };
+    match put.send().await {
+        Ok(_) => Ok(Written::Done),
+        Err(error)
+            if error
+                .raw_response()
+                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+        {
+            Ok(Written::Conflict)
+        }
+        Err(error) => Err(error).aws(format!("writing {key} to {bucket}")),
+    }
+}
+
+/// A message's answer document, or `None` before there is one.
+pub async fn read_message(
+    aws: &Aws,
+    bucket: &str,
+    conversation_id: &str,
+    message_id: &str,
+) -> anyhow::Result<Option<Value>> {
+    let key = message_key(conversation_id, message_id);
+    Ok(read_json(aws, bucket, &key).await?.map(|(doc, _)| doc))
+}
+
+pub async fn write_message(
+    aws: &Aws,
+    bucket: &str,
+    conversation_id: &str,
+    message_id: &str,
+    doc: &Value,
+) -> anyhow::Result<()> {
+    write_json(aws, bucket, &message_key(conversation_id, message_id), doc).await
+}
+
+/// The answer document of a message: seed 003's `{conversation_id, message, create_time}`, plus its id,
+/// its status and the correlation id.
+pub fn answered(
+    conversation_id: &str,
+    message_id: &str,
+    correlation_id: Option<&str>,
+    assistant: &Value,
+) -> Value {
+    let mut message = json!({"role": "assistant", "content": assistant["content"]});
+    if let Some(model) = assistant.get("model") {
+        message["model"] = model.clone();
+    }
+    json!({
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "status": "completed",
+        "message": message,
+        "create_time": assistant["create_time"],
+        "correlation_id": correlation_id,
+    })
+}
+
+/// The answer document of a message whose last allowed attempt failed: clients stop polling.
+pub fn failed(
+    conversation_id: &str,
+    message_id: &str,
+    correlation_id: Option<&str>,
+    error: &str,
+    time: f64,
+) -> Value {
+    json!({
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "status": "failed",
+        "error": error,
+        "create_time": time,
+        "correlation_id": correlation_id,
+    })
+}

@@ -1,0 +1,384 @@
+//! One message, from its delivery to its answer: skip it if it was answered before, give the bot the
+//! request document (for a conversation, with its history), record the answer or the failure where clients
+//! read it, and only then delete the message.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sqs::types::Message;
+use serde_json::{Map, Value, json};
+
+use super::bot::Bot;
+use crate::aws::{Aws, AwsContext, retry_delay};
+use crate::cloudformation::stack::timestamp;
+use crate::publication::conversations::{self, Conversation, Written};
+use crate::publication::queue::{BotQueue, Delivery};
+use crate::publication::results;
+
+/// What answering needs: the bot, its queue and bucket, and how long one attempt may take.
+pub struct Answerer {
+    pub aws: Aws,
+    pub queue: BotQueue,
+    pub bot: Bot,
+    pub timeout: Duration,
+}
+
+/// What became of one message.
+pub enum Outcome {
+    Answered,
+    Duplicate,
+    /// The attempt failed; SQS delivers the message again after a pause.
+    Retry(String),
+    /// The last allowed attempt failed: the result says so, and the message goes to the dead-letter queue.
+    Failed(String),
+    /// The result could not be written or the message not deleted: released unanswered.
+    Released(String),
+}
+
+impl Answerer {
+    /// Answers one delivered message; `bot_time` gets the bot's share of the time.
+    pub async fn answer(
+        &self,
+        message: &Message,
+        delivery: &Delivery,
+        bot_time: &mut Option<Duration>,
+    ) -> Outcome {
+        let body = message.body().unwrap_or_default();
+        let request: Value = serde_json::from_str(body).unwrap_or_else(|_| json!(body));
+        let mut document = json!({
+            "bot_id": self.queue.bot_id,
+            "request_id": delivery.request_id,
+            "correlation_id": delivery.correlation_id,
+            "attempt": delivery.receives.unwrap_or(1),
+            "received_at": delivery.sent_at.clone().unwrap_or_else(now),
+        });
+        let conversation = match &delivery.conversation_id {
+            None => {
+                // A message delivered again after its answer was written: delete it, never answer twice.
+                if let Ok(Some(status)) =
+                    results::status(&self.aws, &self.queue.bucket, &delivery.request_id).await
+                    && status == "completed"
+                {
+                    return self.delete_duplicate(delivery).await;
+                }
+                None
+            }
+            Some(id) => match self.load_conversation(id, delivery).await {
+                Ok(Some(conversation)) => {
+                    document["conversation_id"] = json!(id);
+                    document["message_id"] = json!(delivery.message_id);
+                    document["history"] = history(&conversation);
+                    Some((id.as_str(), conversation))
+                }
+                Ok(None) => return self.delete_duplicate(delivery).await,
+                Err(e) => return self.release(delivery, e).await,
+            },
+        };
+        document["request"] = request;
+        let called = Instant::now();
+        let answered = self.bot.call(&document, self.timeout).await;
+        *bot_time = Some(called.elapsed());
+        let attempt = delivery.receives.unwrap_or(1);
+        match answered {
+            Ok(fields) => {
+                let recorded = match &conversation {
+                    None => {
+                        let doc = results::completed(
+                            &delivery.request_id,
+                            delivery.correlation_id.as_deref(),
+                            fields,
+                            &now(),
+                        );
+                        self.persist(&results::key(&delivery.request_id), &doc)
+                            .await
+                    }
+                    Some((id, read)) => {
+                        match self
+                            .record_exchange(id, read, delivery, &document["request"], fields)
+                            .await
+                        {
+                            Ok(Written::Done) => Ok(()),
+                            Ok(Written::Conflict) => {
+                                let pause = self.pause(attempt);
+                                self.set_visibility(&delivery.receipt, pause).await;
+                                return Outcome::Retry(
+                                    "the conversation changed while this message was answered; it is answered again with the new history".into(),
+                                );
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                if let Err(e) = recorded {
+                    return self.release(delivery, e).await;
+                }
+                match self.delete(&delivery.receipt).await {
+                    Ok(()) => Outcome::Answered,
+                    // Answered but not deleted: the next delivery finds the answer and deletes it.
+                    Err(e) => Outcome::Released(format!("{e:#}")),
+                }
+            }
+            Err(error) if attempt >= self.queue.max_receive_count => {
+                let (key, doc) = match &conversation {
+                    None => (
+                        results::key(&delivery.request_id),
+                        results::failed(
+                            &delivery.request_id,
+                            delivery.correlation_id.as_deref(),
+                            &error,
+                            &now(),
+                        ),
+                    ),
+                    Some((id, _)) => (
+                        conversations::message_key(id, &delivery.message_id),
+                        conversations::failed(
+                            id,
+                            &delivery.message_id,
+                            delivery.correlation_id.as_deref(),
+                            &error,
+                            unix_now(),
+                        ),
+                    ),
+                };
+                if let Err(e) = self.persist(&key, &doc).await {
+                    return self.release(delivery, e).await;
+                }
+                // Visible again at once: the next receive moves it to the dead-letter queue.
+                self.set_visibility(&delivery.receipt, Duration::ZERO).await;
+                Outcome::Failed(error)
+            }
+            Err(error) => {
+                self.set_visibility(&delivery.receipt, self.pause(attempt))
+                    .await;
+                Outcome::Retry(error)
+            }
+        }
+    }
+
+    /// The conversation a message continues, or `None` when the message is already answered (its answer
+    /// document exists, or the conversation holds its answer and only the document is missing).
+    async fn load_conversation(
+        &self,
+        conversation_id: &str,
+        delivery: &Delivery,
+    ) -> anyhow::Result<Option<Conversation>> {
+        let (aws, bucket) = (&self.aws, &self.queue.bucket);
+        let message_id = &delivery.message_id;
+        if let Some(doc) =
+            conversations::read_message(aws, bucket, conversation_id, message_id).await?
+            && doc["status"] == "completed"
+        {
+            return Ok(None);
+        }
+        let conversation = conversations::read(aws, bucket, conversation_id).await?;
+        if let Some(answer) = conversation.answer_to(message_id) {
+            let doc = conversations::answered(
+                conversation_id,
+                message_id,
+                delivery.correlation_id.as_deref(),
+                answer,
+            );
+            self.persist(
+                &conversations::message_key(conversation_id, message_id),
+                &doc,
+            )
+            .await?;
+            return Ok(None);
+        }
+        Ok(Some(conversation))
+    }
+
+    /// Appends the user's message and the bot's answer to the conversation, then writes the answer's
+    /// document; a conversation changed by someone else is left alone.
+    async fn record_exchange(
+        &self,
+        conversation_id: &str,
+        read: &Conversation,
+        delivery: &Delivery,
+        request: &Value,
+        fields: Map<String, Value>,
+    ) -> anyhow::Result<Written> {
+        let message_id = &delivery.message_id;
+        let sent = delivery
+            .sent_ms
+            .map(|ms| ms as f64 / 1000.0)
+            .unwrap_or_else(unix_now);
+        let user = json!({
+            "message_id": message_id,
+            "role": "user",
+            "content": request["message"]["content"],
+            "model": request["message"].get("model"),
+            "create_time": sent,
+        });
+        let assistant = json!({
+            "message_id": format!("{message_id}-answer"),
+            "parent_message_id": message_id,
+            "role": "assistant",
+            "content": content(fields.get("response").unwrap_or(&Value::Null)),
+            "model": fields.get("model"),
+            "create_time": unix_now(),
+        });
+        let (user, assistant) = (without_null_model(user), without_null_model(assistant));
+        let doc = read.with_exchange(conversation_id, user, assistant.clone());
+        let written = resend(|| async {
+            conversations::write(&self.aws, &self.queue.bucket, conversation_id, read, &doc).await
+        })
+        .await?;
+        if written == Written::Done {
+            let answer = conversations::answered(
+                conversation_id,
+                message_id,
+                delivery.correlation_id.as_deref(),
+                &assistant,
+            );
+            self.persist(
+                &conversations::message_key(conversation_id, message_id),
+                &answer,
+            )
+            .await?;
+        }
+        Ok(written)
+    }
+
+    async fn delete_duplicate(&self, delivery: &Delivery) -> Outcome {
+        match self.delete(&delivery.receipt).await {
+            Ok(()) => Outcome::Duplicate,
+            Err(e) => Outcome::Released(format!("{e:#}")),
+        }
+    }
+
+    /// Hands a message back unanswered, at once.
+    async fn release(&self, delivery: &Delivery, error: anyhow::Error) -> Outcome {
+        self.set_visibility(&delivery.receipt, Duration::ZERO).await;
+        Outcome::Released(format!("{error:#}"))
+    }
+
+    /// The pause before the next attempt: it grows with each attempt, within the visibility timeout.
+    fn pause(&self, attempt: u32) -> Duration {
+        Duration::from_secs(1 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(
+            u64::from(self.queue.visibility_timeout),
+        ))
+    }
+
+    /// Hides a received message for `hidden` from now on: zero hands it back to the queue at once.
+    /// Best effort: a message whose call failed comes back when its visibility timeout ends.
+    pub async fn set_visibility(&self, receipt: &str, hidden: Duration) -> bool {
+        self.aws
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(hidden.as_secs() as i32)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// Writes a document to the bucket, trying again while AWS is out of reach (the heartbeat keeps
+    /// the message).
+    async fn persist(&self, key: &str, doc: &Value) -> anyhow::Result<()> {
+        resend(|| results::write_json(&self.aws, &self.queue.bucket, key, doc)).await
+    }
+
+    async fn delete(&self, receipt: &str) -> anyhow::Result<()> {
+        resend(|| async {
+            self.aws
+                .sqs
+                .delete_message()
+                .queue_url(&self.queue.queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .aws("deleting an answered request from the queue")
+                .map(|_| ())
+        })
+        .await
+    }
+}
+
+/// The conversation so far as the bot gets it: role, content, message id and time, oldest first.
+fn history(conversation: &Conversation) -> Value {
+    conversation
+        .messages()
+        .iter()
+        .map(|m| {
+            json!({
+                "role": m["role"],
+                "content": m["content"],
+                "message_id": m["message_id"],
+                "create_time": m["create_time"],
+            })
+        })
+        .collect()
+}
+
+/// A message without `"model": null`: the field is optional, and left out when there is none.
+fn without_null_model(mut message: Value) -> Value {
+    if let Some(fields) = message.as_object_mut()
+        && fields.get("model").is_some_and(Value::is_null)
+    {
+        fields.remove("model");
+    }
+    message
+}
+
+/// The bot's `response` as seed 003's message content: a text item, or the items it gave.
+fn content(response: &Value) -> Value {
+    match response {
+        Value::String(text) => json!([{"content_type": "text", "body": text}]),
+        Value::Array(items) if items.iter().all(|i| i.get("content_type").is_some()) => {
+            response.clone()
+        }
+        other => json!([{"content_type": "text", "body": other.to_string()}]),
+    }
+}
+
+/// Sends a request again, a few times with backoff, after the SDK's own retries gave up: the message's
+/// heartbeat goes on meanwhile, so a longer outage costs nothing but time.
+async fn resend<T, F, Fut>(mut send: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Ok(done) => return Ok(done),
+            Err(error) if attempt >= 5 => return Err(error),
+            Err(_) => {
+                tokio::time::sleep(retry_delay(attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+pub fn now() -> String {
+    timestamp(&aws_smithy_types::DateTime::from(SystemTime::now()))
+}
+
+/// Seconds since the Unix epoch: seed 003's `create_time`.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bot_response_becomes_message_content() {
+        assert_eq!(
+            content(&json!("hi")),
+            json!([{"content_type": "text", "body": "hi"}])
+        );
+        let items = json!([{"content_type": "text", "body": "a"}, {"content_type": "image", "body": "b64"}]);
+        assert_eq!(content(&items), items);
+        assert_eq!(
+            content(&json!({"x": 1})),
+            json!([{"content_type": "text", "body": "{\"x\":1}"}])
+        );
+    }
+}
