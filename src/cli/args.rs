@@ -254,7 +254,7 @@ pub enum Command {
     /// Ask a published bot one question through its API, wait for the answer and print it.
     #[command(
         after_help = "Exit codes: 0 answered, 3 the request failed, 1 timeout or HTTP error.\n\n\
-                      Example:\n  BOTPUB_API_KEY=... botpub ask support-bot \"What are your opening hours?\""
+                      Example:\n  BOTPUB_API_KEY=... botpub ask support-bot \"What are your opening hours?\"\n  BOTPUB_API_KEY=... botpub ask chat-bot \"And on Sundays?\" --conversation ID"
     )]
     Ask {
         #[arg(value_name = "BOT_ID")]
@@ -275,6 +275,9 @@ pub enum Command {
         /// Give up waiting for the answer after this long.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Continue this conversation (bots with `contract: conversation`); without it a new one starts.
+        #[arg(long, value_name = "CONVERSATION_ID")]
+        conversation: Option<String>,
         #[command(flatten)]
         target: Target,
         #[command(flatten)]

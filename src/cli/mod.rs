@@ -71,6 +71,7 @@ pub fn main() -> ExitCode {
             key_env,
             key,
             timeout,
+            conversation,
             target,
             aws,
         } => block_on(worker::ask(
@@ -80,6 +81,7 @@ pub fn main() -> ExitCode {
                 key_env,
                 key: key.as_deref(),
                 timeout: *timeout,
+                conversation: conversation.as_deref(),
             },
             target,
             aws,

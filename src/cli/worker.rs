@@ -5,9 +5,10 @@ use std::time::Duration;
 use botpub::aws::Aws;
 use botpub::cloudformation::stack;
 use botpub::outcome::{self, Blocked, Interrupted};
-use botpub::publication::ask::{self, Answer};
+use botpub::publication::ask::{self, Answer, Question};
 use botpub::publication::dead_letters;
 use botpub::publication::queue::BotQueue;
+use botpub::spec::model::Contract;
 use botpub::worker::{self, Bot};
 use serde_json::json;
 
@@ -93,6 +94,7 @@ pub struct AskArgs<'a> {
     pub key_env: &'a str,
     pub key: Option<&'a str>,
     pub timeout: Duration,
+    pub conversation: Option<&'a str>,
 }
 
 pub async fn ask(
@@ -112,9 +114,21 @@ pub async fn ask(
         })?,
     };
     let aws = connect(aws_args, None).await?;
-    let base = endpoint(&aws, &target.prefix, args.bot_id).await?;
+    let (base, contract) = endpoint(&aws, &target.prefix, args.bot_id).await?;
+    if args.conversation.is_some() && contract != Contract::Conversation {
+        return Err(Blocked(format!(
+            "{} serves the predict contract, which has no conversations: leave out --conversation",
+            args.bot_id
+        ))
+        .into());
+    }
+    let question = Question {
+        message: args.message,
+        contract,
+        conversation_id: args.conversation,
+    };
     let answer = tokio::select! {
-        answer = ask::ask(&base, &key, args.message, args.timeout) => answer?,
+        answer = ask::ask(&base, &key, question, args.timeout) => answer?,
         (signal, code) = botpub::signals::signalled() => {
             return Err(Interrupted { signal, code, message: "stopped waiting for the answer".into() }.into());
         }
@@ -125,25 +139,31 @@ pub async fn ask(
     };
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
-        Output::Text if code == outcome::OK => match &doc["response"] {
-            serde_json::Value::String(text) => println!("{text}"),
-            other => println!("{other}"),
-        },
+        Output::Text if code == outcome::OK => {
+            println!("{}", Answer::text(&doc));
+            if let Some(id) = doc["conversation_id"].as_str() {
+                eprintln!("(conversation {id}: continue it with --conversation {id})");
+            }
+        }
         Output::Text => eprintln!(
             "request {} failed: {}",
-            doc["request_id"].as_str().unwrap_or("?"),
+            doc["request_id"]
+                .as_str()
+                .or(doc["message_id"].as_str())
+                .unwrap_or("?"),
             doc["error"].as_str().unwrap_or("no error given")
         ),
     }
     Ok(code)
 }
 
-/// The URL a published bot answers at.
-async fn endpoint(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<String> {
+/// The URL a published bot answers at, and the contract it serves there.
+async fn endpoint(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<(String, Contract)> {
     let stack_name = format!("{prefix}-{bot_id}");
     let described = stack::describe(aws, &stack_name).await?;
+    let contract = Contract::from_output(described.as_ref().and_then(|s| s.output("Contract")));
     match described.as_ref().and_then(|s| s.output("Endpoint")) {
-        Some(endpoint) => Ok(aws.api_url(endpoint)),
+        Some(endpoint) => Ok((aws.api_url(endpoint), contract)),
         None => Err(Blocked(format!(
             "{bot_id} is not published (there is no stack {stack_name} with an endpoint in {}); publish it first, or pass --prefix",
             aws.region

@@ -106,8 +106,9 @@ impl Change {
     }
 }
 
-/// Resources whose replacement changes what clients use: the endpoint URL or their keys.
-const CLIENT_FACING: [(&str, &str); 4] = [
+/// Resources whose replacement changes what clients use (the endpoint URL, their keys) or loses what they
+/// wait for (queued requests, answers).
+const CLIENT_FACING: [(&str, &str); 6] = [
     (
         "AWS::ApiGateway::RestApi",
         "the REST API (the endpoint URL changes for every client)",
@@ -123,6 +124,14 @@ const CLIENT_FACING: [(&str, &str); 4] = [
     (
         "AWS::ApiGateway::ApiKey",
         "the default API key (clients using it must switch to the new key)",
+    ),
+    (
+        "AWS::SQS::Queue",
+        "a queue (requests waiting in it are lost: let the worker answer them first)",
+    ),
+    (
+        "AWS::S3::Bucket",
+        "the results bucket (the answers and conversations written so far are lost)",
     ),
 ];
 
