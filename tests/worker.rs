@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{Run, World, http};
+use common::{Run, World, finish, http, unsafe_kill};
 use serde_json::Value;
 
 struct Fleet {
@@ -53,29 +53,7 @@ fn fleet() -> &'static Fleet {
 
 impl Fleet {
     fn worker(&self, bot_id: &str, more: &[&str], bot: &[&str]) -> Child {
-        let mut args = vec![
-            "worker",
-            bot_id,
-            "--prefix",
-            &self.world.prefix,
-            "--log-format",
-            "json",
-            "--output",
-            "json",
-        ];
-        args.extend_from_slice(more);
-        if !bot.is_empty() {
-            args.push("--");
-            args.extend_from_slice(bot);
-        }
-        self.world
-            .command(&self.world.endpoint)
-            .args(&args)
-            .current_dir(common::root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        self.world.worker(bot_id, more, bot)
     }
 
     /// POST /predict; the request id.
@@ -114,33 +92,6 @@ impl Fleet {
     fn scratch(&self, name: &str) -> PathBuf {
         self.world.dir.path().join(name)
     }
-}
-
-/// Waits for a worker to end by itself; its exit code, summary (stdout) and log (stderr).
-fn finish(child: Child, within: Duration) -> (i32, Value, String) {
-    let pid = child.id();
-    let started = Instant::now();
-    let watchdog = std::thread::spawn(move || {
-        while started.elapsed() < within {
-            std::thread::sleep(Duration::from_millis(100));
-            if std::fs::metadata(format!("/proc/{pid}")).is_err() {
-                return;
-            }
-        }
-        unsafe_kill(pid, "KILL");
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = watchdog.join();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let summary = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), summary, stderr)
-}
-
-fn unsafe_kill(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status();
 }
 
 fn lines(path: &Path) -> Vec<String> {

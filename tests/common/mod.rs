@@ -167,6 +167,32 @@ impl World {
         }
     }
 
+    /// `botpub worker BOT_ID MORE... -- BOT...` with JSON log and summary, its output piped.
+    pub fn worker(&self, bot_id: &str, more: &[&str], bot: &[&str]) -> std::process::Child {
+        let mut args = vec![
+            "worker",
+            bot_id,
+            "--prefix",
+            &self.prefix,
+            "--log-format",
+            "json",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(more);
+        if !bot.is_empty() {
+            args.push("--");
+            args.extend_from_slice(bot);
+        }
+        self.command(&self.endpoint)
+            .args(&args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// The base URL of a published API on LocalStack, as `status` and `publish` print it through a
     /// custom endpoint (`{endpoint}/_aws/execute-api/{api}/{stage}`), always pointed at LocalStack itself
     /// (not at a proxy the command may have gone through).
@@ -319,4 +345,36 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str
         headers: response.headers().clone(),
         body: response.body_mut().read_to_string().unwrap_or_default(),
     }
+}
+
+/// Waits for a worker to end by itself (killed after `within`); its exit code, summary (stdout) and
+/// log (stderr).
+pub fn finish(
+    child: std::process::Child,
+    within: std::time::Duration,
+) -> (i32, serde_json::Value, String) {
+    let pid = child.id();
+    let started = std::time::Instant::now();
+    let watchdog = std::thread::spawn(move || {
+        while started.elapsed() < within {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if std::fs::metadata(format!("/proc/{pid}")).is_err() {
+                return;
+            }
+        }
+        unsafe_kill(pid, "KILL");
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watchdog.join();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let summary = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), summary, stderr)
+}
+
+/// Sends a signal (`TERM`, `KILL`...) to a process.
+pub fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
 }

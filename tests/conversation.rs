@@ -1,0 +1,713 @@
+//! The conversation contract (seed 003's `/conversation` routes) and seed 002's request conventions on
+//! LocalStack: answers that see their history, conversations kept in order across workers, retries made
+//! safe by `Idempotency-Key`, the correlation id carried from the client to the bot and back, and a bot
+//! published before all this upgraded without losing anything. One publish serves the whole binary.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Reply, Run, World, finish, http};
+use serde_json::{Value, json};
+
+struct Fleet {
+    world: World,
+    /// Base URL and key of each bot's API.
+    apis: HashMap<String, (String, String)>,
+}
+
+const BOTS: [&str; 4] = ["talk", "pair", "retry", "plain"];
+
+fn fleet() -> &'static Fleet {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        let world = World::new();
+        let conversation = |id: &str| {
+            format!(
+                "  - id: {id}\n    contract: conversation\n    allowed_origins: [\"https://app.example.com\"]\n    throttle: {{ rate_limit: 20, burst_limit: 40 }}\n    queue: {{ visibility_timeout_seconds: 30, max_receive_count: 2 }}\n"
+            )
+        };
+        let spec = world.spec(
+            "conversations.yaml",
+            &[
+                conversation("talk"),
+                conversation("pair"),
+                conversation("retry"),
+                "  - id: plain\n    allowed_origins: [\"https://app.example.com\"]\n".to_string(),
+            ]
+            .concat(),
+        );
+        world.publish(&spec).expect(0);
+        let sdk = world.sdk();
+        let mut apis = HashMap::new();
+        for id in BOTS {
+            let status = world.botpub_bot("status", id, &["--output", "json"]).expect(0).json();
+            let key = sdk.key_value(&sdk.output(&world.stack(id), "DefaultApiKeyId"));
+            apis.insert(id.to_string(), (world.api_url(&status), key));
+        }
+        Fleet { world, apis }
+    })
+}
+
+impl Fleet {
+    fn call(
+        &self,
+        bot_id: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let (url, key) = &self.apis[bot_id];
+        let mut all = vec![("x-api-key", key.as_str())];
+        all.extend_from_slice(headers);
+        let body = body.map(Value::to_string);
+        http(method, &format!("{url}{path}"), &all, body.as_deref())
+    }
+
+    fn get(&self, bot_id: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.call(bot_id, "GET", path, headers, None)
+    }
+
+    /// POST /conversation with one text item; the reply (200 with the ids, expected by the caller).
+    fn say(
+        &self,
+        bot_id: &str,
+        conversation: Option<&str>,
+        text: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut body = json!({"message": {"content": [{"content_type": "text", "body": text}]}});
+        if let Some(id) = conversation {
+            body["conversation_id"] = json!(id);
+        }
+        self.call(bot_id, "POST", "/conversation", headers, Some(&body))
+    }
+
+    /// The conversation and message ids of an accepted message.
+    fn ids(reply: &Reply) -> (String, String) {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let doc = reply.json();
+        (
+            doc["conversation_id"].as_str().unwrap().to_string(),
+            doc["message_id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// GET /conversation/{id}/{message_id} until it is no longer processing.
+    fn answer(&self, bot_id: &str, conversation: &str, message: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let reply = self.get(
+                bot_id,
+                &format!("/conversation/{conversation}/{message}"),
+                &[],
+            );
+            if reply.status != 202 || started.elapsed() > Duration::from_secs(60) {
+                assert_eq!(reply.status, 200, "{}", reply.body);
+                return reply.json();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn scratch(&self, name: &str) -> PathBuf {
+        self.world.dir.path().join(name)
+    }
+}
+
+/// The text of a message (seed 003's content items).
+fn text(message: &Value) -> String {
+    message["content"][0]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A bot that records every request document it gets (one JSON line in `log`) and answers as
+/// examples/bots/history.py does, after `delay_ms`.
+fn recording_bot(log: &Path, delay_ms: u32) -> Vec<String> {
+    vec![
+        "python3".into(),
+        "-c".into(),
+        format!(
+            "import json, os, subprocess, sys\nd = sys.stdin.read()\nopen({:?}, 'a').write(json.dumps(json.loads(d)) + '\\n')\nr = subprocess.run([sys.executable, 'examples/bots/history.py'], input=d.encode(), capture_output=True, env=dict(os.environ, HISTORY_BOT_DELAY_MS='{delay_ms}'))\nsys.stdout.buffer.write(r.stdout)\nsys.exit(r.returncode)",
+            log.to_str().unwrap()
+        ),
+    ]
+}
+
+/// The ids of the user's messages in a list of messages (a history, a conversation's `messages`).
+fn user_ids(messages: &Value) -> Vec<&str> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect()
+}
+
+fn recorded(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn three_messages_see_their_history_and_the_conversation_lists_all_six() {
+    let f = fleet();
+    let log = f.scratch("talk.log");
+    let bot = recording_bot(&log, 0);
+    let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
+    let worker = f.world.worker("talk", &["--idle-exit", "6s"], &bot);
+
+    let first = f.say(
+        "talk",
+        None,
+        "My name is Ada.",
+        &[("X-Correlation-ID", "client-7")],
+    );
+    assert_eq!(first.header("X-Correlation-ID"), Some("client-7"));
+    assert_eq!(first.header("X-RateLimit-Limit"), Some("20"));
+    let (conversation, m1) = Fleet::ids(&first);
+    let a1 = f.answer("talk", &conversation, &m1);
+    let (same, m2) = Fleet::ids(&f.say("talk", Some(&conversation), "What is my name?", &[]));
+    assert_eq!(same, conversation);
+    let a2 = f.answer("talk", &conversation, &m2);
+    let (_, m3) = Fleet::ids(&f.say("talk", Some(&conversation), "And again?", &[]));
+    let a3 = f.answer("talk", &conversation, &m3);
+    for (answer, earlier) in [(&a1, 0), (&a2, 2), (&a3, 4)] {
+        assert_eq!(answer["conversation_id"], conversation.as_str());
+        assert_eq!(answer["message"]["role"], "assistant");
+        let said = text(&answer["message"]);
+        assert!(
+            said.starts_with(&format!("I was given {earlier} earlier messages.")),
+            "{said}"
+        );
+        assert!(said.ends_with("You first said: My name is Ada.."), "{said}");
+        assert!(answer["create_time"].as_f64().is_some(), "{answer}");
+    }
+    assert_eq!(
+        a1["correlation_id"], "client-7",
+        "the answer document keeps the correlation id"
+    );
+
+    // The whole conversation, in order, with ids and times.
+    let whole = f.get("talk", &format!("/conversation/{conversation}"), &[]);
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    let whole = whole.json();
+    let messages = whole["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 6, "{whole}");
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+            "user",
+            "assistant"
+        ]
+    );
+    let users: Vec<&str> = messages
+        .iter()
+        .step_by(2)
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, [m1.as_str(), m2.as_str(), m3.as_str()]);
+    assert_eq!(text(&messages[2]), "What is my name?");
+    assert!(messages.iter().all(|m| m["create_time"].as_f64().is_some()));
+    assert_eq!(whole["id"], conversation.as_str());
+
+    // What the bot was given: the correlation id, the conversation, and the history before each message.
+    let docs = recorded(&log);
+    assert_eq!(docs.len(), 3, "each message reached the bot once");
+    assert_eq!(docs[0]["correlation_id"], "client-7");
+    assert_eq!(docs[0]["conversation_id"], conversation.as_str());
+    assert_eq!(docs[0]["history"], json!([]));
+    let history: Vec<&str> = docs[2]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            m1.as_str(),
+            &format!("{m1}-answer"),
+            m2.as_str(),
+            &format!("{m2}-answer")
+        ]
+    );
+    assert_eq!(docs[2]["history"][1]["role"], "assistant");
+
+    // Unknown ids: a conversation that does not exist is 404; a message not answered yet is 202.
+    let unknown = f.get(
+        "talk",
+        "/conversation/no-such-conversation",
+        &[("X-Correlation-ID", "c-404")],
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert_eq!(unknown.json()["conversation_id"], "no-such-conversation");
+    assert_eq!(unknown.header("X-Correlation-ID"), Some("c-404"));
+    let pending = f.get(
+        "talk",
+        &format!("/conversation/{conversation}/not-yet"),
+        &[("X-Correlation-ID", "c-202")],
+    );
+    assert_eq!(pending.status, 202, "{}", pending.body);
+    assert_eq!(pending.json()["status"], "processing");
+    assert_eq!(pending.header("X-Correlation-ID"), Some("c-202"));
+
+    let (code, summary, worker_log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{worker_log}");
+    assert_eq!(summary["answered"], 3, "{summary}");
+    assert!(
+        !worker_log.contains("Ada"),
+        "no message text in the worker's log: {worker_log}"
+    );
+}
+
+#[test]
+fn the_correlation_id_is_echoed_validated_and_carried_on_both_contracts() {
+    let f = fleet();
+    // A value that is too long is replaced by the request id, which is also the response's.
+    let long = "x".repeat(129);
+    let replaced = f.say(
+        "retry",
+        Some("corr-check"),
+        "hello",
+        &[("X-Correlation-ID", &long)],
+    );
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(
+        replaced.header("X-Correlation-ID"),
+        replaced.header("x-amzn-RequestId")
+    );
+    // Without one, the request id.
+    let plain = f.say("retry", Some("corr-check"), "hello again", &[]);
+    assert_eq!(
+        plain.header("X-Correlation-ID"),
+        plain.header("x-amzn-RequestId")
+    );
+    // An error from the integration (a malformed Idempotency-Key): JSON with the request id, header echoed.
+    let refused = f.say(
+        "retry",
+        None,
+        "hello",
+        &[
+            ("Idempotency-Key", "has a space"),
+            ("X-Correlation-ID", "c-400"),
+        ],
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.header("X-Correlation-ID"), Some("c-400"));
+    assert_eq!(
+        refused.json()["request_id"].as_str(),
+        refused.header("x-amzn-RequestId")
+    );
+
+    // The predict contract: 202 and 200 echo it; the worker gets it; the result document keeps it.
+    let log = f.scratch("plain.log");
+    let bot = [
+        "python3".to_string(),
+        "-c".into(),
+        format!(
+            "import json, sys\nd = json.load(sys.stdin)\nopen({:?}, 'a').write(json.dumps(d) + '\\n')\nprint('ok')",
+            log.to_str().unwrap()
+        ),
+    ];
+    let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
+    let worker = f.world.worker("plain", &["--max-requests", "1"], &bot);
+    let posted = f.call(
+        "plain",
+        "POST",
+        "/predict",
+        &[("X-Correlation-ID", "order-42")],
+        Some(&json!({"message": "hi"})),
+    );
+    assert_eq!(posted.status, 202, "{}", posted.body);
+    assert_eq!(posted.header("X-Correlation-ID"), Some("order-42"));
+    assert_eq!(posted.header("X-RateLimit-Limit"), Some("50"));
+    let id = posted.json()["request_id"].as_str().unwrap().to_string();
+    let (code, summary, worker_log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(
+        (code, &summary["answered"]),
+        (0, &json!(1)),
+        "{summary} {worker_log}"
+    );
+    let result = f.get(
+        "plain",
+        &format!("/result/{id}"),
+        &[("X-Correlation-ID", "poll-1")],
+    );
+    assert_eq!(result.status, 200, "{}", result.body);
+    assert_eq!(result.header("X-Correlation-ID"), Some("poll-1"));
+    assert_eq!(result.json()["correlation_id"], "order-42");
+    assert_eq!(recorded(&log)[0]["correlation_id"], "order-42");
+    assert!(
+        worker_log.contains("\"correlation_id\":\"order-42\""),
+        "{worker_log}"
+    );
+
+    // API Gateway's own errors (403, 429, the body model's 400, 5XX): LocalStack applies their status but
+    // not their headers and templates, so the deployed configuration is what can be checked.
+    let forbidden = http(
+        "POST",
+        &format!("{}/conversation", f.apis["talk"].0),
+        &[],
+        Some("{}"),
+    );
+    assert_eq!(forbidden.status, 403);
+    let sdk = f.world.sdk();
+    let api = sdk.output(&f.world.stack("talk"), "ApiId");
+    let responses = sdk
+        .block_on(
+            sdk.apigateway
+                .get_gateway_responses()
+                .rest_api_id(&api)
+                .send(),
+        )
+        .unwrap();
+    // LocalStack lists every response type; the defaults inherit DEFAULT_4XX and DEFAULT_5XX, as on AWS.
+    assert!(responses.items().len() >= 8);
+    for response in responses.items() {
+        let kind = response.response_type();
+        let params = response.response_parameters().expect("parameters");
+        assert_eq!(
+            params
+                .get("gatewayresponse.header.X-Correlation-ID")
+                .map(String::as_str),
+            Some("method.request.header.X-Correlation-ID"),
+            "{kind:?}"
+        );
+        assert_eq!(
+            params["gatewayresponse.header.X-RateLimit-Limit"], "stageVariables.rate_limit",
+            "{kind:?}"
+        );
+        let template = &response.response_templates().unwrap()["application/json"];
+        assert!(
+            template.contains("\"request_id\": \"$context.requestId\""),
+            "{kind:?}: {template}"
+        );
+    }
+}
+
+#[test]
+fn two_conversations_two_workers_every_answer_sees_exactly_the_history_before_it() {
+    const MESSAGES: usize = 20;
+    let f = fleet();
+    let log = f.scratch("pair.log");
+    let bot = recording_bot(&log, 30);
+    let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
+    let workers = [
+        f.world
+            .worker("pair", &["--idle-exit", "8s", "--concurrency", "4"], &bot),
+        f.world
+            .worker("pair", &["--idle-exit", "8s", "--concurrency", "4"], &bot),
+    ];
+    // Each conversation from its own thread, every message sent as soon as the previous was accepted.
+    let sent: Vec<(String, Vec<String>)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = ["left", "right"]
+            .map(|side| {
+                scope.spawn(move || {
+                    let (conversation, first) =
+                        Fleet::ids(&f.say("pair", None, &format!("{side} 0"), &[]));
+                    let mut ids = vec![first];
+                    for i in 1..MESSAGES {
+                        let (_, id) = Fleet::ids(&f.say(
+                            "pair",
+                            Some(&conversation),
+                            &format!("{side} {i}"),
+                            &[],
+                        ));
+                        ids.push(id);
+                    }
+                    (conversation, ids)
+                })
+            })
+            .into();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let started = Instant::now();
+    for (conversation, ids) in &sent {
+        let doc = loop {
+            let reply = f.get("pair", &format!("/conversation/{conversation}"), &[]);
+            let doc = if reply.status == 200 {
+                reply.json()
+            } else {
+                Value::Null
+            };
+            if doc["messages"]
+                .as_array()
+                .is_some_and(|m| m.len() == 2 * MESSAGES)
+            {
+                break doc;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "not all answered: {doc}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        let messages = doc["messages"].as_array().unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(
+                messages[2 * i]["message_id"],
+                id.as_str(),
+                "accepted order kept"
+            );
+            let answer = text(&messages[2 * i + 1]);
+            assert!(
+                answer.starts_with(&format!("I was given {} earlier messages.", 2 * i)),
+                "message {i}: {answer}"
+            );
+        }
+    }
+    let mut total = json!(0);
+    for worker in workers {
+        let (code, summary, worker_log) = finish(worker, Duration::from_secs(90));
+        assert_eq!(code, 0, "{worker_log}");
+        assert_eq!(summary["duplicates"], 0, "{summary}");
+        total = json!(total.as_u64().unwrap() + summary["answered"].as_u64().unwrap());
+    }
+    assert_eq!(total, 2 * MESSAGES, "every message answered once");
+    // The bot ran once per message, each time with exactly the messages before it.
+    let docs = recorded(&log);
+    assert_eq!(docs.len(), 2 * MESSAGES, "no message answered twice");
+    for (conversation, ids) in &sent {
+        for (i, id) in ids.iter().enumerate() {
+            let doc = docs
+                .iter()
+                .find(|d| d["message_id"] == id.as_str())
+                .unwrap();
+            assert_eq!(doc["conversation_id"], conversation.as_str());
+            let history = user_ids(&doc["history"]);
+            let before: Vec<&str> = ids[..i].iter().map(String::as_str).collect();
+            assert_eq!(history, before, "message {i} of {conversation}");
+        }
+    }
+}
+
+#[test]
+fn an_idempotency_key_makes_a_retry_the_same_message_and_its_absence_never_merges_two() {
+    let f = fleet();
+    let key = [("Idempotency-Key", "retry-1f3a")];
+    let (conversation, first) = Fleet::ids(&f.say("retry", None, "Book a table", &key));
+    let (again_conversation, again) = Fleet::ids(&f.say("retry", None, "Book a table", &key));
+    assert_eq!(
+        (&again_conversation, &again),
+        (&conversation, &first),
+        "a retry names the same message"
+    );
+    // The same text twice without a key is two messages (a user may well say "yes" twice).
+    let (_, yes1) = Fleet::ids(&f.say("retry", Some(&conversation), "yes", &[]));
+    let (_, yes2) = Fleet::ids(&f.say("retry", Some(&conversation), "yes", &[]));
+    assert_ne!(yes1, yes2);
+    // The same key in another conversation is another message.
+    let (other, elsewhere) =
+        Fleet::ids(&f.say("retry", Some("another-conversation"), "Book a table", &key));
+    assert_eq!(other, "another-conversation");
+    assert_ne!(elsewhere, first);
+
+    let worker = f.world.worker(
+        "retry",
+        &["--idle-exit", "5s"],
+        &["python3", "examples/bots/history.py"],
+    );
+    let (code, summary, worker_log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{worker_log}");
+    let doc = f
+        .get("retry", &format!("/conversation/{conversation}"), &[])
+        .json();
+    let users = user_ids(&doc["messages"]);
+    assert_eq!(
+        users,
+        [first.as_str(), yes1.as_str(), yes2.as_str()],
+        "{doc}"
+    );
+    assert_eq!(
+        f.answer("retry", &conversation, &yes2)["status"],
+        "completed"
+    );
+    assert!(summary["answered"].as_u64().unwrap() >= 4, "{summary}");
+}
+
+#[test]
+fn republishing_a_bot_published_before_the_contracts_replaces_nothing() {
+    let world = World::new();
+    let root = common::root();
+    let spec_text = std::fs::read_to_string(root.join("tests/fixtures/upgrade.yaml"))
+        .unwrap()
+        .replace(
+            "stack_prefix: Upgrade",
+            &format!("stack_prefix: {}", world.prefix),
+        );
+    let spec = world.dir.path().join("upgrade.yaml");
+    std::fs::write(&spec, spec_text).unwrap();
+    // The template the earlier botpub published for this spec, under this test's prefix.
+    let template =
+        std::fs::read_to_string(root.join("tests/fixtures/upgrade-hello-bot-before.json"))
+            .unwrap()
+            .replace("Upgrade-hello-bot", &world.stack("hello-bot"));
+    let spec_hash =
+        serde_json::from_str::<Value>(&template).unwrap()["Metadata"]["botpub"]["spec_hash"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let sdk = world.sdk();
+    let stack = world.stack("hello-bot");
+    let tag = |k: &str, v: &str| {
+        aws_sdk_cloudformation::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
+    sdk.block_on(
+        sdk.cloudformation
+            .create_stack()
+            .stack_name(&stack)
+            .template_body(&template)
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+            .tags(tag("botpub:bot-id", "hello-bot"))
+            .tags(tag("botpub:spec-hash", &spec_hash))
+            .send(),
+    )
+    .unwrap();
+    let physical = || -> HashMap<String, String> {
+        let started = Instant::now();
+        loop {
+            let described = sdk
+                .block_on(
+                    sdk.cloudformation
+                        .describe_stacks()
+                        .stack_name(&stack)
+                        .send(),
+                )
+                .unwrap();
+            let status = described.stacks()[0]
+                .stack_status()
+                .unwrap()
+                .as_str()
+                .to_string();
+            if status.ends_with("_COMPLETE") {
+                break;
+            }
+            assert!(
+                !status.ends_with("FAILED") && started.elapsed() < Duration::from_secs(60),
+                "{status}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let resources = sdk
+            .block_on(
+                sdk.cloudformation
+                    .describe_stack_resources()
+                    .stack_name(&stack)
+                    .send(),
+            )
+            .unwrap();
+        resources
+            .stack_resources()
+            .iter()
+            .map(|r| {
+                (
+                    r.logical_resource_id().unwrap().to_string(),
+                    r.physical_resource_id().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = physical();
+    let endpoint = sdk.output(&stack, "Endpoint");
+
+    // The plan: only the API's methods, its gateway responses, and the deployment they make.
+    let plan = world.botpub(&["plan", spec.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(plan.code(), 2, "changes to make: {}", plan.stderr());
+    let plan = plan.json();
+    let changes = plan["plan"]["stacks"][0]["changes"].as_array().unwrap();
+    assert!(!changes.is_empty());
+    for change in changes {
+        let kind = change["resource_type"].as_str().unwrap();
+        let action = change["action"].as_str().unwrap();
+        let allowed = match kind {
+            "AWS::ApiGateway::Method" | "AWS::ApiGateway::GatewayResponse" => action == "modify",
+            "AWS::ApiGateway::Deployment" => action == "add" || action == "remove",
+            "AWS::ApiGateway::Stage" => {
+                action == "modify" && change["properties"] == json!(["DeploymentId", "Variables"])
+            }
+            _ => false,
+        };
+        assert!(allowed, "unexpected change {change}");
+    }
+
+    // Publishing keeps the queue, the bucket, the usage plan, the keys and the endpoint.
+    world.publish(&spec).expect(0);
+    let after = physical();
+    for id in [
+        "Api",
+        "Queue",
+        "DeadLetterQueue",
+        "ResultsBucket",
+        "UsagePlan",
+        "DefaultApiKey",
+        "DefaultApiKeyAttachment",
+        "Stage",
+    ] {
+        assert_eq!(before.get(id), after.get(id), "{id} kept");
+        assert!(before.contains_key(id), "{id} exists");
+    }
+    assert_eq!(sdk.output(&stack, "Endpoint"), endpoint);
+    let status = world
+        .botpub_bot("status", "hello-bot", &["--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(status["queue"]["dead_letters"], 0, "{status}");
+    let _: Run = world.botpub(&["plan", spec.to_str().unwrap()]).expect(0);
+}
+
+#[test]
+fn switching_a_published_bot_to_the_conversation_contract_replaces_its_queues_and_the_plan_says_so()
+{
+    let world = World::new();
+    let bot = |contract: &str| {
+        format!(
+            "  - id: switch\n    contract: {contract}\n    allowed_origins: [\"https://app.example.com\"]\n"
+        )
+    };
+    world
+        .publish(&world.spec("predict.yaml", &bot("predict")))
+        .expect(0);
+    let spec = world.spec("conversation.yaml", &bot("conversation"));
+    let plan = world.botpub(&["plan", spec.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(plan.code(), 2, "{}", plan.stderr());
+    let plan = plan.json();
+    let stack = &plan["plan"]["stacks"][0];
+    let replaced: Vec<&str> = stack["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "replace")
+        .map(|c| c["logical_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        replaced.contains(&"Queue") && replaced.contains(&"DeadLetterQueue"),
+        "{stack}"
+    );
+    let warnings = stack["warnings"].to_string();
+    assert!(
+        warnings.contains("Queue replaces a queue (requests waiting in it are lost"),
+        "{warnings}"
+    );
+}
