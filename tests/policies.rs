@@ -112,3 +112,47 @@ fn no_allow_statement_grants_a_wildcard() {
         "only {checked_statements} statements checked"
     );
 }
+
+/// KMS key policies, which the test above leaves out because their `Resource: "*"` means the key itself:
+/// only this account's root gets every action (handing control of the key to IAM policies, as AWS's own
+/// default key policy does); a service gets the actions it uses, and only on this account's behalf.
+#[test]
+fn key_policies_give_services_only_what_they_use() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let checked = check_files(&[root.join("examples/full.yaml")]);
+    let mut keys = 0;
+    for stack in synthesize(&checked.specs[0]).unwrap() {
+        for resource in stack.template["Resources"].as_object().unwrap().values() {
+            if resource["Type"] != "AWS::KMS::Key" {
+                continue;
+            }
+            keys += 1;
+            assert_eq!(resource["Properties"]["EnableKeyRotation"], true);
+            for statement in as_list(&resource["Properties"]["KeyPolicy"]["Statement"]) {
+                let principal = &statement["Principal"];
+                if let Some(account) = principal.get("AWS") {
+                    assert_eq!(
+                        account["Fn::Sub"], "arn:${AWS::Partition}:iam::${AWS::AccountId}:root",
+                        "{statement}"
+                    );
+                    continue;
+                }
+                assert_eq!(
+                    principal["Service"], "cloudwatch.amazonaws.com",
+                    "{statement}"
+                );
+                for action in as_list(&statement["Action"]) {
+                    assert!(
+                        ["kms:Decrypt", "kms:GenerateDataKey*"].contains(&action.as_str().unwrap()),
+                        "{statement}"
+                    );
+                }
+                assert_eq!(
+                    statement["Condition"]["StringEquals"]["aws:SourceAccount"]["Ref"],
+                    "AWS::AccountId"
+                );
+            }
+        }
+    }
+    assert_eq!(keys, 1, "the bot with email notifications has its key");
+}

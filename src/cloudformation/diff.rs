@@ -21,7 +21,7 @@ pub enum ResourceDiff {
 
 /// Properties whose change replaces the resource: the `createOnlyProperties` of the CloudFormation
 /// resource schemas, for the resource types botpub's templates use.
-const CREATE_ONLY: [(&str, &[&str]); 21] = [
+const CREATE_ONLY: [(&str, &[&str]); 25] = [
     (
         "AWS::ApiGateway::ApiKey",
         &["GenerateDistinctId", "Name", "Value"],
@@ -54,7 +54,10 @@ const CREATE_ONLY: [(&str, &[&str]); 21] = [
         "AWS::ApiGateway::UsagePlanKey",
         &["KeyId", "UsagePlanId", "KeyType"],
     ),
+    ("AWS::CloudWatch::Alarm", &["AlarmName"]),
+    ("AWS::CloudWatch::Dashboard", &["DashboardName"]),
     ("AWS::IAM::Role", &["Path", "RoleName"]),
+    ("AWS::KMS::Key", &[]),
     (
         "AWS::Lambda::EventSourceMapping",
         &[
@@ -78,6 +81,7 @@ const CREATE_ONLY: [(&str, &[&str]); 21] = [
     ("AWS::Logs::LogGroup", &["LogGroupName"]),
     ("AWS::S3::Bucket", &["BucketName"]),
     ("AWS::S3::BucketPolicy", &["Bucket"]),
+    ("AWS::SNS::Topic", &["FifoTopic", "TopicName"]),
     ("AWS::SQS::Queue", &["FifoQueue", "QueueName"]),
     ("AWS::WAFv2::IPSet", &["Name", "Scope"]),
     ("AWS::WAFv2::WebACL", &["Name", "Scope"]),

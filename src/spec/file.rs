@@ -73,6 +73,30 @@ pub struct Bot {
     pub results: Option<ResultsSettings>,
     /// Tags applied to the bot's stack and, through it, to its resources.
     pub tags: Option<BTreeMap<String, String>>,
+    /// CloudWatch alarms and a dashboard for the bot, and who is told when an alarm goes off. On by default.
+    pub monitoring: Option<Monitoring>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// `false` leaves out the alarms, the dashboard and the notification topic. Default true.
+    pub enabled: Option<bool>,
+    /// Minutes the oldest waiting request may wait before the "no worker is answering" alarm (1–1440). Default 5.
+    #[schemars(range(min = 1, max = 1440))]
+    pub max_wait_minutes: Option<u64>,
+    /// 5XX responses within 5 minutes that raise the server-error alarm (1–1000000). Default 5.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_5xx: Option<u64>,
+    /// Share of 4XX responses within 5 minutes, in percent, above which the client-error alarm goes off
+    /// (when at least 10 requests came in; 1–100). Default 25.
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub max_4xx_percent: Option<f64>,
+    /// Email addresses told about alarms, through an encrypted SNS topic created for the bot.
+    pub email: Option<Vec<String>>,
+    /// An existing SNS topic to tell instead (not with `email`).
+    #[schemars(pattern(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"))]
+    pub topic_arn: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

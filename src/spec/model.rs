@@ -42,6 +42,41 @@ pub struct Bot {
     pub queue: Queue,
     pub results_expire_after_days: u64,
     pub tags: BTreeMap<String, String>,
+    /// Left out of the serialized bot when it is the default, so that the spec hash of every bot published
+    /// before monitoring existed stays the same.
+    #[serde(skip_serializing_if = "Monitoring::is_default")]
+    pub monitoring: Monitoring,
+}
+
+/// Alarms, dashboard and notifications of a bot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Monitoring {
+    pub enabled: bool,
+    pub max_wait_minutes: u64,
+    pub max_5xx: u64,
+    #[serde(serialize_with = "whole_as_integer")]
+    pub max_4xx_percent: f64,
+    pub email: Vec<String>,
+    pub topic_arn: Option<String>,
+}
+
+impl Default for Monitoring {
+    fn default() -> Monitoring {
+        Monitoring {
+            enabled: true,
+            max_wait_minutes: 5,
+            max_5xx: 5,
+            max_4xx_percent: 25.0,
+            email: Vec::new(),
+            topic_arn: None,
+        }
+    }
+}
+
+impl Monitoring {
+    pub fn is_default(&self) -> bool {
+        *self == Monitoring::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -10,7 +10,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::file::{self, BackendKind, SpecFile};
 use super::model::{
-    Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Queue, Quota, Spec, Throttle,
+    Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Monitoring, Queue, Quota, Spec, Throttle,
 };
 use super::path::{Path, Seg};
 use super::yaml::{Node, Pos, Value};
@@ -380,6 +380,11 @@ impl Checker<'_> {
             );
         }
         let tags = self.tags(&path.key("tags"), bot.tags.as_ref());
+        let monitoring = bot
+            .monitoring
+            .as_ref()
+            .map(|m| self.monitoring(&path.key("monitoring"), m))
+            .unwrap_or_default();
         Some(Bot {
             id: id?,
             description: bot.description.clone(),
@@ -392,7 +397,89 @@ impl Checker<'_> {
             queue,
             results_expire_after_days,
             tags,
+            monitoring,
         })
+    }
+
+    fn monitoring(&mut self, path: &Path, monitoring: &file::Monitoring) -> Monitoring {
+        let defaults = Monitoring::default();
+        let checked = Monitoring {
+            enabled: monitoring.enabled.unwrap_or(true),
+            max_wait_minutes: monitoring
+                .max_wait_minutes
+                .unwrap_or(defaults.max_wait_minutes),
+            max_5xx: monitoring.max_5xx.unwrap_or(defaults.max_5xx),
+            max_4xx_percent: monitoring
+                .max_4xx_percent
+                .unwrap_or(defaults.max_4xx_percent),
+            email: monitoring.email.clone().unwrap_or_default(),
+            topic_arn: monitoring.topic_arn.clone(),
+        };
+        if !(1..=1440).contains(&checked.max_wait_minutes) {
+            self.error_hint(
+                &path.key("max_wait_minutes"),
+                format!(
+                    "{} minutes is outside the alarm's range",
+                    checked.max_wait_minutes
+                ),
+                "use 1 to 1440 minutes (a day)",
+            );
+        }
+        if !(1..=1_000_000).contains(&checked.max_5xx) {
+            self.error_hint(
+                &path.key("max_5xx"),
+                format!("{} is outside the alarm's range", checked.max_5xx),
+                "use 1 to 1000000 responses in 5 minutes",
+            );
+        }
+        if !(checked.max_4xx_percent >= 1.0 && checked.max_4xx_percent <= 100.0) {
+            self.error_hint(
+                &path.key("max_4xx_percent"),
+                format!(
+                    "{}% is not a percentage the alarm can use",
+                    checked.max_4xx_percent
+                ),
+                "use 1 to 100",
+            );
+        }
+        for (i, email) in checked.email.iter().enumerate() {
+            if !is_email(email) {
+                self.error_hint(
+                    &path.key("email").index(i),
+                    format!("`{email}` is not an email address"),
+                    "the form is name@example.com",
+                );
+            }
+        }
+        if let Some(arn) = &checked.topic_arn {
+            if !is_topic_arn(arn) {
+                self.error_hint(
+                    &path.key("topic_arn"),
+                    format!("`{arn}` is not an SNS topic ARN"),
+                    "the form is arn:aws:sns:REGION:ACCOUNT_ID:TOPIC_NAME",
+                );
+            }
+            if !checked.email.is_empty() {
+                self.error_hint(
+                    &path.key("topic_arn"),
+                    "`email` and `topic_arn` both name who is told",
+                    "keep one: `email` creates a topic with those subscriptions, `topic_arn` uses yours",
+                );
+            }
+        }
+        if !checked.enabled
+            && (monitoring.max_wait_minutes.is_some()
+                || monitoring.max_5xx.is_some()
+                || monitoring.max_4xx_percent.is_some()
+                || !checked.email.is_empty()
+                || checked.topic_arn.is_some())
+        {
+            self.warn(
+                &path.key("enabled"),
+                "monitoring is disabled: its other settings are ignored",
+            );
+        }
+        checked
     }
 
     fn bot_id(&mut self, path: &Path, id: Option<&str>, prefix: &str) -> Option<String> {
@@ -790,6 +877,35 @@ fn is_region(text: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+/// `name@domain.tld`, without spaces: what SNS's email protocol takes.
+fn is_email(text: &str) -> bool {
+    let Some((name, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !name.is_empty()
+        && text.len() <= 254
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| !label.is_empty())
+}
+
+/// `arn:PARTITION:sns:REGION:ACCOUNT_ID:NAME`.
+fn is_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && (1..=256).contains(&parts[5].len())
+        && parts[5]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn tag_char(c: char) -> bool {

@@ -23,7 +23,7 @@ const RESOURCE_KEYS: [&str; 6] = [
     "UpdateReplacePolicy",
 ];
 /// Every resource type botpub's templates may contain.
-const RESOURCE_TYPES: [&str; 22] = [
+const RESOURCE_TYPES: [&str; 26] = [
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::Deployment",
     "AWS::ApiGateway::GatewayResponse",
@@ -35,13 +35,17 @@ const RESOURCE_TYPES: [&str; 22] = [
     "AWS::ApiGateway::Stage",
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::UsagePlanKey",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
     "AWS::CodeBuild::Project",
     "AWS::IAM::Role",
+    "AWS::KMS::Key",
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
     "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy",
+    "AWS::SNS::Topic",
     "AWS::SQS::Queue",
     "AWS::WAFv2::IPSet",
     "AWS::WAFv2::WebACL",

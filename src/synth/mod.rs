@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::spec::model::{Bot, Contract, Firewall, Spec};
+use crate::spec::model::{Bot, Contract, Firewall, Monitoring, Spec};
 
 /// Stack tags botpub sets itself; `list` and `status` find bot stacks by them.
 pub const BOT_ID_TAG: &str = "botpub:bot-id";
@@ -171,7 +171,9 @@ pub fn publisher_project(prefix: &str) -> String {
 struct BotContext<'a> {
     stack_name: &'a str,
     bot: &'a Bot,
+    /// The bot's contract and monitoring, given apart: the serialized bot leaves out their defaults.
     contract: Contract,
+    monitoring: &'a Monitoring,
     spec_hash: &'a str,
     deployment_id: String,
     firewall_export: Option<String>,
@@ -200,6 +202,7 @@ fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         stack_name: &name,
         bot,
         contract: bot.contract,
+        monitoring: &bot.monitoring,
         spec_hash: &spec_hash,
         deployment_id: "Deployment".to_string(),
         firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),

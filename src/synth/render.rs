@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The templates, compiled into the binary so that botpub runs from a single file (also inside CodeBuild).
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("bot.json.j2", include_str!("../../templates/bot.json.j2")),
     (
         "bot/predict.json.j2",
@@ -17,6 +17,10 @@ const TEMPLATES: [(&str, &str); 6] = [
     (
         "bot/conversation.json.j2",
         include_str!("../../templates/bot/conversation.json.j2"),
+    ),
+    (
+        "bot/monitoring.json.j2",
+        include_str!("../../templates/bot/monitoring.json.j2"),
     ),
     (
         "bot/lambda.json.j2",
