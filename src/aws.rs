@@ -38,6 +38,7 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub codebuild: aws_sdk_codebuild::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub region: String,
     /// The custom endpoint every service is reached through (LocalStack, a proxy), if any.
     pub endpoint_url: Option<String>,
@@ -169,6 +170,11 @@ impl Aws {
                 .interceptor(recorder.clone())
                 .build(),
         );
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(&config)
+                .interceptor(recorder.clone())
+                .build(),
+        );
         // A custom endpoint (LocalStack, a proxy) has no per-bucket DNS names: address buckets by path.
         let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
             .ok()
@@ -186,6 +192,7 @@ impl Aws {
             s3,
             codebuild,
             sqs,
+            cloudwatch,
             region,
             endpoint_url: config.endpoint_url().map(str::to_string),
             localstack: Arc::default(),

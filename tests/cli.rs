@@ -525,6 +525,19 @@ fn usage_mistakes_exit_1_with_clap_s_message_and_help_exits_0() {
         ),
         (&["dlq"], "required"),
         (&["dlq", "bot", "--bogus"], "unexpected argument '--bogus'"),
+        (&["metrics"], "required"),
+        (
+            &["metrics", "bot", "--since", "soon"],
+            "invalid value 'soon'",
+        ),
+        (
+            &["usage", "bot", "--bogus"],
+            "unexpected argument '--bogus'",
+        ),
+        (
+            &["ask", "bot", "hi", "--conversation"],
+            "a value is required",
+        ),
         (&["completions", "klingon"], "invalid value 'klingon'"),
         (&["man", "--bogus"], "unexpected argument '--bogus'"),
     ];
@@ -590,5 +603,28 @@ fn completions_load_in_bash_and_the_man_pages_render() {
     for page in ["botpub.1", "botpub-worker.1", "botpub-keys-create.1"] {
         let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
         assert!(text.contains(".SH NAME"), "{page}");
+    }
+}
+
+#[test]
+fn usage_refuses_a_date_it_cannot_read_before_calling_aws() {
+    for (args, says) in [
+        (
+            &["usage", "bot", "--from", "yesterday"][..],
+            "--from yesterday: give a date as YYYY-MM-DD",
+        ),
+        (
+            &["usage", "bot", "--to", "2026-02-30"][..],
+            "--to 2026-02-30: give a date as YYYY-MM-DD",
+        ),
+        (
+            &["usage", "bot", "--from", "2026-11-29", "--to", "2026-11-01"][..],
+            "--from 2026-11-29 is after --to 2026-11-01",
+        ),
+    ] {
+        let out = botpub(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }

@@ -173,6 +173,50 @@ pub enum Command {
         aws: AwsArgs,
     },
 
+    /// A bot's API and queue metrics from CloudWatch: each series with its total or peak and a sparkline.
+    #[command(
+        after_help = "Series: requests, 4xx, 5xx, latency p50/p99, integration latency p50, waiting requests,\n\
+                      age of the oldest request, dead letters. --output json gives every data point.\n\n\
+                      Example:\n  botpub metrics support-bot --since 6h --period 1m"
+    )]
+    Metrics {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        /// How far back to look.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        since: Duration,
+        /// The length of one data point (whole minutes).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        period: Duration,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
+    /// Requests per API key per day from a bot's usage plan, with each key's remaining quota.
+    #[command(
+        after_help = "Keys are shown by id and name, never by value. Days are UTC.\n\n\
+                      Example:\n  botpub usage support-bot --from 2026-11-01 --to 2026-11-30 --output json"
+    )]
+    Usage {
+        #[arg(value_name = "BOT_ID")]
+        bot_id: String,
+        /// First day (YYYY-MM-DD); default six days before --to.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD); default today.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Only this key (its id).
+        #[arg(long, value_name = "KEY_ID")]
+        key: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+
     /// List every bot published in the region.
     #[command(after_help = "Example:\n  botpub list --region eu-west-1 --output json")]
     List {

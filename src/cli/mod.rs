@@ -8,6 +8,7 @@
 mod args;
 mod deploy;
 mod keys;
+mod observe;
 mod offline;
 mod publication;
 mod setup;
@@ -153,6 +154,29 @@ pub fn main() -> ExitCode {
             aws,
         } => block_on(publication::status(bot_id, target, aws, out)),
         Command::List { aws } => block_on(publication::list(aws, out)),
+        Command::Metrics {
+            bot_id,
+            since,
+            period,
+            target,
+            aws,
+        } => block_on(observe::metrics(bot_id, *since, *period, target, aws, out)),
+        Command::Usage {
+            bot_id,
+            from,
+            to,
+            key,
+            target,
+            aws,
+        } => block_on(observe::usage(
+            bot_id,
+            from.as_deref(),
+            to.as_deref(),
+            key.as_deref(),
+            target,
+            aws,
+            out,
+        )),
         Command::Unpublish {
             bot_id,
             yes,

@@ -99,6 +99,22 @@ pub async fn status(
                     q.waiting, q.in_flight, q.dead_letters
                 );
             }
+            if !p.alarms.is_empty() {
+                let quiet: Vec<String> = p
+                    .alarms
+                    .iter()
+                    .filter(|a| a.state != "ALARM")
+                    .map(|a| format!("{} {}", short_alarm(&p.stack_name, &a.name), a.state))
+                    .collect();
+                println!("  alarms:          {}", quiet.join(", "));
+                for alarm in p.alarms.iter().filter(|a| a.state == "ALARM") {
+                    println!(
+                        "  ALARM:           {}: {}",
+                        short_alarm(&p.stack_name, &alarm.name),
+                        alarm.reason.as_deref().unwrap_or("no reason given")
+                    );
+                }
+            }
             match (&p.codebuild_id, &p.codebuild_status) {
                 (Some(id), status) => println!(
                     "  remote build:    {id} {}",
@@ -111,6 +127,13 @@ pub async fn status(
         }
     }
     Ok(outcome::OK)
+}
+
+/// An alarm's name without its stack's: `dead-letters` for `BotPub-support-bot-dead-letters`.
+fn short_alarm<'a>(stack_name: &str, name: &'a str) -> &'a str {
+    name.strip_prefix(stack_name)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .unwrap_or(name)
 }
 
 /// The id and status of a bot's latest remote build, when it was ever published remotely.

@@ -580,7 +580,7 @@ mod tests {
     }
 
     #[test]
-    fn replacing_what_clients_use_is_a_warning_and_the_rest_is_not() {
+    fn replacing_what_clients_use_or_wait_for_is_a_warning_and_the_rest_is_not() {
         let warned = warnings(
             &plan(vec![
                 change("replace", "Stage", "AWS::ApiGateway::Stage", Some("True")),
@@ -592,6 +592,7 @@ mod tests {
                 ),
                 change("remove", "DefaultApiKey", "AWS::ApiGateway::ApiKey", None),
                 change("replace", "Queue", "AWS::SQS::Queue", Some("True")),
+                change("replace", "AccessLogs", "AWS::Logs::LogGroup", Some("True")),
                 change("add", "Deployment1", "AWS::ApiGateway::Deployment", None),
                 change(
                     "modify",
@@ -608,6 +609,7 @@ mod tests {
                 "Stage replaces the stage (the endpoint URL changes for every client)",
                 "Api may replace the REST API (the endpoint URL changes for every client)",
                 "DefaultApiKey is removed: the default API key (clients using it must switch to the new key)",
+                "Queue replaces a queue (requests waiting in it are lost: let the worker answer them first)",
             ]
         );
         let firewall = warnings(&plan(vec![]), &StackKind::Firewall);

@@ -1,5 +1,6 @@
 //! A published bot and what can be done to it: its publication read live from AWS and the list of every
-//! published bot ([`status`]), its API keys ([`keys`]), and taking it down cleanly ([`unpublish`]).
+//! published bot ([`status`]), its API keys ([`keys`]), what it has been doing ([`metrics`], [`usage`]),
+//! and taking it down cleanly ([`unpublish`]).
 //!
 //! Built on the deployed stacks (`cloudformation`); it never plans or changes a template.
 
@@ -7,7 +8,9 @@ pub mod ask;
 pub mod conversations;
 pub mod dead_letters;
 pub mod keys;
+pub mod metrics;
 pub mod queue;
 pub mod results;
 pub mod status;
 pub mod unpublish;
+pub mod usage;

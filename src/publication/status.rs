@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::metrics::{Alarm, alarms};
 use super::queue::{QueueCounts, counts};
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack::{self, timestamp};
@@ -27,6 +28,8 @@ pub struct Publication {
     pub queue_url: Option<String>,
     /// Requests waiting, being worked on, and failed for good (in the dead-letter queue).
     pub queue: Option<QueueCounts>,
+    /// The bot's CloudWatch alarms and their states (none when its monitoring is disabled).
+    pub alarms: Vec<Alarm>,
     pub last_updated: Option<String>,
 }
 
@@ -71,6 +74,7 @@ pub async fn publication(
         api_key_ids: Vec::new(),
         queue_url: stack.output("QueueUrl").map(str::to_string),
         queue: None,
+        alarms: Vec::new(),
         last_updated: stack.last_updated.as_ref().map(timestamp),
     };
     if let Some(plan_id) = stack.output("UsagePlanId") {
@@ -100,6 +104,7 @@ pub async fn publication(
     {
         publication.queue = Some(counts(aws, queue_url, dead_letter_url).await?);
     }
+    publication.alarms = alarms(aws, &stack.name).await?;
     Ok(Some(publication))
 }
 

@@ -1,0 +1,143 @@
+//! `metrics` and `usage`: what a published bot has been doing, from CloudWatch and its usage plan.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use botpub::cloudformation::stack;
+use botpub::outcome::{self, Blocked};
+use botpub::publication::metrics::{self, Summary};
+use botpub::publication::{keys, usage};
+
+use super::args::{AwsArgs, Output, Target};
+use super::setup::connect;
+
+/// Columns of a sparkline: a day in 5-minute periods shrinks to 48 characters.
+const SPARK_WIDTH: usize = 48;
+
+pub async fn metrics(
+    bot_id: &str,
+    since: Duration,
+    period: Duration,
+    target: &Target,
+    aws_args: &AwsArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let aws = connect(aws_args, None).await?;
+    let stack_name = format!("{}-{bot_id}", target.prefix);
+    let Some(stack) = stack::describe(&aws, &stack_name).await? else {
+        return Err(Blocked(format!(
+            "{bot_id} is not published (there is no stack {stack_name} in {}); publish it first, or pass --prefix",
+            aws.region
+        ))
+        .into());
+    };
+    let read = metrics::read(&aws, &stack, bot_id, since, period).await?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&read)?),
+        Output::Text => {
+            println!(
+                "{bot_id}: {} to {}, {}-second periods",
+                read.start, read.end, read.period_seconds
+            );
+            for series in &read.series {
+                let values: Vec<f64> = series.points.iter().map(|p| p.value).collect();
+                let word = match series.summary {
+                    Summary::Total => "total",
+                    Summary::Max => "max",
+                    Summary::Last => "last",
+                };
+                let value = match (&series.error, series.value) {
+                    (Some(_), _) => "unreadable".to_string(),
+                    (None, Some(v)) => format!("{word} {}{}", number(v), series.unit),
+                    (None, None) => "no data".to_string(),
+                };
+                println!(
+                    "  {:<24} {:>18}  {}",
+                    series.name,
+                    value,
+                    metrics::sparkline(series.summary, &values, SPARK_WIDTH)
+                );
+            }
+            if let Some(error) = read.series.iter().find_map(|s| s.error.as_deref()) {
+                eprintln!("warning: some series could not be read: {error}");
+            }
+        }
+    }
+    Ok(outcome::OK)
+}
+
+/// A number as people read it: whole numbers without decimals, others with one.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+pub async fn usage(
+    bot_id: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    key_id: Option<&str>,
+    target: &Target,
+    aws_args: &AwsArgs,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let today = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let to = to
+        .map(str::to_string)
+        .unwrap_or_else(|| usage::date_of(today));
+    // A week by default: the last seven days, today included.
+    let from = from
+        .map(str::to_string)
+        .unwrap_or_else(|| usage::date_of(today - 6 * 86_400));
+    for (flag, date) in [("--from", &from), ("--to", &to)] {
+        if usage::day_start(date).is_none() {
+            anyhow::bail!("{flag} {date}: give a date as YYYY-MM-DD");
+        }
+    }
+    if from > to {
+        anyhow::bail!("--from {from} is after --to {to}");
+    }
+    let aws = connect(aws_args, None).await?;
+    let stack_name = format!("{}-{bot_id}", target.prefix);
+    let bot = keys::bot(&aws, &stack_name, bot_id).await?;
+    if let Some(key_id) = key_id {
+        keys::ensure_own(&aws, &bot, key_id).await?;
+    }
+    let read = usage::read(&aws, &bot, &from, &to, key_id).await?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&read)?),
+        Output::Text => {
+            println!(
+                "{bot_id}: requests from {} to {} (UTC days)",
+                read.from, read.to
+            );
+            println!(
+                "  {:<12} {:<28} {:>10} {:>10}  PER DAY",
+                "KEY ID", "NAME", "TOTAL", "REMAINING"
+            );
+            for key in &read.keys {
+                let per_day: Vec<f64> = key.days.iter().map(|d| d.used as f64).collect();
+                println!(
+                    "  {:<12} {:<28} {:>10} {:>10}  {}",
+                    key.id,
+                    key.name
+                        .as_deref()
+                        .or(key.description.as_deref())
+                        .unwrap_or("-"),
+                    key.total,
+                    key.remaining
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    metrics::sparkline(Summary::Total, &per_day, SPARK_WIDTH)
+                );
+            }
+            println!("  {:<12} {:<28} {:>10}", "all keys", "", read.total);
+        }
+    }
+    Ok(outcome::OK)
+}

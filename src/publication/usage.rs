@@ -1,0 +1,251 @@
+//! Requests per API key per day, from a bot's usage plan (API Gateway's GetUsage, all pages), with each
+//! key's remaining quota when the plan has one (`botpub usage`). Keys are named by id, name and
+//! description, never by value.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::keys::{self, Bot};
+use crate::aws::{Aws, AwsContext};
+
+/// One key's requests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyUsage {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Requests per day, `from` to `to`.
+    pub days: Vec<Day>,
+    pub total: i64,
+    /// What the quota leaves for the current period (as of the last day), when the plan has a quota.
+    pub remaining: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Day {
+    pub date: String,
+    pub used: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub bot_id: String,
+    pub usage_plan_id: String,
+    pub from: String,
+    pub to: String,
+    pub has_quota: bool,
+    pub keys: Vec<KeyUsage>,
+    pub total: i64,
+}
+
+/// The usage of a bot's keys (or of one key) from `from` to `to` (`YYYY-MM-DD`, both included).
+pub async fn read(
+    aws: &Aws,
+    bot: &Bot,
+    from: &str,
+    to: &str,
+    key_id: Option<&str>,
+) -> anyhow::Result<Usage> {
+    let plan = aws
+        .apigateway
+        .get_usage_plan()
+        .usage_plan_id(&bot.usage_plan_id)
+        .send()
+        .await
+        .aws(format!("reading the usage plan of {}", bot.bot_id))?;
+    let mut items: HashMap<String, Vec<Vec<i64>>> = HashMap::new();
+    let mut position: Option<String> = None;
+    loop {
+        let page = aws
+            .apigateway
+            .get_usage()
+            .usage_plan_id(&bot.usage_plan_id)
+            .start_date(from)
+            .end_date(to)
+            .set_key_id(key_id.map(str::to_string))
+            .limit(500)
+            .set_position(position.take())
+            .send()
+            .await
+            .aws(format!("reading the usage of {}", bot.bot_id))?;
+        if let Some(page_items) = page.items() {
+            for (key, days) in page_items {
+                items
+                    .entry(key.clone())
+                    .or_default()
+                    .extend(days.iter().cloned());
+            }
+        }
+        match page.position() {
+            Some(next) if page.items().is_some_and(|i| !i.is_empty()) => {
+                position = Some(next.to_string())
+            }
+            _ => break,
+        }
+    }
+    let named = keys::list(aws, bot)
+        .await?
+        .into_iter()
+        .map(|k| (k.id.clone(), (k.name, k.description)))
+        .collect();
+    Ok(usage(bot, from, to, plan.quota().is_some(), &items, &named))
+}
+
+/// The usage document from GetUsage's items (`{key id: [[used, remaining] per day from `from`]}`).
+pub fn usage(
+    bot: &Bot,
+    from: &str,
+    to: &str,
+    has_quota: bool,
+    items: &HashMap<String, Vec<Vec<i64>>>,
+    named: &BTreeMap<String, (Option<String>, Option<String>)>,
+) -> Usage {
+    let dates = dates(from, to);
+    let mut keys: Vec<KeyUsage> = items
+        .iter()
+        .map(|(id, days)| {
+            let (name, description) = named.get(id).cloned().unwrap_or_default();
+            let days: Vec<Day> = dates
+                .iter()
+                .zip(days)
+                .map(|(date, day)| Day {
+                    date: date.clone(),
+                    used: day.first().copied().unwrap_or(0),
+                })
+                .collect();
+            KeyUsage {
+                total: days.iter().map(|d| d.used).sum(),
+                remaining: has_quota
+                    .then(|| items[id].last().and_then(|d| d.get(1).copied()))
+                    .flatten(),
+                id: id.clone(),
+                name,
+                description,
+                days,
+            }
+        })
+        .collect();
+    keys.sort_by(|a, b| b.total.cmp(&a.total).then(a.id.cmp(&b.id)));
+    Usage {
+        bot_id: bot.bot_id.clone(),
+        usage_plan_id: bot.usage_plan_id.clone(),
+        from: from.to_string(),
+        to: to.to_string(),
+        has_quota,
+        total: keys.iter().map(|k| k.total).sum(),
+        keys,
+    }
+}
+
+/// Every date from `from` to `to`, both included (`YYYY-MM-DD`).
+fn dates(from: &str, to: &str) -> Vec<String> {
+    let (Some(mut day), Some(last)) = (day_start(from), day_start(to)) else {
+        return Vec::new();
+    };
+    let mut dates = Vec::new();
+    while day <= last && dates.len() < 3660 {
+        dates.push(date_of(day));
+        day += 86_400;
+    }
+    dates
+}
+
+/// Seconds since the Unix epoch at the start of a `YYYY-MM-DD` day (UTC).
+pub fn day_start(date: &str) -> Option<i64> {
+    aws_smithy_types::DateTime::from_str(
+        &format!("{date}T00:00:00Z"),
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .ok()
+    .filter(|_| date.len() == 10)
+    .map(|t| t.secs())
+}
+
+/// The `YYYY-MM-DD` day of a time (UTC).
+pub fn date_of(secs: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(secs)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+        .chars()
+        .take(10)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bot() -> Bot {
+        Bot {
+            bot_id: "support-bot".into(),
+            stack_name: "BotPub-support-bot".into(),
+            usage_plan_id: "plan1".into(),
+            default_key_id: Some("k1".into()),
+        }
+    }
+
+    /// GetUsage's items as AWS documents them: per key, `[used, remaining]` for each day of the range.
+    fn items() -> HashMap<String, Vec<Vec<i64>>> {
+        serde_json::from_str(
+            r#"{"k1": [[10, 990], [0, 990], [25, 965]], "k2": [[1, 999], [2, 997], [3, 994]]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn requests_per_key_per_day_with_totals_and_the_remaining_quota() {
+        let named = BTreeMap::from([(
+            "k1".to_string(),
+            (Some("default".to_string()), Some("Default key".to_string())),
+        )]);
+        let usage = usage(&bot(), "2026-11-27", "2026-11-29", true, &items(), &named);
+        assert_eq!(usage.total, 41);
+        assert_eq!(usage.keys[0].id, "k1", "the busiest key first");
+        assert_eq!(usage.keys[0].total, 35);
+        assert_eq!(usage.keys[0].remaining, Some(965));
+        assert_eq!(usage.keys[0].name.as_deref(), Some("default"));
+        assert_eq!(
+            usage.keys[0].days,
+            [
+                Day {
+                    date: "2026-11-27".into(),
+                    used: 10
+                },
+                Day {
+                    date: "2026-11-28".into(),
+                    used: 0
+                },
+                Day {
+                    date: "2026-11-29".into(),
+                    used: 25
+                }
+            ]
+        );
+        assert_eq!(
+            (usage.keys[1].total, usage.keys[1].remaining),
+            (6, Some(994))
+        );
+        assert_eq!(
+            usage.keys[1].name, None,
+            "a key no longer listed keeps its id"
+        );
+        // Without a quota, nothing remains to report.
+        let unlimited = super::usage(&bot(), "2026-11-27", "2026-11-29", false, &items(), &named);
+        assert_eq!(unlimited.keys[0].remaining, None);
+    }
+
+    #[test]
+    fn date_ranges() {
+        assert_eq!(
+            dates("2026-02-27", "2026-03-01"),
+            ["2026-02-27", "2026-02-28", "2026-03-01"]
+        );
+        assert_eq!(dates("2026-03-01", "2026-02-27"), Vec::<String>::new());
+        assert_eq!(day_start("2026-13-01"), None);
+        assert_eq!(
+            date_of(day_start("2028-02-29").unwrap() + 86_400),
+            "2028-03-01"
+        );
+    }
+}
