@@ -43,7 +43,7 @@ fn documents(template: &Value) -> Vec<(String, &Value)> {
 }
 
 /// Actions for which IAM knows no resource type: `Resource` can only be `*`, narrowed by a condition.
-const NO_RESOURCE_LEVEL: [&str; 1] = ["lambda:CreateEventSourceMapping"];
+const NO_RESOURCE_LEVEL: [&str; 2] = ["lambda:CreateEventSourceMapping", "kms:CreateKey"];
 
 #[test]
 fn no_allow_statement_grants_a_wildcard() {

@@ -155,6 +155,7 @@ impl World {
                 .load(),
         );
         Sdk {
+            config: config.clone(),
             apigateway: aws_sdk_apigateway::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(
@@ -207,6 +208,8 @@ impl World {
 
 pub struct Sdk {
     pub runtime: tokio::runtime::Runtime,
+    /// For clients of other services.
+    pub config: aws_config::SdkConfig,
     pub apigateway: aws_sdk_apigateway::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
@@ -235,6 +238,19 @@ impl Sdk {
             .and_then(|o| o.output_value())
             .unwrap_or_else(|| panic!("{stack} has no output {key}"))
             .to_string()
+    }
+
+    /// A stack's resources as CloudFormation lists them.
+    pub fn resources(&self, stack: &str) -> Vec<aws_sdk_cloudformation::types::StackResource> {
+        self.block_on(
+            self.cloudformation
+                .describe_stack_resources()
+                .stack_name(stack)
+                .send(),
+        )
+        .unwrap()
+        .stack_resources()
+        .to_vec()
     }
 
     /// The value of an API key, for calling the API as a client would.

@@ -24,7 +24,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${BOTPUB_CACHE:-$HOME/.cache/botpub}
 timeout_s=${BOTPUB_SERVER_TIMEOUT:-120}
-ls_services=${BOTPUB_LOCALSTACK_SERVICES:-cloudformation,apigateway,sqs,iam,s3,sts,logs}
+ls_services=${BOTPUB_LOCALSTACK_SERVICES:-cloudformation,apigateway,sqs,iam,s3,sts,logs,cloudwatch,sns,kms}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 log() { echo "servers.sh: $*" >&2; }
@@ -208,6 +208,8 @@ start_one() {
       # DISABLE_EVENTS=1: no analytics. SKIP_SSL_CERT_DOWNLOAD=1: self-signed cert, no download.
       # LOCALSTACK_HOST / SQS_ENDPOINT_STRATEGY=path: URLs in responses (queue URLs...) point at 127.0.0.1:PORT.
       # GATEWAY_SERVER=hypercorn: the default (twisted) server ignores the host of GATEWAY_LISTEN and binds 0.0.0.0.
+      # SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL=5: SQS reports its queue metrics to CloudWatch every 5 s
+      #   (LocalStack's default is 60 s), so an alarm on the dead-letter queue reacts within one alarm period.
       (
         cd "$dir"
         exec 9>&-
@@ -223,6 +225,7 @@ start_one() {
           DISABLE_EVENTS=1 \
           SKIP_SSL_CERT_DOWNLOAD=1 \
           SQS_ENDPOINT_STRATEGY=path \
+          SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL=5 \
           GATEWAY_SERVER=hypercorn \
           EAGER_SERVICE_LOADING=0 \
           AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
