@@ -3,6 +3,7 @@
 //! (and a second signal stops it at once).
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::sync::watch;
 
@@ -10,6 +11,9 @@ use tokio::sync::watch;
 type Caught = (u32, Option<(&'static str, u8)>);
 
 static SIGNALS: OnceLock<watch::Receiver<Caught>> = OnceLock::new();
+
+/// Signals that waits no longer count (see [`only_new_signals`]).
+static HEEDED: AtomicU32 = AtomicU32::new(0);
 
 /// Catches Ctrl-C and SIGTERM from the start of a command, so a signal that arrives mid-request is not lost
 /// (and does not kill botpub before it can say how to follow the deployment). Call inside the runtime.
@@ -50,12 +54,26 @@ pub async fn signalled() -> (&'static str, u8) {
     signalled_times(1).await
 }
 
-/// Resolves once `times` signals have arrived, with the first one's name and exit code.
+/// The first signal, if one has arrived; without waiting.
+pub fn caught() -> Option<(&'static str, u8)> {
+    SIGNALS.get().and_then(|receiver| receiver.borrow().1)
+}
+
+/// From now on, waits end only at a signal that arrives after this call: the clean-up that the first
+/// Ctrl-C started must not be cut short by that same Ctrl-C, while a second one still stops it.
+pub fn only_new_signals() {
+    if let Some(receiver) = SIGNALS.get() {
+        HEEDED.store(receiver.borrow().0, Ordering::SeqCst);
+    }
+}
+
+/// Resolves once `times` signals have arrived (beyond those [`only_new_signals`] set aside), with the first
+/// one's name and exit code.
 pub async fn signalled_times(times: u32) -> (&'static str, u8) {
     if let Some(mut receiver) = SIGNALS.get().cloned() {
         loop {
             if let (count, Some(first)) = *receiver.borrow_and_update()
-                && count >= times
+                && count >= times + HEEDED.load(Ordering::SeqCst)
             {
                 return first;
             }

@@ -268,3 +268,132 @@ fn ctrl_c_at_the_confirmation_question_removes_what_was_prepared_and_exits_130()
     assert_eq!(seen["code"], 130, "{seen:#}");
     world.botpub_bot("status", "asked", &[]).expect(0);
 }
+
+/// The change sets of a stack that could still be executed, by name (none when the stack does not exist).
+/// LocalStack also lists executed ones, which AWS removes.
+fn change_sets(sdk: &common::Sdk, stack: &str) -> Vec<String> {
+    let Ok(described) = sdk.block_on(
+        sdk.cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send(),
+    ) else {
+        return Vec::new();
+    };
+    let Some(id) = described.stacks().first().and_then(|s| s.stack_id()) else {
+        return Vec::new();
+    };
+    sdk.block_on(sdk.cloudformation.list_change_sets().stack_name(id).send())
+        .unwrap()
+        .summaries()
+        .iter()
+        .filter(|s| {
+            s.execution_status()
+                .is_some_and(|e| e.as_str() == "AVAILABLE")
+        })
+        .filter_map(|s| s.change_set_name().map(str::to_string))
+        .collect()
+}
+
+/// The status of a stack, `None` once it is gone.
+fn status_of(sdk: &common::Sdk, stack: &str) -> Option<String> {
+    sdk.block_on(
+        sdk.cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send(),
+    )
+    .ok()?
+    .stacks()
+    .first()
+    .and_then(|s| s.stack_status())
+    .map(|s| s.as_str().to_string())
+    .filter(|s| s != "DELETE_COMPLETE")
+}
+
+#[test]
+fn ctrl_c_while_a_fleet_is_planned_removes_this_runs_change_sets_and_a_rerun_works() {
+    // Stopped when the first of five new stacks is in review, when two are, and when three are (two more
+    // are still to be planned each time): with Ctrl-C or SIGTERM, while a published bot has an update
+    // planned.
+    for (point, signal) in [(1, "INT"), (2, "TERM"), (3, "INT")] {
+        let world = World::new();
+        let sdk = world.sdk();
+        world
+            .publish(&world.spec("kept.yaml", &bot("kept")))
+            .expect(0);
+        let fleet = world.spec(
+            "fleet.yaml",
+            &[
+                "  - id: kept\n    allowed_origins: [\"https://app.example.com\"]\n    throttle: { rate_limit: 7, burst_limit: 9 }\n".to_string(),
+                bot("new-a"),
+                bot("new-b"),
+                bot("new-c"),
+                bot("new-d"),
+                bot("new-e"),
+            ]
+            .concat(),
+        );
+        let child = spawn(
+            &world,
+            &[
+                "publish",
+                fleet.to_str().unwrap(),
+                "--yes",
+                "--concurrency",
+                "1",
+                "--progress",
+                "events",
+            ],
+        );
+        let started = Instant::now();
+        let new = ["new-a", "new-b", "new-c", "new-d", "new-e"].map(|id| world.stack(id));
+        loop {
+            let in_review = new
+                .iter()
+                .filter(|s| status_of(&sdk, s).as_deref() == Some("REVIEW_IN_PROGRESS"))
+                .count();
+            if in_review >= point {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "point {point}: only {in_review} stack(s) in review"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let (code, text) = finish(child);
+        assert_eq!(
+            code,
+            if signal == "INT" { 130 } else { 143 },
+            "point {point}: {text}"
+        );
+        assert!(
+            text.contains("nothing was changed"),
+            "point {point}: {text}"
+        );
+        for stack in &new {
+            assert_eq!(
+                status_of(&sdk, stack),
+                None,
+                "point {point}: {stack} is left:\n{text}"
+            );
+        }
+        assert_eq!(
+            status_of(&sdk, &world.stack("kept")).as_deref(),
+            Some("CREATE_COMPLETE")
+        );
+        assert_eq!(
+            change_sets(&sdk, &world.stack("kept")),
+            Vec::<String>::new(),
+            "point {point}:\n{text}"
+        );
+        // Nothing is busy or half-made: planning the same fleet right away works (and leaves nothing).
+        let again = world.botpub(&["plan", fleet.to_str().unwrap()]).expect(2);
+        assert!(!again.stderr().contains("busy"), "{}", again.stderr());
+    }
+}

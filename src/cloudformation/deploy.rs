@@ -16,14 +16,38 @@ use super::plan::{PLAN_FORMAT, Plan};
 pub use super::run::{DEFAULT_CONCURRENCY, Run};
 use super::stack;
 use crate::aws::{Aws, AwsContext};
-use crate::outcome::{Blocked, DeploymentFailed};
+use crate::outcome::{Blocked, DeploymentFailed, Interrupted};
+use crate::signals;
 use crate::synth::{Stack, StackKind};
 
 impl Run {
+    /// Plans every stack (see [`Run::plan_all`]). Stopped by Ctrl-C or SIGTERM before anything was
+    /// executed, it removes every change set this run made and the empty stacks they created, so that
+    /// nothing is left behind and a rerun is not refused as busy.
+    pub async fn plan(&self, specs: &[PathBuf], stacks: &[Stack]) -> anyhow::Result<Plan> {
+        let planned = self.plan_all(specs, stacks).await;
+        let Some((signal, code)) = signals::caught() else {
+            return planned;
+        };
+        signals::only_new_signals();
+        self.progress.say(&format!(
+            "{signal}: removing the change sets this run made (a second signal stops that)"
+        ));
+        let removed = self.withdraw(stacks).await?;
+        Err(Interrupted {
+            signal,
+            code,
+            message: format!(
+                "stopped while planning; removed the {removed} change set(s) this run had made: nothing was changed"
+            ),
+        }
+        .into())
+    }
+
     /// Plans every stack: the firewall first, then the bots, several at a time. A bot that imports a
     /// firewall this plan creates is planned once the firewall exists (CloudFormation refuses to import an
     /// export that does not exist yet), from the same template.
-    pub async fn plan(&self, specs: &[PathBuf], stacks: &[Stack]) -> anyhow::Result<Plan> {
+    async fn plan_all(&self, specs: &[PathBuf], stacks: &[Stack]) -> anyhow::Result<Plan> {
         // Before any change set: a template too large for any engine stops the run while nothing has
         // been touched.
         for stack in stacks {
@@ -38,6 +62,15 @@ impl Run {
         let firewall_created = planned.iter().any(|p| p.action == "create");
         let bot_plans: Vec<anyhow::Result<StackPlan>> = stream::iter(bots.iter().enumerate())
             .map(|(i, stack)| async move {
+                // After a stop, no stack is planned any more.
+                if let Some((signal, code)) = signals::caught() {
+                    return Err(Interrupted {
+                        signal,
+                        code,
+                        message: String::new(),
+                    }
+                    .into());
+                }
                 if firewall_created && stack.imports_firewall() {
                     let exists = stack::describe(&self.aws, &stack.name).await?.is_some();
                     Ok(StackPlan::after_firewall(stack, &self.aws.region, exists))
@@ -209,6 +242,10 @@ impl Run {
     /// Removes the change sets of a plan that will not be applied, and the empty stacks that CREATE
     /// change sets brought into being, so a declined publish leaves nothing behind.
     pub async fn discard(&self, plan: &Plan) -> anyhow::Result<()> {
+        // Declined with Ctrl-C: that signal must not cut the clean-up short.
+        if signals::caught().is_some() {
+            signals::only_new_signals();
+        }
         for planned in &plan.stacks {
             if let Some(id) = &planned.change_set_id {
                 self.abandon(planned, id).await?;

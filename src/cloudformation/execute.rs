@@ -18,6 +18,7 @@ use super::run::Run;
 use super::stack;
 use crate::aws::{MAX_ATTEMPTS, is_transient, retry_delay};
 use crate::outcome::Blocked;
+use crate::synth::Stack;
 
 /// How long an unexecuted botpub change set counts as another run's deployment about to start.
 const RIVAL_WINDOW: Duration = Duration::from_secs(600);
@@ -272,6 +273,38 @@ impl Run {
 
     /// Removes a change set that will not be executed, and the empty stack a CREATE change set brought
     /// into being (unless another run's change set waits on it), so nothing is left behind.
+    /// Removes the change sets this run made on these stacks (named by its tokens), then the stacks still
+    /// under review that those alone had brought into being. Returns how many change sets it removed.
+    pub(super) async fn withdraw(&self, stacks: &[Stack]) -> anyhow::Result<usize> {
+        let ours = self.token("");
+        let mut removed = 0;
+        for (i, stack) in stacks.iter().enumerate() {
+            let Some(described) = stack::describe(&self.aws, &stack.name).await? else {
+                continue;
+            };
+            let sets = changeset::list(&self.aws, &described.id, &stack.name).await?;
+            let mine: Vec<&str> = sets
+                .iter()
+                .filter(|s| s.change_set_name().is_some_and(|n| n.starts_with(&ours)))
+                .filter_map(|s| s.change_set_id())
+                .collect();
+            for id in &mine {
+                changeset::delete_change_set(&self.aws, id, &stack.name).await?;
+                removed += 1;
+            }
+            if described.state == stack::State::Review
+                && !mine.is_empty()
+                && mine.len() == sets.len()
+            {
+                let token = self.token(&format!("withdraw{i}"));
+                let hint = self.watch_hint(&stack.name);
+                events::delete_and_wait(&self.aws, &described.id, &stack.name, &token, &hint)
+                    .await?;
+            }
+        }
+        Ok(removed)
+    }
+
     pub(super) async fn abandon(
         &self,
         planned: &StackPlan,
