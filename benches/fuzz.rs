@@ -350,6 +350,7 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
                 "Stage",
                 "UsagePlanId",
                 "DefaultApiKeyId",
+                "Contract",
                 "QueueUrl",
                 "QueueArn",
                 "DeadLetterQueueUrl",
