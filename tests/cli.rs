@@ -628,3 +628,41 @@ fn usage_refuses_a_date_it_cannot_read_before_calling_aws() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn colour_only_where_it_can_be_read_or_was_asked_for() {
+    let spec = "tests/invalid/lambda-arn.yaml";
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_botpub"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Not a terminal: plain text, whatever the default.
+    let plain = run(&["validate", spec], &[]);
+    assert!(
+        !plain.contains('\x1b') && plain.contains(": error: "),
+        "{plain}"
+    );
+    assert!(
+        !run(
+            &["--color", "never", "validate", spec],
+            &[("CLICOLOR_FORCE", "1")]
+        )
+        .contains('\x1b')
+    );
+    // Asked for: the severity and the help in colour, the text unchanged around them.
+    let coloured = run(&["--color", "always", "validate", spec], &[]);
+    assert!(
+        coloured.contains("\x1b[1m\x1b[31merror\x1b[0m") || coloured.contains("\x1b[1;31merror"),
+        "{coloured:?}"
+    );
+    assert_eq!(anstream::adapter::strip_str(&coloured).to_string(), plain);
+    assert!(run(&["validate", spec], &[("CLICOLOR_FORCE", "1")]).contains('\x1b'));
+}

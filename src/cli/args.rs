@@ -18,9 +18,38 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Output format of the command's result on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    /// Output format of the command's result on stdout (`markdown`: `plan` only, for pull requests).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Colour: `auto` only on a terminal, and never with NO_COLOR set or TERM=dumb.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorArg> for botpub::terminal::Color {
+    fn from(color: ColorArg) -> Self {
+        match color {
+            ColorArg::Auto => botpub::terminal::Color::Auto,
+            ColorArg::Always => botpub::terminal::Color::Always,
+            ColorArg::Never => botpub::terminal::Color::Never,
+        }
+    }
+}
+
+/// `--output` as given; [`Output`] is what every command but `plan` can produce.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -21,6 +21,7 @@ pub async fn plan(
     fleet: &FleetArgs,
     args: &AwsArgs,
     output: Output,
+    markdown: bool,
 ) -> anyhow::Result<u8> {
     let Some(loaded) = load(specs, output, args)? else {
         return Ok(outcome::ERROR);
@@ -40,8 +41,18 @@ pub async fn plan(
             "{}",
             serde_json::to_string_pretty(&json!({"changes": plan.has_changes(), "plan": plan}))?
         ),
+        Output::Text if markdown => {
+            print!("{}", plan.render_markdown());
+            if let Some(path) = out {
+                println!(
+                    "\nSaved to `{}`; apply it with `botpub apply {}`.",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
         Output::Text => {
-            println!("{}", plan.render());
+            anstream::println!("{}", plan.render());
             if let Some(path) = out {
                 println!(
                     "Saved to {}; apply it with `botpub apply {}`.",
@@ -107,7 +118,7 @@ pub async fn publish(
     run.concurrency = fleet.concurrency.into();
     toolkit::attach_for_large_templates(&mut run, &loaded.stacks).await?;
     let plan = run.plan(specs, &loaded.stacks).await?;
-    eprintln!("{}\n", plan.render());
+    anstream::eprintln!("{}\n", plan.render());
     if !plan.has_changes() {
         report(&run, &[], output, false).await?;
         return Ok(outcome::OK);

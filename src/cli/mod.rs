@@ -18,8 +18,9 @@ mod worker;
 use std::future::Future;
 use std::process::ExitCode;
 
-use args::{Cli, Command};
-use clap::Parser;
+use args::{Cli, Command, Output, OutputFormat};
+use botpub::terminal;
+use clap::{CommandFactory, Parser};
 
 /// Runs the command given on the command line and returns its exit code.
 pub fn main() -> ExitCode {
@@ -27,7 +28,21 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
     };
-    let out = cli.output;
+    terminal::set_color(cli.color.into());
+    if !matches!(cli.command, Command::Worker { .. }) {
+        stop_quietly_on_a_closed_pipe();
+    }
+    let markdown = cli.output == OutputFormat::Markdown;
+    if markdown && !matches!(cli.command, Command::Plan { .. }) {
+        return usage_error(Cli::command().error(
+            clap::error::ErrorKind::InvalidValue,
+            "--output markdown is for `botpub plan`; other commands write text or json",
+        ));
+    }
+    let out = match cli.output {
+        OutputFormat::Json => Output::Json,
+        OutputFormat::Text | OutputFormat::Markdown => Output::Text,
+    };
     let result = match &cli.command {
         Command::Validate { specs } => offline::validate(specs, out),
         Command::Synth {
@@ -101,7 +116,14 @@ pub fn main() -> ExitCode {
             out: file,
             fleet,
             aws,
-        } => block_on(deploy::plan(specs, file.as_ref(), fleet, aws, out)),
+        } => block_on(deploy::plan(
+            specs,
+            file.as_ref(),
+            fleet,
+            aws,
+            out,
+            markdown,
+        )),
         Command::Apply {
             plan,
             fleet,
@@ -188,7 +210,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            anstream::eprintln!("{}: {error:#}", terminal::paint(terminal::ERROR, "error"));
             ExitCode::from(botpub::outcome::exit_code(&error))
         }
     }
@@ -201,6 +223,17 @@ fn usage_error(error: clap::Error) -> ExitCode {
     match error.use_stderr() {
         true => ExitCode::from(botpub::outcome::ERROR),
         false => ExitCode::SUCCESS,
+    }
+}
+
+/// `botpub schema | head -1`: when the reader goes away, end as Unix tools do (killed by SIGPIPE, silently)
+/// rather than with a panic about a broken pipe. Not for the worker, whose log may be piped: it keeps
+/// going and finishes its requests.
+fn stop_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of SIGPIPE before any thread starts has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

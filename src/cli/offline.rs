@@ -14,7 +14,7 @@ use super::args::{Format, Output};
 fn checked(specs: &[PathBuf], output: Output) -> Checked {
     let checked = spec::check_files(specs);
     if output == Output::Text {
-        eprint!("{}", checked.render());
+        anstream::eprint!("{}", checked.render());
     }
     checked
 }

@@ -24,7 +24,7 @@ pub struct Loaded {
 /// Reads and validates specs (printing every diagnostic) and synthesizes their stacks.
 pub fn load(paths: &[PathBuf], output: Output, args: &AwsArgs) -> anyhow::Result<Option<Loaded>> {
     let checked = spec::check_files(paths);
-    eprint!("{}", checked.render());
+    anstream::eprint!("{}", checked.render());
     if checked.has_errors() {
         if output == Output::Json {
             println!(

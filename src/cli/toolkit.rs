@@ -36,7 +36,7 @@ pub async fn bootstrap(
     };
     let stacks = [stack];
     let plan = run.plan(&[], &stacks).await?;
-    eprintln!("{}", plan.render());
+    anstream::eprintln!("{}", plan.render());
     let binary_line = if binary_current {
         format!("botpub binary: up to date (sha256 {})", &sha256[..12])
     } else {

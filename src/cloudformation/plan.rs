@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::cloudformation::changeset::StackPlan;
+use crate::terminal;
 
 pub const PLAN_FORMAT: u32 = 1;
 
@@ -69,11 +70,11 @@ impl Plan {
                     tags_only += 1;
                     continue;
                 }
-                let symbol = match change.action.as_str() {
-                    "add" => "+",
-                    "remove" => "-",
-                    "replace" => "-/+",
-                    _ => "~",
+                let (symbol, style) = match change.action.as_str() {
+                    "add" => ("+", terminal::ADD),
+                    "remove" => ("-", terminal::REMOVE),
+                    "replace" => ("-/+", terminal::REPLACE),
+                    _ => ("~", terminal::MODIFY),
                 };
                 let properties = if change.properties.is_empty() {
                     String::new()
@@ -87,17 +88,126 @@ impl Plan {
                 };
                 let _ = writeln!(
                     out,
-                    "  {symbol:>3} {} ({}) {}{conditional}{properties}",
-                    change.logical_id, change.resource_type, change.action
+                    "  {} {} ({}) {}{conditional}{properties}",
+                    terminal::paint(style, &format!("{symbol:>3}")),
+                    change.logical_id,
+                    change.resource_type,
+                    change.action
                 );
             }
             if tags_only > 0 {
                 let _ = writeln!(out, "      and {tags_only} resource(s) whose tags change");
             }
             for warning in &stack.warnings {
-                let _ = writeln!(out, "  warning: {warning}");
+                let _ = writeln!(
+                    out,
+                    "  {}: {warning}",
+                    terminal::paint(terminal::WARNING, "warning")
+                );
             }
         }
+        let _ = write!(out, "\n{}", self.summary_line());
+        out
+    }
+
+    /// The plan as GitHub/GitLab-flavoured Markdown, for a pull request comment or a CI job summary:
+    /// the warnings first, then one section per changing stack with a table of its changes (long
+    /// property lists folded away), the stacks without changes on one folded line, and the totals.
+    pub fn render_markdown(&self) -> String {
+        let mut out = String::from("## botpub plan\n\n");
+        let warnings: Vec<(&str, &String)> = self
+            .stacks
+            .iter()
+            .flat_map(|s| s.warnings.iter().map(move |w| (s.stack_name.as_str(), w)))
+            .collect();
+        if !warnings.is_empty() {
+            out.push_str("> [!WARNING]\n");
+            for (stack, warning) in &warnings {
+                let _ = writeln!(out, "> - **{}**: {}", cell(stack), cell(warning));
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{}\n", self.summary_line());
+        for stack in self.stacks.iter().filter(|s| s.has_changes()) {
+            let _ = writeln!(out, "### `{}` ({})\n", stack.stack_name, stack.action);
+            if stack.after_firewall {
+                out.push_str("Planned once the shared firewall exists, because it imports the firewall's web ACL.\n\n");
+                continue;
+            }
+            out.push_str(
+                "| | Resource | Type | Action | Changed |\n| --- | --- | --- | --- | --- |\n",
+            );
+            let mut folded = Vec::new();
+            let mut tags_only = 0;
+            for change in &stack.changes {
+                if change.tags_only() {
+                    tags_only += 1;
+                    continue;
+                }
+                let symbol = match change.action.as_str() {
+                    "add" => "➕",
+                    "remove" => "➖",
+                    "replace" => "⚠️ replace",
+                    _ if change.replacement.as_deref() == Some("Conditional") => "⚠️ may replace",
+                    _ => "✏️",
+                };
+                let changed = match change.properties.len() {
+                    0 => String::new(),
+                    1..=3 => change.properties.join(", "),
+                    n => {
+                        folded.push(change);
+                        format!("{n} properties (below)")
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "| {symbol} | `{}` | {} | {} | {} |",
+                    change.logical_id,
+                    cell(&change.resource_type),
+                    change.action,
+                    cell(&changed)
+                );
+            }
+            out.push('\n');
+            if tags_only > 0 {
+                let _ = writeln!(out, "And {tags_only} resource(s) whose tags change.\n");
+            }
+            if !folded.is_empty() {
+                out.push_str("<details><summary>Changed properties</summary>\n\n");
+                for change in folded {
+                    let _ = writeln!(
+                        out,
+                        "- `{}`: {}",
+                        change.logical_id,
+                        cell(&change.properties.join(", "))
+                    );
+                }
+                out.push_str("\n</details>\n\n");
+            }
+        }
+        let unchanged: Vec<&str> = self
+            .stacks
+            .iter()
+            .filter(|s| !s.has_changes())
+            .map(|s| s.stack_name.as_str())
+            .collect();
+        if !unchanged.is_empty() {
+            let _ = writeln!(
+                out,
+                "<details><summary>{} stack(s) without changes</summary>\n\n{}\n\n</details>",
+                unchanged.len(),
+                unchanged
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        out
+    }
+
+    /// One line with the counts: stacks changing, resources added, modified, replaced, removed.
+    fn summary_line(&self) -> String {
         let changing = self.stacks.iter().filter(|s| s.has_changes()).count();
         let changes = || self.stacks.iter().flat_map(|s| &s.changes);
         let count = |action: &str| {
@@ -106,24 +216,26 @@ impl Plan {
                 .count()
         };
         let tags_only = changes().filter(|c| c.tags_only()).count();
-        let _ = write!(
-            out,
-            "\nPlan: {changing} of {} stack(s) change; {} to add, {} to modify, {} to replace, {} to remove",
+        format!(
+            "Plan: {changing} of {} stack(s) change; {} to add, {} to modify, {} to replace, {} to remove{}.",
             self.stacks.len(),
             count("add"),
             count("modify"),
             count("replace"),
-            count("remove")
-        );
-        let _ = write!(
-            out,
-            "{}.",
+            count("remove"),
             if tags_only > 0 {
                 format!(" (and {tags_only} with new tags only)")
             } else {
                 String::new()
             }
-        );
-        out
+        )
     }
+}
+
+/// Text made safe for a Markdown table cell: pipes escaped, no line breaks, no HTML.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

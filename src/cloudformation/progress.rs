@@ -2,7 +2,6 @@
 //! resource event, plus a heartbeat at least every 30 s), or nothing.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,7 +23,7 @@ pub enum Mode {
 impl Mode {
     /// `auto`: the live view when stderr is a terminal, plain lines otherwise.
     pub fn auto() -> Mode {
-        if std::io::stderr().is_terminal() {
+        if crate::terminal::live_stderr() {
             Mode::Bar
         } else {
             Mode::Events

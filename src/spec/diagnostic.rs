@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::terminal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -45,7 +47,16 @@ impl Diagnostic {
 
     /// The diagnostic with the offending source line under it and a caret at the column, for terminals.
     pub fn render(&self, source: Option<&str>) -> String {
-        let mut out = self.to_string();
+        let (word, style) = match self.severity {
+            Severity::Error => ("error", terminal::ERROR),
+            Severity::Warning => ("warning", terminal::WARNING),
+        };
+        let plain = self.to_string();
+        let mut out = plain.replacen(
+            &format!(": {word}: "),
+            &format!(": {}: ", terminal::paint(style, word)),
+            1,
+        );
         let line_text = self
             .line
             .zip(source)
@@ -62,7 +73,10 @@ impl Diagnostic {
             out.push_str(&format!("\n {line} | {shown}\n {:gutter$} | {pad}^", ""));
         }
         if let Some(hint) = &self.hint {
-            out.push_str(&format!("\n  help: {hint}"));
+            out.push_str(&format!(
+                "\n  {}: {hint}",
+                terminal::paint(terminal::HELP, "help")
+            ));
         }
         out
     }
@@ -124,13 +138,14 @@ mod tests {
             message: "bad".into(),
             hint: Some("fix it".into()),
         };
+        let plain = |text: String| anstream::adapter::strip_str(&text).to_string();
         assert_eq!(
-            d.render(Some("a: 1\nb:  x\n")),
+            plain(d.render(Some("a: 1\nb:  x\n"))),
             "spec.yaml:2:5: error: bots[0].stage: bad\n 2 | b:  x\n   |     ^\n  help: fix it"
         );
         // A lone CR ends a line for the YAML parser, so it does for the line shown.
         assert_eq!(
-            d.render(Some("a: 1\rb:  x\r\nc: 2\n")),
+            plain(d.render(Some("a: 1\rb:  x\r\nc: 2\n"))),
             "spec.yaml:2:5: error: bots[0].stage: bad\n 2 | b:  x\n   |     ^\n  help: fix it"
         );
     }

@@ -2,7 +2,6 @@
 //! heartbeat per message, and a shutdown that deletes nothing unanswered.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -92,7 +91,7 @@ enum Stop {
 /// Works on the bot's queue until stopped (a signal, `max_requests`, `idle_exit`).
 pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Summary {
     let visibility = Duration::from_secs(u64::from(queue.visibility_timeout.max(1)));
-    let live = (options.log == LogFormat::Text && std::io::stderr().is_terminal()).then(|| {
+    let live = (options.log == LogFormat::Text && crate::terminal::live_stderr()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
