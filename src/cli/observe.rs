@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use botpub::cloudformation::stack;
-use botpub::outcome::{self, Blocked};
+use botpub::outcome;
 use botpub::publication::metrics::{self, Summary};
 use botpub::publication::{keys, usage};
 
@@ -22,14 +22,7 @@ pub async fn metrics(
     output: Output,
 ) -> anyhow::Result<u8> {
     let aws = connect(aws_args, None).await?;
-    let stack_name = format!("{}-{bot_id}", target.prefix);
-    let Some(stack) = stack::describe(&aws, &stack_name).await? else {
-        return Err(Blocked(format!(
-            "{bot_id} is not published (there is no stack {stack_name} in {}); publish it first, or pass --prefix",
-            aws.region
-        ))
-        .into());
-    };
+    let stack = stack::describe_published(&aws, &target.prefix, bot_id).await?;
     let read = metrics::read(&aws, &stack, bot_id, since, period).await?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&read)?),

@@ -94,6 +94,26 @@ pub fn is_settled(status: &str) -> bool {
 }
 
 /// The stack, or `None` when it does not exist (or only as a deleted stack).
+/// The stack of a published bot, `{prefix}-{bot_id}`; an error (exit 4) when there is none, or only one
+/// under review (a plan nobody applied publishes nothing).
+pub async fn describe_published(
+    aws: &Aws,
+    prefix: &str,
+    bot_id: &str,
+) -> anyhow::Result<Described> {
+    let stack_name = format!("{prefix}-{bot_id}");
+    match describe(aws, &stack_name)
+        .await?
+        .filter(|s| s.state != State::Review)
+    {
+        Some(stack) => Ok(stack),
+        None => blocked(format!(
+            "{bot_id} is not published (there is no stack {stack_name} in {}); publish it first, or pass --prefix",
+            aws.region
+        )),
+    }
+}
+
 pub async fn describe(aws: &Aws, name_or_id: &str) -> anyhow::Result<Option<Described>> {
     let result = aws
         .cloudformation

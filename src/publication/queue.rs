@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack;
-use crate::outcome::Blocked;
 use crate::spec::model::Contract;
 
 /// What botpub reads off a message of a bot's queue: the request it carries and how often it was received.
@@ -21,9 +20,7 @@ pub struct Delivery {
     pub conversation_id: Option<String>,
     /// How many times SQS has handed the message out, this time included.
     pub receives: Option<u32>,
-    /// When the API sent it (RFC 3339).
-    pub sent_at: Option<String>,
-    /// The same, in milliseconds since the Unix epoch.
+    /// When the API sent it, in milliseconds since the Unix epoch.
     pub sent_ms: Option<i64>,
 }
 
@@ -51,11 +48,17 @@ impl Delivery {
             correlation_id: attribute("correlation_id"),
             conversation_id,
             receives: system(Name::ApproximateReceiveCount).and_then(|n| n.parse().ok()),
-            sent_at: sent_ms
-                .map(|ms| stack::timestamp(&aws_smithy_types::DateTime::from_millis(ms))),
             sent_ms,
             message_id,
         }
+    }
+}
+
+impl Delivery {
+    /// When the API sent the message (RFC 3339).
+    pub fn sent_at(&self) -> Option<String> {
+        self.sent_ms
+            .map(|ms| stack::timestamp(&aws_smithy_types::DateTime::from_millis(ms)))
     }
 }
 
@@ -86,17 +89,8 @@ pub struct QueueCounts {
 impl BotQueue {
     /// The queues of `{prefix}-{bot_id}`; an error (exit 4) when the bot is not published or has no queue.
     pub async fn find(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<BotQueue> {
-        let stack_name = format!("{prefix}-{bot_id}");
-        let Some(stack) = stack::describe(aws, &stack_name)
-            .await?
-            .filter(|s| s.state != stack::State::Review)
-        else {
-            return Err(Blocked(format!(
-                "{bot_id} is not published (there is no stack {stack_name} in {}); publish it first, or pass --prefix",
-                aws.region
-            ))
-            .into());
-        };
+        let stack = stack::describe_published(aws, prefix, bot_id).await?;
+        let stack_name = stack.name.clone();
         let output = |key: &str| {
             stack.output(key).map(str::to_string).ok_or_else(|| {
                 anyhow::anyhow!(
