@@ -9,7 +9,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
 
-use super::results::{read_json, write_json};
+use super::results::read_json;
 use crate::aws::{Aws, AwsContext};
 
 pub fn conversation_key(conversation_id: &str) -> String {
@@ -122,16 +122,6 @@ pub async fn read_message(
 ) -> anyhow::Result<Option<Value>> {
     let key = message_key(conversation_id, message_id);
     Ok(read_json(aws, bucket, &key).await?.map(|(doc, _)| doc))
-}
-
-pub async fn write_message(
-    aws: &Aws,
-    bucket: &str,
-    conversation_id: &str,
-    message_id: &str,
-    doc: &Value,
-) -> anyhow::Result<()> {
-    write_json(aws, bucket, &message_key(conversation_id, message_id), doc).await
 }
 
 /// The answer document of a message: seed 003's `{conversation_id, message, create_time}`, plus its id,

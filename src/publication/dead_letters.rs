@@ -48,9 +48,9 @@ pub async fn list(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<DeadLetter>
             }
             fresh = true;
             letters.push(DeadLetter {
+                first_sent: delivery.sent_at(),
                 request_id: delivery.request_id,
                 receives: delivery.receives.map_or(0, u64::from),
-                first_sent: delivery.sent_at,
                 error: None,
             });
         }

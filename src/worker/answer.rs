@@ -49,7 +49,7 @@ impl Answerer {
             "request_id": delivery.request_id,
             "correlation_id": delivery.correlation_id,
             "attempt": delivery.receives.unwrap_or(1),
-            "received_at": delivery.sent_at.clone().unwrap_or_else(now),
+            "received_at": delivery.sent_at().unwrap_or_else(now),
         });
         let conversation = match &delivery.conversation_id {
             None => {
