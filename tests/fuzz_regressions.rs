@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use botpub::spec::diagnostic::SourceLines;
 use botpub::{spec, synth};
 
 /// Generous for a debug build; the fuzzer's own limit (release) is 1 s.
@@ -22,7 +23,8 @@ fn check(text: &str) -> Result<(), String> {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     let lines: Vec<&str> = normalized.lines().collect();
     for d in &diagnostics {
-        let rendered = d.render(Some(text));
+        let shown_line = d.line.and_then(|line| SourceLines::new(text).get(line));
+        let rendered = d.render(shown_line);
         let (Some(line), Some(column)) = (d.line, d.column) else {
             continue;
         };

@@ -17,7 +17,7 @@ mod yaml_quoted;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use botpub::spec::{self, Diagnostic, Spec};
+use botpub::spec::{self, Diagnostics, Spec};
 use botpub::synth::{self, Stack};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -254,7 +254,7 @@ bots:
         )
     }
 
-    fn check(&self) -> (Option<Spec>, Vec<Diagnostic>) {
+    fn check(&self) -> (Option<Spec>, Diagnostics) {
         spec::check_str("injection.yaml", &self.yaml())
     }
 }

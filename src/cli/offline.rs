@@ -19,13 +19,26 @@ fn checked(specs: &[PathBuf], output: Output) -> Checked {
     checked
 }
 
+/// What `--output json` says about the specs: valid or not, the kept diagnostics, exact counts, and how
+/// many of each kind were not kept.
+pub fn diagnostics_json(checked: &Checked) -> serde_json::Value {
+    let diagnostics = &checked.diagnostics;
+    json!({
+        "valid": !checked.has_errors(),
+        "errors": diagnostics.errors,
+        "warnings": diagnostics.warnings,
+        "diagnostics": diagnostics.shown,
+        "omitted": diagnostics.omitted,
+    })
+}
+
 pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<u8> {
     let checked = checked(specs, output);
-    let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = checked.diagnostics.len() - errors;
+    let errors = checked.diagnostics.errors;
+    let warnings = checked.diagnostics.warnings;
     match output {
         Output::Json => {
-            let document = json!({"valid": errors == 0, "diagnostics": checked.diagnostics});
+            let document = diagnostics_json(&checked);
             println!("{}", serde_json::to_string_pretty(&document)?);
         }
         Output::Text if errors > 0 => {
@@ -60,8 +73,10 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
     let checked = checked(specs, output);
     if checked.has_errors() {
         if output == Output::Json {
-            let document = json!({"valid": false, "diagnostics": checked.diagnostics});
-            println!("{}", serde_json::to_string_pretty(&document)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&diagnostics_json(&checked))?
+            );
         }
         return Ok(outcome::ERROR);
     }

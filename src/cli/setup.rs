@@ -10,7 +10,6 @@ use botpub::cloudformation::progress::{Mode, Progress};
 use botpub::outcome::{Blocked, Interrupted};
 use botpub::spec;
 use botpub::synth::{self, Stack};
-use serde_json::json;
 
 use super::args::{AwsArgs, Output, ProgressArg, WaitArgs};
 
@@ -27,10 +26,7 @@ pub fn load(paths: &[PathBuf], output: Output, args: &AwsArgs) -> anyhow::Result
     anstream::eprint!("{}", checked.render());
     if checked.has_errors() {
         if output == Output::Json {
-            println!(
-                "{}",
-                json!({"valid": false, "diagnostics": checked.diagnostics})
-            );
+            println!("{}", super::offline::diagnostics_json(&checked));
         }
         return Ok(None);
     }

@@ -15,7 +15,8 @@ mod yaml;
 use std::collections::HashMap;
 use std::io::Read;
 
-pub use diagnostic::{Diagnostic, Severity};
+use diagnostic::{Collector, SourceLines};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use model::Spec;
 pub use validate::TAG_PREFIX;
 
@@ -26,27 +27,33 @@ pub const MAX_SPEC_BYTES: u64 = 10 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct Checked {
     pub specs: Vec<Spec>,
-    pub diagnostics: Vec<Diagnostic>,
+    pub diagnostics: Diagnostics,
     /// Source text by file name, for showing the offending line under a diagnostic.
     pub sources: HashMap<String, String>,
 }
 
-/// Diagnostics shown with their source line; the rest get one line each, so that a file with a hundred
-/// thousand problems is still reported in full, in linear time.
+/// Diagnostics shown with their source line; the other kept ones get one line each, which keeps a long
+/// report scannable.
 const SHOWN_WITH_SOURCE: usize = 200;
 
 impl Checked {
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
+        self.diagnostics.has_errors()
     }
 
-    /// Every diagnostic, for people: `file:line:col: severity: path: message`, the first ones with the
-    /// offending line, a caret and a hint.
+    /// The diagnostics, for people: `file:line:col: severity: path: message`, the first ones with the
+    /// offending line, a caret and a hint, then a count by kind of those not kept.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let mut lines: HashMap<&str, SourceLines> = HashMap::new();
         for (i, diagnostic) in self.diagnostics.iter().enumerate() {
             if i < SHOWN_WITH_SOURCE {
-                let source = self.sources.get(&diagnostic.file).map(String::as_str);
+                let source = self.sources.get(&diagnostic.file).and_then(|text| {
+                    let file_lines = lines
+                        .entry(&diagnostic.file)
+                        .or_insert_with(|| SourceLines::new(text));
+                    file_lines.get(diagnostic.line?)
+                });
                 out.push_str(&diagnostic.render(source));
                 out.push_str("\n\n");
             } else {
@@ -54,6 +61,7 @@ impl Checked {
                 out.push('\n');
             }
         }
+        out.push_str(&self.diagnostics.render_omitted());
         out
     }
 }
@@ -75,8 +83,9 @@ pub fn check_files(paths: &[std::path::PathBuf]) -> Checked {
                 .push(Diagnostic::file_error(&name, message)),
         }
     }
-    let conflicts = cross_file_conflicts(&checked.specs);
-    checked.diagnostics.extend(conflicts);
+    for conflict in cross_file_conflicts(&checked.specs) {
+        checked.diagnostics.push(conflict);
+    }
     if checked.has_errors() {
         checked.specs.clear();
     }
@@ -84,88 +93,64 @@ pub fn check_files(paths: &[std::path::PathBuf]) -> Checked {
 }
 
 /// Checks one spec given as text; `name` is used in diagnostics.
-pub fn check_str(name: &str, text: &str) -> (Option<Spec>, Vec<Diagnostic>) {
+pub fn check_str(name: &str, text: &str) -> (Option<Spec>, Diagnostics) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let at = |pos: yaml::Pos, severity, path: String, message: String, hint| Diagnostic {
-        severity,
-        file: name.to_string(),
-        line: Some(pos.line),
-        column: Some(pos.column),
-        path,
-        message,
-        hint,
-    };
-    let document = match yaml::parse(text) {
-        Ok(document) => document,
-        Err(e) => {
-            let message = format!("not valid YAML: {}", e.message);
-            return (
-                None,
-                vec![at(e.pos, Severity::Error, String::new(), message, None)],
-            );
-        }
-    };
-    let Some(root) = document.root else {
-        let mut d = Diagnostic::file_error(name, "the file is empty");
-        d.hint = Some(
-            "a spec needs at least `version: 1` and a `bots:` list; see `botpub schema`"
-                .to_string(),
+    let mut collector = Collector::new(name);
+    let on_duplicate = |dup: yaml::DuplicateKey| {
+        let path = if dup.path.segments().is_empty() {
+            dup.key.clone()
+        } else {
+            dup.path.key(&dup.key).to_string()
+        };
+        let message = format!(
+            "duplicate key `{}` (first at line {})",
+            dup.key, dup.first.line
         );
-        return (None, vec![d]);
+        let hint = Some("remove one of them".to_string());
+        collector.report(Severity::Error, dup.pos, path, message, hint);
     };
-    let mut diagnostics: Vec<Diagnostic> = document
-        .duplicates
-        .iter()
-        .map(|dup| {
-            let path = if dup.path.segments().is_empty() {
-                dup.key.clone()
-            } else {
-                dup.path.key(&dup.key).to_string()
-            };
-            let message = format!(
-                "duplicate key `{}` (first at line {})",
-                dup.key, dup.first.line
-            );
-            at(
-                dup.pos,
-                Severity::Error,
-                path,
-                message,
-                Some("remove one of them".to_string()),
-            )
-        })
-        .collect();
-
-    let mut problems = Vec::new();
-    let file: Option<file::SpecFile> = read::read(&root, &mut problems);
-    let shape_paths: std::collections::HashSet<path::Path> = problems
-        .iter()
-        .flat_map(|p| std::iter::once(p.path.clone()).chain(p.explains.clone()))
-        .collect();
-    for p in problems {
-        diagnostics.push(at(
-            p.pos,
-            Severity::Error,
-            p.path.to_string(),
-            p.message,
-            p.hint,
-        ));
-    }
-    let mut spec = None;
-    if let Some(file) = file {
-        let (valid, findings) = validate::validate(name, &file, &root, &shape_paths);
-        spec = valid;
-        for f in findings {
-            let severity = match f.level {
-                validate::Level::Error => Severity::Error,
-                validate::Level::Warning => Severity::Warning,
-            };
-            diagnostics.push(at(f.pos, severity, f.path.to_string(), f.message, f.hint));
+    let (root, cut) = match yaml::parse(text, on_duplicate) {
+        Ok(yaml::Document {
+            root: Some(root),
+            cut,
+        }) => (root, cut),
+        Ok(yaml::Document { root: None, .. }) => {
+            let hint = "a spec needs at least `version: 1` and a `bots:` list; see `botpub schema`";
+            collector.file_error("the file is empty", Some(hint.to_string()));
+            return (None, collector.finish());
         }
+        Err(e) => {
+            // A syntax error ends reading: what was found before it is not worth showing beside it.
+            let mut only = Collector::new(name);
+            let message = format!("not valid YAML: {}", e.message);
+            only.report(Severity::Error, e.pos, String::new(), message, None);
+            return (None, only.finish());
+        }
+    };
+    let mut cut_short = std::collections::HashSet::new();
+    if let Some(cut) = cut {
+        let message = format!(
+            "the file holds more than {} values (an alias counts as what it stands for); botpub stops \
+             reading here and checks the rest as YAML only",
+            yaml::MAX_VALUES
+        );
+        let hint = "no spec needs this many values: is the file generated by mistake?".to_string();
+        collector.report_foremost(Severity::Error, cut.pos, message, hint);
+        cut_short.extend(cut.mappings);
     }
-    diagnostics.sort_by_key(|d| (d.line, d.column));
-    let spec = spec.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
-    (spec, diagnostics)
+    let (file, shape_problems) = read::read::<file::SpecFile>(&root, &mut collector);
+    let spec = file.and_then(|file| {
+        validate::validate(
+            name,
+            &file,
+            &root,
+            &shape_problems,
+            &cut_short,
+            &mut collector,
+        )
+    });
+    let spec = spec.filter(|_| !collector.has_errors());
+    (spec, collector.finish())
 }
 
 /// Reads a spec file, refusing what cannot be a spec with a message that says why.

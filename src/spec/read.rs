@@ -6,35 +6,66 @@
 //! receives them), so unknown fields are caught — with a suggestion — without a second list of names.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 
+use super::diagnostic::{Collector, Severity};
 use super::path::Path;
 use super::yaml::{Entry, Node, Pos, Value};
 
-/// A problem in the shape of the file: wrong type, unknown field, unknown enum value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub path: Path,
-    pub pos: Pos,
-    pub message: String,
-    pub hint: Option<String>,
-    /// A second path this problem explains: a misspelt field is the reason its correct spelling is missing.
-    pub explains: Option<Path>,
-}
-
-/// Reads `root` as a `T`. Returns `None` only when a problem could not be papered over; the problems are
-/// appended to `problems` either way.
-pub fn read<T: DeserializeOwned>(root: &Node, problems: &mut Vec<Problem>) -> Option<T> {
-    let sink = RefCell::new(Vec::new());
+/// Reads `root` as a `T`, recording problems in the shape of the file (wrong type, unknown field, unknown
+/// enum value) in `collector`. Returns the value — `None` only when a problem could not be papered over —
+/// and the paths whose value had a problem, under which the rules should stay quiet rather than repeat it.
+pub fn read<T: DeserializeOwned>(
+    root: &Node,
+    collector: &mut Collector,
+) -> (Option<T>, HashSet<Path>) {
+    let sink = RefCell::new(Sink {
+        collector: &mut *collector,
+        paths: HashSet::new(),
+    });
     let result = T::deserialize(NodeDe {
         node: root,
         path: Path::root(),
         sink: &sink,
     });
-    problems.extend(sink.into_inner());
-    result.ok()
+    let paths = std::mem::take(&mut sink.borrow_mut().paths);
+    (result.ok(), paths)
+}
+
+/// Where problems go as they are found.
+struct Sink<'c> {
+    collector: &'c mut Collector,
+    paths: HashSet<Path>,
+}
+
+impl Sink<'_> {
+    /// A value of the wrong shape at `path`.
+    fn shape(&mut self, path: Path, pos: Pos, message: String, hint: Option<String>) {
+        self.report(&path, pos, message, hint);
+        self.paths.insert(path);
+    }
+
+    /// A field the type does not have. Nothing is read from it, so no rule can repeat it; but a misspelt
+    /// field is the reason its correct spelling (`explains`) is missing.
+    fn unknown(
+        &mut self,
+        path: &Path,
+        pos: Pos,
+        message: String,
+        hint: String,
+        explains: Option<Path>,
+    ) {
+        self.report(path, pos, message, Some(hint));
+        self.paths.extend(explains);
+    }
+
+    fn report(&mut self, path: &Path, pos: Pos, message: String, hint: Option<String>) {
+        self.collector
+            .report(Severity::Error, pos, path.to_string(), message, hint);
+    }
 }
 
 /// The closest of `candidates` to `input`: a case-insensitive match, else a near spelling.
@@ -79,7 +110,7 @@ impl de::Error for Error {
 struct NodeDe<'a> {
     node: &'a Node,
     path: Path,
-    sink: &'a RefCell<Vec<Problem>>,
+    sink: &'a RefCell<Sink<'a>>,
 }
 
 impl<'a> NodeDe<'a> {
@@ -92,13 +123,7 @@ impl<'a> NodeDe<'a> {
     }
 
     fn record(&self, path: Path, pos: Pos, message: String, hint: Option<String>) {
-        self.sink.borrow_mut().push(Problem {
-            path,
-            pos,
-            message,
-            hint,
-            explains: None,
-        });
+        self.sink.borrow_mut().shape(path, pos, message, hint);
     }
 
     fn mismatch(&self, expected: &str) {
@@ -418,7 +443,7 @@ struct Entries<'a> {
     fields: Option<&'static [&'static str]>,
     current: Option<&'a Entry>,
     path: Path,
-    sink: &'a RefCell<Vec<Problem>>,
+    sink: &'a RefCell<Sink<'a>>,
 }
 
 impl<'de> de::MapAccess<'de> for Entries<'_> {
@@ -438,13 +463,13 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
                     Some(known) => format!("did you mean `{known}`?"),
                     None => format!("known fields here: {}", fields.join(", ")),
                 };
-                self.sink.borrow_mut().push(Problem {
-                    path: self.path.key(&entry.key),
-                    pos: entry.key_pos,
-                    message: format!("unknown field `{}`", entry.key),
-                    hint: Some(hint),
-                    explains: known.map(|known| self.path.key(known)),
-                });
+                self.sink.borrow_mut().unknown(
+                    &self.path.key(&entry.key),
+                    entry.key_pos,
+                    format!("unknown field `{}`", entry.key),
+                    hint,
+                    known.map(|known| self.path.key(known)),
+                );
                 continue;
             }
             self.current = Some(entry);
@@ -471,11 +496,11 @@ mod tests {
     use crate::spec::file::SpecFile;
     use crate::spec::yaml;
 
-    fn problems(text: &str) -> Vec<Problem> {
-        let doc = yaml::parse(text).unwrap();
-        let mut problems = Vec::new();
-        let _: Option<SpecFile> = read(doc.root.as_ref().unwrap(), &mut problems);
-        problems
+    fn problems(text: &str) -> Vec<crate::spec::Diagnostic> {
+        let doc = yaml::parse(text, |_| {}).unwrap();
+        let mut collector = Collector::new("spec.yaml");
+        let _: (Option<SpecFile>, _) = read(doc.root.as_ref().unwrap(), &mut collector);
+        collector.finish().shown
     }
 
     #[test]
@@ -483,7 +508,7 @@ mod tests {
         let found = problems(
             "version: 1\nbots:\n  - id: a\n    throttle: {rate_limit: fast, burst_limt: 3}\n    quota: {limit: 5, period: month}\n    allowd_origins: []\n",
         );
-        let paths: Vec<String> = found.iter().map(|p| p.path.to_string()).collect();
+        let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
             [
@@ -502,7 +527,7 @@ mod tests {
             found[3].hint.as_deref(),
             Some("did you mean `allowed_origins`?")
         );
-        assert_eq!((found[1].pos.line, found[1].pos.column), (4, 34));
+        assert_eq!((found[1].line, found[1].column), (Some(4), Some(34)));
     }
 
     #[test]

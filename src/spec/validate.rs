@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use super::diagnostic::{Collector, Severity};
 use super::file::{self, BackendKind, SpecFile};
 use super::model::{
     Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Monitoring, Queue, Quota, Spec, Throttle,
@@ -31,43 +32,32 @@ const MAX_EXPIRY_DAYS: u64 = 3650;
 const MAX_USER_TAGS: usize = 48;
 pub const TAG_PREFIX: &str = "botpub:";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Error,
-    Warning,
-}
-
-#[derive(Debug)]
-pub struct Finding {
-    pub level: Level,
-    pub path: Path,
-    pub pos: Pos,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
 struct Checker<'a> {
     root: &'a Node,
     /// Paths that already have a shape problem; rules stay quiet under them rather than repeat it.
     shape_problems: &'a HashSet<Path>,
-    findings: Vec<Finding>,
+    /// Mappings the file was cut short in (see `yaml::Cut`): their later fields were not read, not left out.
+    cut_short: &'a HashSet<Path>,
+    collector: &'a mut Collector,
 }
 
-/// Applies the rules to a spec read from `root`. Returns the spec only when no rule failed.
+/// Applies the rules to a spec read from `root`, recording what fails in `collector`. Returns the spec
+/// with its defaults; it is valid only if `collector` holds no error afterwards.
 pub fn validate(
     source: &str,
     file: &SpecFile,
     root: &Node,
     shape_problems: &HashSet<Path>,
-) -> (Option<Spec>, Vec<Finding>) {
+    cut_short: &HashSet<Path>,
+    collector: &mut Collector,
+) -> Option<Spec> {
     let mut checker = Checker {
         root,
         shape_problems,
-        findings: Vec::new(),
+        cut_short,
+        collector,
     };
-    let spec = checker.spec(source, file);
-    let ok = !checker.findings.iter().any(|f| f.level == Level::Error) && shape_problems.is_empty();
-    (spec.filter(|_| ok), checker.findings)
+    checker.spec(source, file)
 }
 
 impl Checker<'_> {
@@ -80,7 +70,7 @@ impl Checker<'_> {
                 .any(|ancestor| self.shape_problems.contains(&ancestor))
     }
 
-    fn report(&mut self, level: Level, path: Path, message: String, hint: Option<String>) {
+    fn report(&mut self, level: Severity, path: Path, message: String, hint: Option<String>) {
         if self.under_shape_problem(&path) {
             return;
         }
@@ -91,7 +81,7 @@ impl Checker<'_> {
     /// `report` with the position already known.
     fn report_at(
         &mut self,
-        level: Level,
+        level: Severity,
         path: Path,
         pos: Pos,
         message: String,
@@ -100,36 +90,42 @@ impl Checker<'_> {
         if self.under_shape_problem(&path) {
             return;
         }
-        self.findings.push(Finding {
-            level,
-            path,
-            pos,
-            message,
-            hint,
-        });
+        self.collector
+            .report(level, pos, path.to_string(), message, hint);
     }
 
     fn error(&mut self, path: &Path, message: impl Into<String>) {
-        self.report(Level::Error, path.clone(), message.into(), None);
+        self.report(Severity::Error, path.clone(), message.into(), None);
     }
 
     fn error_hint(&mut self, path: &Path, message: impl Into<String>, hint: impl Into<String>) {
         self.report(
-            Level::Error,
+            Severity::Error,
             path.clone(),
             message.into(),
             Some(hint.into()),
         );
     }
 
+    /// A required field is missing — unless its mapping was cut short, where it may simply not have been read.
+    fn missing(&mut self, path: &Path, message: &str, hint: &str) {
+        if !path
+            .ancestors()
+            .nth(1)
+            .is_some_and(|m| self.cut_short.contains(&m))
+        {
+            self.error_hint(path, message, hint);
+        }
+    }
+
     fn warn(&mut self, path: &Path, message: impl Into<String>) {
-        self.report(Level::Warning, path.clone(), message.into(), None);
+        self.report(Severity::Warning, path.clone(), message.into(), None);
     }
 
     fn spec(&mut self, source: &str, file: &SpecFile) -> Option<Spec> {
         let root = Path::root();
         match file.version {
-            None => self.error_hint(
+            None => self.missing(
                 &root.key("version"),
                 "missing `version`",
                 "add `version: 1` at the top of the file",
@@ -171,7 +167,7 @@ impl Checker<'_> {
         let bots_path = root.key("bots");
         let bots = match &file.bots {
             None => {
-                self.error_hint(
+                self.missing(
                     &bots_path,
                     "missing `bots`",
                     "a spec publishes at least one bot: add a `bots:` list",
@@ -485,7 +481,7 @@ impl Checker<'_> {
     fn bot_id(&mut self, path: &Path, id: Option<&str>, prefix: &str) -> Option<String> {
         let path = path.key("id");
         let Some(id) = id else {
-            self.error_hint(
+            self.missing(
                 &path,
                 "missing `id`",
                 "every bot needs an `id`, e.g. `id: support-bot`",
@@ -604,7 +600,7 @@ impl Checker<'_> {
 
     fn origins(&mut self, path: &Path, origins: Option<&[String]>) -> Vec<String> {
         let Some(origins) = origins else {
-            self.error_hint(
+            self.missing(
                 path,
                 "missing `allowed_origins`",
                 "list the browser origins that may call the API, e.g. `allowed_origins: [\"https://app.example.com\"]`",
@@ -768,10 +764,10 @@ impl Checker<'_> {
                     "tag keys starting with `{}` are reserved",
                     &key[..key.find(':').unwrap_or(0) + 1]
                 );
-                self.report_at(Level::Error, at.clone(), pos, message, None);
+                self.report_at(Severity::Error, at.clone(), pos, message, None);
             } else if key.is_empty() || key.chars().count() > 128 || !key.chars().all(tag_char) {
                 self.report_at(
-                    Level::Error,
+                    Severity::Error,
                     at.clone(),
                     pos,
                     format!("`{key}` is not a valid tag key"),
@@ -780,7 +776,7 @@ impl Checker<'_> {
             }
             if value.chars().count() > 256 || !value.chars().all(tag_char) {
                 self.report_at(
-                    Level::Error,
+                    Severity::Error,
                     at,
                     pos,
                     "not a valid tag value".to_string(),

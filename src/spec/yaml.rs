@@ -16,18 +16,24 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// Deeper nesting than this is never a spec; refusing it bounds the work done on hostile input.
 const MAX_DEPTH: usize = 64;
 
+/// The tree holds at most this many values. The largest real spec holds a few tens of thousands (the
+/// longest lists are 10,000 IP ranges per family); past this, memory would grow with the input, so the rest
+/// of the file is only checked as YAML.
+pub const MAX_VALUES: usize = 50_000;
+
 /// A 1-based line and column in the spec file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
-    pub line: usize,
-    pub column: usize,
+    // 32 bits: a spec is at most 10 MiB, and the tree holds a position for every value.
+    pub line: u32,
+    pub column: u32,
 }
 
 impl Pos {
     fn from_marker(mark: &Marker) -> Pos {
         Pos {
-            line: mark.line(),
-            column: mark.col() + 1,
+            line: mark.line() as u32,
+            column: mark.col() as u32 + 1,
         }
     }
 }
@@ -102,7 +108,36 @@ pub struct DuplicateKey {
 pub struct Document {
     /// `None` for an empty file.
     pub root: Option<Rc<Node>>,
-    pub duplicates: Vec<DuplicateKey>,
+    /// Where the tree stopped taking values, when the file holds more than [`MAX_VALUES`].
+    pub cut: Option<Cut>,
+}
+
+/// Where the tree stopped: the first value it did not take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cut {
+    pub pos: Pos,
+    /// The mappings that were open at the cut, whose later fields are not in the tree.
+    pub mappings: Vec<Path>,
+}
+
+/// Counts the values of the tree — an alias as everything it stands for, since reading walks it again —
+/// and notes where they pass [`MAX_VALUES`].
+#[derive(Default)]
+struct Budget {
+    values: usize,
+    cut: Option<(Pos, Vec<Path>)>,
+}
+
+impl Budget {
+    /// Takes `n` more values at `pos`; false once past the limit, noting the first such place.
+    fn take(&mut self, n: usize, pos: Pos, stack: &[Open]) -> bool {
+        self.values += n;
+        if self.values <= MAX_VALUES {
+            return true;
+        }
+        self.cut.get_or_insert_with(|| (pos, open_mappings(stack)));
+        false
+    }
 }
 
 /// A collection whose end event has not been seen yet.
@@ -110,11 +145,14 @@ enum Open {
     Seq {
         pos: Pos,
         anchor: usize,
+        /// The budget's count before this collection, to know how many values it holds.
+        start: usize,
         items: Vec<Rc<Node>>,
     },
     Map {
         pos: Pos,
         anchor: usize,
+        start: usize,
         entries: Vec<Entry>,
         /// Where each key was first seen, to find duplicates without a quadratic scan.
         seen: HashMap<String, Pos>,
@@ -123,20 +161,29 @@ enum Open {
     },
 }
 
-pub fn parse(text: &str) -> Result<Document, SyntaxError> {
+/// Builds the tree of `text`, handing each duplicate key to `on_duplicate` as it is found (the first
+/// occurrence is kept in the tree).
+pub fn parse(
+    text: &str,
+    mut on_duplicate: impl FnMut(DuplicateKey),
+) -> Result<Document, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Open> = Vec::new();
-    let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
-    let mut duplicates = Vec::new();
+    // Each anchored node with the number of values it holds.
+    let mut anchors: HashMap<usize, (Rc<Node>, usize)> = HashMap::new();
     let mut root: Option<Rc<Node>> = None;
     let mut documents = 0;
+    let mut budget = Budget::default();
+    // Collections opened after the cut and not closed yet: they are parsed, not built.
+    let mut skipped = 0;
 
     loop {
         let (event, mark) = parser
             .next_token()
             .map_err(|e| syntax_error(text, e.marker(), e.info()))?;
         let pos = Pos::from_marker(&mark);
-        let finished: Option<(Rc<Node>, usize)> = match event {
+        // The node, its anchor (0 for none) and how many values it holds.
+        let finished: Option<(Rc<Node>, usize, usize)> = match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
                 documents += 1;
@@ -151,8 +198,11 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
                 None
             }
             Event::Nothing | Event::StreamStart | Event::DocumentEnd => None,
+            Event::Alias(_) if budget.cut.is_some() => None,
             Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((node.clone(), 0)),
+                Some((node, size)) => budget
+                    .take(*size, pos, &stack)
+                    .then(|| (node.clone(), 0, *size)),
                 None => {
                     return Err(SyntaxError {
                         pos,
@@ -162,6 +212,9 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
             },
             Event::Scalar(text, style, anchor, tag) => {
                 reject_tag(tag.as_ref(), pos)?;
+                if !budget.take(1, pos, &stack) {
+                    continue;
+                }
                 let node = Node {
                     pos,
                     value: Value::Scalar {
@@ -169,39 +222,62 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
                         plain: style == TScalarStyle::Plain,
                     },
                 };
-                Some((Rc::new(node), anchor))
+                Some((Rc::new(node), anchor, 1))
             }
             Event::SequenceStart(anchor, tag) => {
-                open(&stack, pos, tag.as_ref())?;
+                open(stack.len() + skipped, pos, tag.as_ref())?;
+                let start = budget.values;
+                if !budget.take(1, pos, &stack) {
+                    skipped += 1;
+                    continue;
+                }
                 stack.push(Open::Seq {
                     pos,
                     anchor,
+                    start,
                     items: Vec::new(),
                 });
                 None
             }
             Event::MappingStart(anchor, tag) => {
-                open(&stack, pos, tag.as_ref())?;
+                open(stack.len() + skipped, pos, tag.as_ref())?;
+                let start = budget.values;
+                if !budget.take(1, pos, &stack) {
+                    skipped += 1;
+                    continue;
+                }
                 stack.push(Open::Map {
                     pos,
                     anchor,
+                    start,
                     entries: Vec::new(),
                     seen: HashMap::new(),
                     pending_key: None,
                 });
                 None
             }
+            Event::SequenceEnd | Event::MappingEnd if skipped > 0 => {
+                skipped -= 1;
+                None
+            }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Open::Seq { pos, anchor, items }) => Some((
+                Some(Open::Seq {
+                    pos,
+                    anchor,
+                    start,
+                    items,
+                }) => Some((
                     Rc::new(Node {
                         pos,
                         value: Value::Seq(items),
                     }),
                     anchor,
+                    budget.values - start,
                 )),
                 Some(Open::Map {
                     pos,
                     anchor,
+                    start,
                     entries,
                     ..
                 }) => {
@@ -214,17 +290,18 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
                             value: Value::Map(entries),
                         }),
                         anchor,
+                        budget.values - start,
                     ))
                 }
                 None => None,
             },
         };
 
-        let Some((node, anchor)) = finished else {
+        let Some((node, anchor, size)) = finished else {
             continue;
         };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), size));
         }
         let Some((top, ancestors)) = stack.split_last_mut() else {
             root = Some(node);
@@ -250,7 +327,7 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
                 }
                 Some((key, key_pos)) => {
                     if let Some(&first) = seen.get(&key) {
-                        duplicates.push(DuplicateKey {
+                        on_duplicate(DuplicateKey {
                             path: ancestors.iter().filter_map(open_seg).collect(),
                             key,
                             pos: key_pos,
@@ -270,7 +347,7 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
     }
     Ok(Document {
         root: root.filter(|node| !node.is_null()),
-        duplicates,
+        cut: budget.cut.map(|(pos, mappings)| Cut { pos, mappings }),
     })
 }
 
@@ -282,9 +359,9 @@ fn syntax_error(text: &str, mark: &Marker, info: &str) -> SyntaxError {
     let line = text
         .split('\n')
         .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
-        .nth(pos.line.saturating_sub(1));
+        .nth(pos.line.saturating_sub(1) as usize);
     if let Some(line) = line {
-        pos.column = pos.column.min(line.chars().count() + 1);
+        pos.column = pos.column.min(line.chars().count() as u32 + 1);
     }
     SyntaxError {
         pos,
@@ -293,19 +370,23 @@ fn syntax_error(text: &str, mark: &Marker, info: &str) -> SyntaxError {
 }
 
 /// Checks that a new collection may be opened here.
-fn open(
-    stack: &[Open],
-    pos: Pos,
-    tag: Option<&yaml_rust2::parser::Tag>,
-) -> Result<(), SyntaxError> {
+fn open(depth: usize, pos: Pos, tag: Option<&yaml_rust2::parser::Tag>) -> Result<(), SyntaxError> {
     reject_tag(tag, pos)?;
-    if stack.len() >= MAX_DEPTH {
+    if depth >= MAX_DEPTH {
         return Err(SyntaxError {
             pos,
             message: format!("nesting deeper than {MAX_DEPTH} levels"),
         });
     }
     Ok(())
+}
+
+/// The paths of the open mappings, outermost first.
+fn open_mappings(stack: &[Open]) -> Vec<Path> {
+    (0..stack.len())
+        .filter(|&depth| matches!(stack[depth], Open::Map { .. }))
+        .map(|depth| stack[..depth].iter().filter_map(open_seg).collect())
+        .collect()
 }
 
 /// Where an open collection is placing the node being built, for naming where a duplicate sits.
@@ -336,7 +417,7 @@ mod tests {
 
     #[test]
     fn positions_are_one_based() {
-        let doc = parse("a: 1\nb:\n  c: x\n").unwrap();
+        let doc = parse("a: 1\nb:\n  c: x\n", |_| {}).unwrap();
         let Value::Map(entries) = &doc.root.unwrap().value else {
             panic!("not a map")
         };
@@ -349,9 +430,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_reported_with_both_positions() {
-        let doc = parse("bots:\n  - id: a\n    id: b\n").unwrap();
-        assert_eq!(doc.duplicates.len(), 1);
-        let dup = &doc.duplicates[0];
+        let mut duplicates = Vec::new();
+        parse("bots:\n  - id: a\n    id: b\n", |d| duplicates.push(d)).unwrap();
+        assert_eq!(duplicates.len(), 1);
+        let dup = &duplicates[0];
         assert_eq!(dup.key, "id");
         assert_eq!(dup.path.to_string(), "bots[0]");
         assert_eq!((dup.pos.line, dup.first.line), (3, 2));
@@ -359,7 +441,7 @@ mod tests {
 
     #[test]
     fn quoted_scalars_are_not_plain() {
-        let doc = parse("a: \"50\"\nb: 50\n").unwrap();
+        let doc = parse("a: \"50\"\nb: 50\n", |_| {}).unwrap();
         let Value::Map(entries) = &doc.root.unwrap().value else {
             panic!("not a map")
         };
@@ -376,9 +458,9 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_not_overflowed() {
         let text = "[".repeat(100_000);
-        assert!(parse(&text).is_err());
+        assert!(parse(&text, |_| {}).is_err());
         let block: String = (0..200).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
-        let err = parse(&block).err().expect("too deep");
+        let err = parse(&block, |_| {}).err().expect("too deep");
         assert!(err.message.contains("nesting"), "{}", err.message);
     }
 
@@ -391,25 +473,55 @@ mod tests {
                 "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
             ));
         }
-        assert!(parse(&text).is_ok());
+        assert!(parse(&text, |_| {}).is_ok());
     }
 
     #[test]
     fn a_syntax_error_at_the_end_stays_on_its_line() {
-        let err = parse(":\n|\n ééé").err().expect("not YAML");
+        let err = parse(":\n|\n ééé", |_| {}).err().expect("not YAML");
         assert_eq!(err.pos, Pos { line: 3, column: 5 });
-        let err = parse(":\r|\r\n ééé").err().expect("not YAML");
+        let err = parse(":\r|\r\n ééé", |_| {}).err().expect("not YAML");
         assert_eq!(err.pos, Pos { line: 3, column: 5 });
     }
 
     #[test]
     fn second_document_is_refused() {
-        assert!(parse("a: 1\n---\nb: 2\n").is_err());
+        assert!(parse("a: 1\n---\nb: 2\n", |_| {}).is_err());
     }
 
     #[test]
     fn empty_file_has_no_root() {
-        assert!(parse("").unwrap().root.is_none());
-        assert!(parse("# only a comment\n").unwrap().root.is_none());
+        assert!(parse("", |_| {}).unwrap().root.is_none());
+        assert!(parse("# only a comment\n", |_| {}).unwrap().root.is_none());
+    }
+
+    #[test]
+    fn the_tree_stops_taking_values_past_the_limit() {
+        let items: String = (0..MAX_VALUES + 5)
+            .map(|i| format!("    - o{i}\n"))
+            .collect();
+        let text = format!("bots:\n  - id: a\n    allowed_origins:\n{items}    stage: x\n");
+        let doc = parse(&text, |_| {}).unwrap();
+        let cut = doc.cut.expect("cut");
+        // Eight values come first (the root mapping, `bots`, the list, the bot, `id`, `a`,
+        // `allowed_origins`, the origins list), and the first origin is on line 4.
+        assert_eq!(cut.pos.line as usize, 4 + MAX_VALUES - 8);
+        let paths: Vec<String> = cut.mappings.iter().map(Path::to_string).collect();
+        assert_eq!(paths, ["(top level)", "bots[0]"]);
+    }
+
+    #[test]
+    fn an_alias_counts_as_what_it_stands_for() {
+        let list: String = (0..1000).map(|i| format!("o{i},")).collect();
+        let aliases = "- *x\n".repeat(MAX_VALUES / 1000 + 1);
+        let text = format!("- &x [{list}]\n{aliases}");
+        let doc = parse(&text, |_| {}).unwrap();
+        assert!(doc.cut.is_some());
+        assert!(
+            parse(&format!("- &x [{list}]\n- *x\n"), |_| {})
+                .unwrap()
+                .cut
+                .is_none()
+        );
     }
 }
