@@ -37,6 +37,8 @@ fn fleet() -> &'static Fleet {
                 conversation("pair"),
                 conversation("retry"),
                 "  - id: plain\n    allowed_origins: [\"https://app.example.com\"]\n".to_string(),
+                // No worker ever reads its queue: dead letters can be moved back and looked at.
+                format!("{}    monitoring: {{ enabled: false }}\n", conversation("letters")),
             ]
             .concat(),
         );
@@ -703,5 +705,86 @@ fn switching_a_published_bot_to_the_conversation_contract_replaces_its_queues_an
     assert!(
         warnings.contains("Queue replaces a queue (requests waiting in it are lost"),
         "{warnings}"
+    );
+}
+
+/// `dlq --redrive` moves dead letters back by hand on engines without message move tasks. LocalStack has
+/// them, so the fallback is called directly: on a conversation bot's FIFO queue each letter must go back to
+/// its own conversation (message group), which SQS requires and the history order depends on.
+#[test]
+fn dead_letters_moved_back_by_hand_return_to_their_conversations() {
+    let f = fleet();
+    let sdk = f.world.sdk();
+    // The library reads credentials the way the command does, from the environment; LocalStack takes any.
+    // SAFETY: set once, to the values every botpub this binary starts is given; nothing reads them in C.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+    let options = botpub::aws::Options {
+        region: Some(common::REGION.to_string()),
+        endpoint_url: Some(f.world.endpoint.clone()),
+        ..Default::default()
+    };
+    let aws = sdk.block_on(botpub::aws::Aws::connect(&options)).unwrap();
+    let queue = sdk
+        .block_on(botpub::publication::queue::BotQueue::find(
+            &aws,
+            &f.world.prefix,
+            "letters",
+        ))
+        .unwrap();
+    for (group, body) in [("conversation-a", "first"), ("conversation-b", "second")] {
+        sdk.block_on(
+            aws.sqs
+                .send_message()
+                .queue_url(&queue.dead_letter_url)
+                .message_body(body)
+                .message_group_id(group)
+                .message_deduplication_id(format!("{group}-{body}"))
+                .send(),
+        )
+        .unwrap();
+    }
+    let moved = sdk
+        .block_on(botpub::publication::dead_letters::redrive_by_hand(
+            &aws, &queue,
+        ))
+        .unwrap();
+    assert_eq!(moved, 2);
+    let received = sdk
+        .block_on(
+            aws.sqs
+                .receive_message()
+                .queue_url(&queue.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(2)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+                )
+                .send(),
+        )
+        .unwrap();
+    let mut back: Vec<(String, String)> = received
+        .messages()
+        .iter()
+        .map(|m| {
+            let group = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned()
+                .unwrap_or_default();
+            (group, m.body().unwrap_or_default().to_string())
+        })
+        .collect();
+    back.sort();
+    assert_eq!(
+        back,
+        [
+            ("conversation-a".to_string(), "first".to_string()),
+            ("conversation-b".to_string(), "second".to_string())
+        ]
     );
 }

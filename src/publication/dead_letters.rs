@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::queue::{BotQueue, Delivery};
 use super::results;
 use crate::aws::{Aws, AwsContext};
+use crate::spec::model::Contract;
 
 /// One request in the dead-letter queue.
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +151,9 @@ fn lacks_move_tasks(explained: &str) -> bool {
 }
 
 /// Moves every dead letter back by receiving it, sending it to the work queue (body and attributes
-/// unchanged) and deleting it: sent first, deleted after, so none is lost.
+/// unchanged) and deleting it: sent first, deleted after, so none is lost. On a conversation bot's FIFO
+/// queue it goes back to its own message group (its conversation), with the dead letter's id as the
+/// deduplication id, so that a send repeated after a lost answer does not queue it twice.
 pub async fn redrive_by_hand(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
     let mut moved = 0;
     let mut quiet = 0;
@@ -162,6 +165,7 @@ pub async fn redrive_by_hand(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64>
             .max_number_of_messages(10)
             .visibility_timeout(60)
             .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
             .aws(format!("reading {}'s dead-letter queue", queue.bot_id))?;
@@ -173,17 +177,25 @@ pub async fn redrive_by_hand(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64>
         for message in output.messages() {
             let attributes: std::collections::HashMap<String, MessageAttributeValue> =
                 message.message_attributes().cloned().unwrap_or_default();
-            aws.sqs
+            let mut send = aws
+                .sqs
                 .send_message()
                 .queue_url(&queue.queue_url)
                 .message_body(message.body().unwrap_or_default())
-                .set_message_attributes(Some(attributes))
-                .send()
-                .await
-                .aws(format!(
-                    "moving a dead letter back to {}'s queue",
-                    queue.bot_id
-                ))?;
+                .set_message_attributes(Some(attributes));
+            if queue.contract == Contract::Conversation {
+                let group = message
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .or(message.message_id.as_ref());
+                send = send
+                    .set_message_group_id(group.cloned())
+                    .set_message_deduplication_id(message.message_id.clone());
+            }
+            send.send().await.aws(format!(
+                "moving a dead letter back to {}'s queue",
+                queue.bot_id
+            ))?;
             aws.sqs
                 .delete_message()
                 .queue_url(&queue.dead_letter_url)
