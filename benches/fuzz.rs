@@ -254,7 +254,7 @@ const FIELDS: &[&str] = &[
 fn check_synthesis(spec: &Spec) -> Result<usize, String> {
     let stacks = synth::synthesize(spec)
         .map_err(|e| format!("an accepted spec does not synthesize: {e:#}"))?;
-    let expected = spec.bots.len() + usize::from(spec.firewall.is_some());
+    let expected = spec.bots.len() + spec.domains.len() + usize::from(spec.firewall.is_some());
     if stacks.len() != expected {
         return Err(format!("{} stacks for {expected} expected", stacks.len()));
     }
@@ -333,6 +333,11 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
                 return Err(format!("{name}: no WebAcl"));
             }
         }
+        StackKind::Domain { .. } => {
+            if !resources.contains_key("Domain") {
+                return Err(format!("{name}: no Domain"));
+            }
+        }
         StackKind::Toolkit => return Err(format!("{name}: a spec made a toolkit stack")),
         StackKind::Bot { id } => {
             let bot = spec
@@ -357,6 +362,9 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
             ];
             if matches!(bot.backend, spec::model::Backend::Queue { .. }) {
                 wanted.push("ResultsBucket");
+            }
+            if bot.domain.is_some() {
+                wanted.push("DomainEndpoint");
             }
             let mut found: Vec<&str> = outputs.keys().map(String::as_str).collect();
             found.sort_unstable();

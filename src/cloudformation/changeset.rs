@@ -51,15 +51,44 @@ pub struct StackPlan {
     /// its change set only once the firewall exists, so it is made (from the same template) right then.
     #[serde(default)]
     pub after_firewall: bool,
+    /// The same for the stack of the custom domain the bot is mapped onto, which this plan creates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_domain: bool,
 }
 
 impl StackPlan {
     pub fn has_changes(&self) -> bool {
-        self.change_set_id.is_some() || self.after_firewall
+        self.change_set_id.is_some() || self.planned_late()
     }
 
-    /// The plan of a stack whose change set must wait for the firewall being created.
-    pub fn after_firewall(stack: &Stack, region: &str, exists: bool) -> StackPlan {
+    /// Whether the change set is made only when the plan is applied, once the shared stacks it imports
+    /// from exist.
+    pub fn planned_late(&self) -> bool {
+        self.after_firewall || self.after_domain
+    }
+
+    /// What the change set waits for, in words that follow "planned once".
+    pub fn planned_late_reason(&self) -> &'static str {
+        match (self.after_firewall, self.after_domain) {
+            (true, false) => {
+                "the shared firewall exists, because it imports the firewall's web ACL"
+            }
+            (false, true) => "its custom domain's stack exists, because it imports the domain name",
+            _ => {
+                "the shared firewall and its custom domain's stack exist, because it imports from both"
+            }
+        }
+    }
+
+    /// The plan of a stack whose change set must wait for the shared stacks it imports from being created:
+    /// the firewall, its domain, or both.
+    pub fn after_shared(
+        stack: &Stack,
+        region: &str,
+        exists: bool,
+        after_firewall: bool,
+        after_domain: bool,
+    ) -> StackPlan {
         StackPlan {
             stack_name: stack.name.clone(),
             bot_id: bot_id(stack),
@@ -69,7 +98,8 @@ impl StackPlan {
             template_sha256: stack.template_hash(),
             changes: Vec::new(),
             warnings: Vec::new(),
-            after_firewall: true,
+            after_firewall,
+            after_domain,
         }
     }
 }
@@ -77,7 +107,7 @@ impl StackPlan {
 fn bot_id(stack: &Stack) -> Option<String> {
     match &stack.kind {
         StackKind::Bot { id } => Some(id.clone()),
-        StackKind::Firewall | StackKind::Toolkit => None,
+        StackKind::Firewall | StackKind::Domain { .. } | StackKind::Toolkit => None,
     }
 }
 
@@ -220,6 +250,7 @@ pub async fn plan_stack(
         changes: Vec::new(),
         warnings: Vec::new(),
         after_firewall: false,
+        after_domain: false,
     };
     let deployed = match &existing {
         Some(current) if !create => deployed_template(aws, &current.name).await?,
@@ -297,7 +328,7 @@ pub async fn plan_stack(
             tags_changed,
         );
     }
-    plan.warnings = warnings(&plan, &stack.kind);
+    plan.warnings = warnings(&plan, &stack.kind, stack.domain_endpoint());
     if redeploys_the_api(&plan) && aws.is_localstack().await {
         plan.warnings.push(localstack_redeploy_warning(&plan));
     }
@@ -465,7 +496,9 @@ async fn read_changes(
     }
 }
 
-fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
+/// The warnings of a stack's plan. `domain_endpoint` is the custom URL of a bot behind a domain: there,
+/// replacing the API or its stage moves the base path mapping, and clients of the custom URL notice nothing.
+fn warnings(plan: &StackPlan, kind: &StackKind, domain_endpoint: Option<&str>) -> Vec<String> {
     let mut warnings = Vec::new();
     if *kind == StackKind::Firewall && plan.action != "none" {
         warnings.push(
@@ -473,12 +506,26 @@ fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
                 .to_string(),
         );
     }
+    if let StackKind::Domain { name } = kind
+        && plan.action == "update"
+    {
+        warnings.push(format!(
+            "the shared custom domain {name} changes: this affects every bot on it"
+        ));
+    }
     for change in &plan.changes {
         let Some((_, what)) = CLIENT_FACING
             .iter()
             .find(|(t, _)| *t == change.resource_type)
         else {
             continue;
+        };
+        let what = match domain_endpoint {
+            Some(url) if MOVES_THE_MAPPING.contains(&change.resource_type.as_str()) => format!(
+                "{} (its API Gateway URL changes; the mapping of {url} moves with it, which clients of that URL do not notice)",
+                what.split(" (").next().unwrap_or(what)
+            ),
+            _ => what.to_string(),
         };
         let replaced = matches!(change.replacement.as_deref(), Some("True" | "Conditional"))
             && change.action != "add";
@@ -495,6 +542,9 @@ fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
     }
     warnings
 }
+
+/// Resources whose replacement changes the API Gateway URL, and which a base path mapping follows.
+const MOVES_THE_MAPPING: [&str; 2] = ["AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage"];
 
 /// Deletes a change set nobody will execute.
 /// Every change set of a stack (by name or id), all pages.
@@ -565,6 +615,7 @@ mod tests {
             changes,
             warnings: Vec::new(),
             after_firewall: false,
+            after_domain: false,
         }
     }
 
@@ -602,6 +653,7 @@ mod tests {
                 ),
             ]),
             &StackKind::Bot { id: "a".into() },
+            None,
         );
         assert_eq!(
             warned,
@@ -612,11 +664,40 @@ mod tests {
                 "Queue replaces a queue (requests waiting in it are lost: let the worker answer them first)",
             ]
         );
-        let firewall = warnings(&plan(vec![]), &StackKind::Firewall);
+        let firewall = warnings(&plan(vec![]), &StackKind::Firewall, None);
         assert_eq!(
             firewall,
             ["the shared firewall changes: this affects every published API in the region"]
         );
+    }
+
+    #[test]
+    fn behind_a_domain_a_replaced_stage_moves_the_mapping_and_a_changed_domain_warns_its_bots() {
+        let bot = warnings(
+            &plan(vec![
+                change("replace", "Stage", "AWS::ApiGateway::Stage", Some("True")),
+                change("replace", "Queue", "AWS::SQS::Queue", Some("True")),
+            ]),
+            &StackKind::Bot { id: "a".into() },
+            Some("https://bots.example.com/a"),
+        );
+        assert_eq!(
+            bot,
+            [
+                "Stage replaces the stage (its API Gateway URL changes; the mapping of https://bots.example.com/a moves with it, which clients of that URL do not notice)",
+                "Queue replaces a queue (requests waiting in it are lost: let the worker answer them first)",
+            ]
+        );
+        let domain = StackKind::Domain {
+            name: "bots.example.com".into(),
+        };
+        assert_eq!(
+            warnings(&plan(vec![]), &domain, None),
+            ["the shared custom domain bots.example.com changes: this affects every bot on it"]
+        );
+        let mut created = plan(vec![]);
+        created.action = "create".into();
+        assert!(warnings(&created, &domain, None).is_empty());
     }
 
     #[test]
