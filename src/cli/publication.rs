@@ -242,19 +242,19 @@ fn domain_left(domain: &unpublish::DomainLeft, asked: bool) -> String {
     let (name, stack) = (&domain.name, &domain.stack_name);
     if domain.removed {
         format!("{name}: no bot was served on it any more; its stack {stack} is deleted")
-    } else if !domain.used_by.is_empty() {
+    } else if !domain.base_paths.is_empty() {
         let also = if asked {
             " (--remove-domain removes it only once no bot uses it)"
         } else {
             ""
         };
         format!(
-            "{name}: its stack {stack} stays, for the bot stack(s) still served on it: {}{also}",
-            domain.used_by.join(", ")
+            "{name}: its stack {stack} stays, for the other bot(s) mapped on it (base paths {}){also}",
+            domain.base_paths.join(", ")
         )
     } else {
         format!(
-            "{name}: no bot is served on it any more; its stack {stack} stays (it holds the domain name and its DNS record). \
+            "{name}: no bot is served on it any more; its stack {stack} stays. \
              Remove it with `aws cloudformation delete-stack --stack-name {stack}`, or pass --remove-domain when unpublishing the last bot on a domain"
         )
     }

@@ -15,7 +15,7 @@ use crate::cloudformation::events::{self, Operation};
 use crate::cloudformation::stack::{self, Described, State};
 use crate::outcome::{DeploymentFailed, blocked};
 use crate::publication::status::usage_plan_keys;
-use crate::spec::model::domain_stack_name;
+use crate::spec::model::{ROOT_BASE_PATH, domain_stack_name};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Unpublished {
@@ -35,8 +35,8 @@ pub struct Unpublished {
 pub struct DomainLeft {
     pub name: String,
     pub stack_name: String,
-    /// The stacks still mapped onto the domain.
-    pub used_by: Vec<String>,
+    /// The base paths still mapped on the domain, for other bots (`(none)`: its root).
+    pub base_paths: Vec<String>,
     /// Whether its stack was deleted (only when no bot uses it and that was asked for).
     pub removed: bool,
 }
@@ -131,8 +131,8 @@ pub async fn unpublish(
     Ok(done)
 }
 
-/// What is left of a custom domain once a bot mapped onto it is gone; its stack is deleted when no bot
-/// imports its name any more and `remove` says so.
+/// What is left of a custom domain once a bot mapped onto it is gone; its stack is deleted when nothing
+/// is mapped on it any more and `remove` says so.
 async fn domain_left(
     run: &Run,
     prefix: &str,
@@ -142,11 +142,11 @@ async fn domain_left(
     let stack_name = domain_stack_name(prefix, name);
     let mut left = DomainLeft {
         name: name.to_string(),
-        used_by: importers(run, &format!("{stack_name}-DomainName")).await?,
+        base_paths: mapped_base_paths(run, name).await?,
         stack_name,
         removed: false,
     };
-    if remove && left.used_by.is_empty() {
+    if remove && left.base_paths.is_empty() {
         match stack::describe(&run.aws, &left.stack_name).await? {
             Some(domain) => {
                 ensure_removable(&domain, &run.watch_hint(&domain.name))?;
@@ -159,29 +159,34 @@ async fn domain_left(
     Ok(left)
 }
 
-/// The stacks that import an export; none when it is imported by no stack (which AWS reports as an error).
-async fn importers(run: &Run, export: &str) -> anyhow::Result<Vec<String>> {
-    let mut stacks = Vec::new();
-    let mut next: Option<String> = None;
+/// The base paths still mapped on a custom domain (`(none)` for its root), all pages. The mappings rather
+/// than the stacks that import the domain's export: they are what serves clients, and engines such as
+/// LocalStack do not track imports.
+async fn mapped_base_paths(run: &Run, domain: &str) -> anyhow::Result<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut position: Option<String> = None;
     loop {
         let page = match run
             .aws
-            .cloudformation
-            .list_imports()
-            .export_name(export)
-            .set_next_token(next.take())
+            .apigateway
+            .get_base_path_mappings()
+            .domain_name(domain)
+            .limit(500)
+            .set_position(position.take())
             .send()
             .await
         {
-            Err(e) if crate::aws::explain(&e).contains("is not imported by any stack") => {
-                return Ok(stacks);
-            }
-            other => other.aws(format!("finding the stacks that import {export}"))?,
+            Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(paths),
+            other => other.aws(format!("listing the base path mappings of {domain}"))?,
         };
-        stacks.extend(page.imports().iter().cloned());
-        match page.next_token() {
-            Some(token) => next = Some(token.to_string()),
-            None => return Ok(stacks),
+        paths.extend(
+            page.items()
+                .iter()
+                .map(|m| m.base_path().unwrap_or(ROOT_BASE_PATH).to_string()),
+        );
+        match page.position() {
+            Some(next) if !page.items().is_empty() => position = Some(next.to_string()),
+            _ => return Ok(paths),
         }
     }
 }

@@ -60,7 +60,7 @@ pub struct Domain {
     pub certificate_arn: Option<String>,
     /// Optional: the Route 53 hosted zone of `name`; botpub then creates the alias record that points
     /// `name` at API Gateway. Without it, point `name` at the domain stack's `RegionalDomainName` yourself.
-    #[schemars(pattern(r"^Z[A-Z0-9]{1,31}$"))]
+    #[schemars(pattern(r"^[A-Z0-9]{1,32}$"))]
     pub hosted_zone_id: Option<String>,
     /// The TLS versions the domain accepts. Default `TLS_1_2`.
     pub security_policy: Option<SecurityPolicy>,

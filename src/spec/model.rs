@@ -40,6 +40,9 @@ pub fn domain_slug(name: &str) -> String {
 /// The suffix of a domain stack's name (`<prefix>-domain-<slug>`).
 pub const DOMAIN_STACK_INFIX: &str = "domain";
 
+/// How a bot asks to be mapped at its domain's root, spelt as API Gateway shows such a mapping.
+pub const ROOT_BASE_PATH: &str = "(none)";
+
 /// A bot's place on a custom domain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BotDomain {

@@ -5,11 +5,9 @@ use std::collections::HashMap;
 
 use super::{Checker, Level, MAX_STACK_NAME, is_host_name, is_region};
 use crate::spec::file;
-use crate::spec::model::{Bot, BotDomain, Domain, domain_stack_name};
+use crate::spec::model::{Bot, BotDomain, Domain, ROOT_BASE_PATH, domain_stack_name};
 use crate::spec::path::Path;
 
-/// How a bot asks to be mapped at the domain's root, spelt as API Gateway shows such a mapping.
-pub const ROOT_BASE_PATH: &str = "(none)";
 /// API Gateway takes longer base paths, but a path segment this long is surely a mistake.
 const MAX_BASE_PATH: usize = 128;
 
@@ -294,9 +292,9 @@ fn certificate_region(arn: &str) -> Option<&str> {
     ok.then_some(*region)
 }
 
+/// Upper-case letters and digits (AWS's start with `Z`, but that is not promised, and emulators differ).
 fn is_hosted_zone_id(zone: &str) -> bool {
-    zone.starts_with('Z')
-        && (2..=32).contains(&zone.len())
+    (1..=32).contains(&zone.len())
         && zone
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
@@ -351,6 +349,7 @@ mod tests {
     fn hosted_zone_ids() {
         assert!(is_hosted_zone_id("Z0123456789ABCDEFGHIJ"));
         assert!(!is_hosted_zone_id("z0123"));
-        assert!(!is_hosted_zone_id("Z"));
+        assert!(!is_hosted_zone_id("/hostedzone/Z0123"));
+        assert!(!is_hosted_zone_id(""));
     }
 }
