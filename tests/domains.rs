@@ -30,6 +30,36 @@ fn spec(world: &World, file: &str, domain: &str, bots: &[(&str, &str)]) -> std::
     path
 }
 
+/// `botpub publish SPEC` with its JSON result.
+fn publish(world: &World, spec: &std::path::Path) -> Value {
+    let args = [
+        "publish",
+        spec.to_str().unwrap(),
+        "--yes",
+        "--output",
+        "json",
+        "--progress",
+        "none",
+    ];
+    world.botpub(&args).expect(0).json()
+}
+
+/// `botpub unpublish BOT --remove-domain` with its JSON result.
+fn unpublish_removing_domain(world: &World, bot_id: &str) -> Value {
+    let more = [
+        "--yes",
+        "--remove-domain",
+        "--output",
+        "json",
+        "--progress",
+        "none",
+    ];
+    world
+        .botpub_bot("unpublish", bot_id, &more)
+        .expect(0)
+        .json()
+}
+
 /// The base paths mapped on a domain, each with the API and stage it leads to.
 fn mappings(world: &World, domain: &str) -> Vec<(String, String, String)> {
     let sdk = world.sdk();
@@ -91,18 +121,7 @@ fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it(
         &[("helpdesk-bot", ", base_path: support"), ("shop-bot", "")],
     );
 
-    let published = world
-        .botpub(&[
-            "publish",
-            both.to_str().unwrap(),
-            "--yes",
-            "--output",
-            "json",
-            "--progress",
-            "none",
-        ])
-        .expect(0)
-        .json();
+    let published = publish(&world, &both);
     let stacks = published["stacks"].as_array().unwrap();
     let names: Vec<&str> = stacks
         .iter()
@@ -157,21 +176,7 @@ fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it(
     assert_eq!(health.status, 200, "{}", health.body);
 
     // The first bot goes: its mapping with it, the domain stays for the other.
-    let first = world
-        .botpub_bot(
-            "unpublish",
-            "helpdesk-bot",
-            &[
-                "--yes",
-                "--remove-domain",
-                "--output",
-                "json",
-                "--progress",
-                "none",
-            ],
-        )
-        .expect(0)
-        .json();
+    let first = unpublish_removing_domain(&world, "helpdesk-bot");
     assert_eq!(
         first["details"]["domain"]["base_paths"],
         serde_json::json!(["shop-bot"])
@@ -201,18 +206,7 @@ fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it(
 
     // Published again (the domain stack is unchanged) and unpublished with --remove-domain: all gone.
     let one = spec(&world, "one.yaml", &domain, &[("shop-bot", "")]);
-    let again = world
-        .botpub(&[
-            "publish",
-            one.to_str().unwrap(),
-            "--yes",
-            "--output",
-            "json",
-            "--progress",
-            "none",
-        ])
-        .expect(0)
-        .json();
+    let again = publish(&world, &one);
     let results: Vec<(&str, &str)> = again["stacks"]
         .as_array()
         .unwrap()
@@ -231,21 +225,7 @@ fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it(
             (world.stack("shop-bot").as_str(), "created")
         ]
     );
-    let gone: Value = world
-        .botpub_bot(
-            "unpublish",
-            "shop-bot",
-            &[
-                "--yes",
-                "--remove-domain",
-                "--output",
-                "json",
-                "--progress",
-                "none",
-            ],
-        )
-        .expect(0)
-        .json();
+    let gone: Value = unpublish_removing_domain(&world, "shop-bot");
     assert_eq!(gone["details"]["domain"]["removed"], true, "{gone:#}");
     assert!(!stack_exists(&world, &domain_stack));
     assert!(!domain_exists(&world, &domain));
