@@ -138,7 +138,7 @@ impl Change {
 
 /// Resources whose replacement changes what clients use (the endpoint URL, their keys) or loses what they
 /// wait for (queued requests, answers).
-const CLIENT_FACING: [(&str, &str); 6] = [
+const CLIENT_FACING: [(&str, &str); 7] = [
     (
         "AWS::ApiGateway::RestApi",
         "the REST API (the endpoint URL changes for every client)",
@@ -162,6 +162,10 @@ const CLIENT_FACING: [(&str, &str); 6] = [
     (
         "AWS::S3::Bucket",
         "the results bucket (the answers and conversations written so far are lost)",
+    ),
+    (
+        "AWS::ApiGateway::BasePathMapping",
+        "the mapping on the custom domain (the bot's custom URL changes for every client)",
     ),
 ];
 
@@ -192,6 +196,24 @@ pub fn check_size(stack: &Stack) -> anyhow::Result<()> {
         anyhow::bail!(
             "the template of {} is {size} bytes, over CloudFormation's limit of {TEMPLATE_LIMIT} bytes even for templates read from S3; split the firewall's ranges into fewer, larger CIDR blocks or shorten the descriptions",
             stack.name
+        );
+    }
+    Ok(())
+}
+
+/// Refuses, before any AWS call, a custom domain whose certificate lies in another region than the one
+/// published to: a regional domain name takes only a certificate of its own region. (A spec that states
+/// its region is checked when it is validated; this catches the region that comes from the AWS setup.)
+pub fn check_certificate_region(stack: &Stack, region: &str) -> anyhow::Result<()> {
+    let arn =
+        stack.template["Resources"]["Domain"]["Properties"]["RegionalCertificateArn"].as_str();
+    if let Some(certificate_region) = arn.and_then(|arn| arn.split(':').nth(3))
+        && certificate_region != region
+    {
+        anyhow::bail!(
+            "{}: the certificate {} is in {certificate_region}, but the stacks go to {region}; a regional custom domain needs a certificate of its own region",
+            stack.name,
+            arn.unwrap_or_default()
         );
     }
     Ok(())
@@ -677,6 +699,12 @@ mod tests {
             &plan(vec![
                 change("replace", "Stage", "AWS::ApiGateway::Stage", Some("True")),
                 change("replace", "Queue", "AWS::SQS::Queue", Some("True")),
+                change(
+                    "replace",
+                    "DomainMapping",
+                    "AWS::ApiGateway::BasePathMapping",
+                    Some("True"),
+                ),
             ]),
             &StackKind::Bot { id: "a".into() },
             Some("https://bots.example.com/a"),
@@ -686,6 +714,7 @@ mod tests {
             [
                 "Stage replaces the stage (its API Gateway URL changes; the mapping of https://bots.example.com/a moves with it, which clients of that URL do not notice)",
                 "Queue replaces a queue (requests waiting in it are lost: let the worker answer them first)",
+                "DomainMapping replaces the mapping on the custom domain (the bot's custom URL changes for every client)",
             ]
         );
         let domain = StackKind::Domain {
@@ -698,6 +727,29 @@ mod tests {
         let mut created = plan(vec![]);
         created.action = "create".into();
         assert!(warnings(&created, &domain, None).is_empty());
+    }
+
+    #[test]
+    fn a_domain_certificate_of_another_region_is_refused_before_any_call() {
+        let stack = Stack {
+            name: "BotPub-domain-bots-example-com".into(),
+            kind: StackKind::Domain {
+                name: "bots.example.com".into(),
+            },
+            region: None,
+            template: serde_json::json!({"Resources": {"Domain": {"Properties": {
+                "RegionalCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+            }}}}),
+            tags: BTreeMap::new(),
+        };
+        assert!(check_certificate_region(&stack, "eu-west-1").is_ok());
+        let refused = check_certificate_region(&stack, "us-east-1").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("is in eu-west-1, but the stacks go to us-east-1"),
+            "{refused}"
+        );
     }
 
     #[test]

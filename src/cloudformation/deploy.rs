@@ -52,6 +52,7 @@ impl Run {
         // been touched.
         for stack in stacks {
             changeset::check_size(stack)?;
+            changeset::check_certificate_region(stack, &self.aws.region)?;
         }
         let (shared, bots): (Vec<&Stack>, Vec<&Stack>) = stacks
             .iter()
