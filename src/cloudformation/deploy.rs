@@ -54,10 +54,9 @@ impl Run {
             changeset::check_size(stack)?;
             changeset::check_certificate_region(stack, &self.aws.region)?;
         }
-        let (shared, bots): (Vec<&Stack>, Vec<&Stack>) = stacks
+        let (mut shared, bots): (Vec<&Stack>, Vec<&Stack>) = stacks
             .iter()
             .partition(|s| matches!(s.kind, StackKind::Firewall | StackKind::Domain { .. }));
-        let mut shared = shared;
         shared.sort_by_key(|s| s.deploy_order());
         let mut planned = Vec::with_capacity(stacks.len());
         let mut created_domains = Vec::new();

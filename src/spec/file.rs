@@ -20,7 +20,8 @@ pub struct SpecFile {
     /// AWS region to publish in, e.g. `us-east-1`. Optional: otherwise `--region` or the AWS configuration decides.
     #[schemars(pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
     pub region: Option<String>,
-    /// Prefix of every stack name: `<prefix>-<bot id>`, `<prefix>-firewall`, `<prefix>-toolkit`. Default `BotPub`.
+    /// Prefix of every stack name: `<prefix>-<bot id>`, `<prefix>-firewall`, `<prefix>-domain-<name>`,
+    /// `<prefix>-toolkit`. Default `BotPub`.
     #[schemars(pattern(r"^[A-Za-z][A-Za-z0-9-]*$"), length(max = 64))]
     pub stack_prefix: Option<String>,
     /// One WAF web ACL shared by every API published in the account and region: only these ranges may call them.
