@@ -3,7 +3,8 @@
 //! one by one while the domain stays until it is asked to go.
 //!
 //! LocalStack does not route requests by host name, so nothing here calls an API through its custom
-//! domain (tests/support/localstack-notes.md); the mappings are read back through API Gateway instead.
+//! domain (tests/support/localstack-notes.md); the mappings are read back through API Gateway instead, and
+//! the Route 53 alias record through the AWS CLI of LocalStack's venv (the tests have no Route 53 client).
 
 mod common;
 
@@ -13,10 +14,16 @@ use serde_json::Value;
 const CERTIFICATE: &str =
     "arn:aws:acm:us-east-1:000000000000:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 
-/// A spec with one custom domain and the given bots (YAML list items), monitoring off to deploy faster.
-fn spec(world: &World, file: &str, domain: &str, bots: &[(&str, &str)]) -> std::path::PathBuf {
+/// A spec with one custom domain (its record in `zone`) and the given bots (YAML list items), monitoring
+/// off to deploy faster.
+fn spec(
+    world: &World,
+    file: &str,
+    (domain, zone): (&str, &str),
+    bots: &[(&str, &str)],
+) -> std::path::PathBuf {
     let mut text = format!(
-        "version: 1\nregion: {}\nstack_prefix: {}\ndomains:\n  - name: {domain}\n    certificate_arn: {CERTIFICATE}\nbots:\n",
+        "version: 1\nregion: {}\nstack_prefix: {}\ndomains:\n  - name: {domain}\n    certificate_arn: {CERTIFICATE}\n    hosted_zone_id: {zone}\nbots:\n",
         common::REGION,
         world.prefix
     );
@@ -86,6 +93,64 @@ fn mappings(world: &World, domain: &str) -> Vec<(String, String, String)> {
     found
 }
 
+/// The AWS CLI of LocalStack's venv against this world's LocalStack, its answer as JSON.
+fn aws_cli(world: &World, args: &[&str]) -> Value {
+    let venv = std::process::Command::new(common::root().join("tests/support/venv.sh"))
+        .args([
+            "localstack",
+            "tests/support/localstack-requirements.txt",
+            "--no-deps",
+        ])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    let venv = String::from_utf8_lossy(&venv.stdout).trim().to_string();
+    let out = world
+        .clean(
+            std::process::Command::new(format!("{venv}/bin/aws")),
+            &world.endpoint,
+        )
+        .env("AWS_DEFAULT_REGION", common::REGION)
+        .args(["--endpoint-url", &world.endpoint, "--output", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// The A records of a hosted zone: name and alias target.
+fn alias_records(world: &World, zone: &str) -> Vec<(String, String)> {
+    let listed = aws_cli(
+        world,
+        &[
+            "route53",
+            "list-resource-record-sets",
+            "--hosted-zone-id",
+            zone,
+        ],
+    );
+    listed["ResourceRecordSets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["Type"] == "A")
+        .map(|r| {
+            (
+                r["Name"].as_str().unwrap_or_default().to_string(),
+                r["AliasTarget"]["DNSName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
 fn domain_exists(world: &World, domain: &str) -> bool {
     let sdk = world.sdk();
     sdk.block_on(sdk.apigateway.get_domain_name().domain_name(domain).send())
@@ -112,12 +177,28 @@ fn stack_exists(world: &World, stack: &str) -> bool {
 fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it() {
     let world = World::new();
     // A name of its own per run: domain names are unique in the account, across stack prefixes.
-    let domain = format!("{}.bots.example.com", world.prefix.to_ascii_lowercase());
+    let zone_name = format!("{}.example.com", world.prefix.to_ascii_lowercase());
+    let domain = format!("bots.{zone_name}");
+    let zone = aws_cli(
+        &world,
+        &[
+            "route53",
+            "create-hosted-zone",
+            "--name",
+            &zone_name,
+            "--caller-reference",
+            &world.prefix,
+        ],
+    )["HostedZone"]["Id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/hostedzone/")
+        .to_string();
     let domain_stack = format!("{}-domain-{}", world.prefix, domain.replace('.', "-"));
     let both = spec(
         &world,
         "both.yaml",
-        &domain,
+        (&domain, &zone),
         &[("helpdesk-bot", ", base_path: support"), ("shop-bot", "")],
     );
 
@@ -150,6 +231,18 @@ fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it(
     );
 
     assert!(domain_exists(&world, &domain));
+    let regional = aws_cli(
+        &world,
+        &["apigateway", "get-domain-name", "--domain-name", &domain],
+    );
+    assert_eq!(
+        alias_records(&world, &zone),
+        [(
+            format!("{domain}."),
+            regional["regionalDomainName"].as_str().unwrap().to_string()
+        )],
+        "the alias record points the name at API Gateway"
+    );
     let sdk = world.sdk();
     let api = |bot: &str| sdk.output(&world.stack(bot), "ApiId");
     assert_eq!(
@@ -205,7 +298,7 @@ fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it(
     assert!(stack_exists(&world, &domain_stack));
 
     // Published again (the domain stack is unchanged) and unpublished with --remove-domain: all gone.
-    let one = spec(&world, "one.yaml", &domain, &[("shop-bot", "")]);
+    let one = spec(&world, "one.yaml", (&domain, &zone), &[("shop-bot", "")]);
     let again = publish(&world, &one);
     let results: Vec<(&str, &str)> = again["stacks"]
         .as_array()
@@ -229,4 +322,6 @@ fn two_bots_share_a_domain_until_the_last_one_goes_and_takes_the_domain_with_it(
     assert_eq!(gone["details"]["domain"]["removed"], true, "{gone:#}");
     assert!(!stack_exists(&world, &domain_stack));
     assert!(!domain_exists(&world, &domain));
+    assert!(alias_records(&world, &zone).is_empty());
+    aws_cli(&world, &["route53", "delete-hosted-zone", "--id", &zone]);
 }
