@@ -176,7 +176,7 @@ pub enum Command {
 
     /// Follow a deployment in progress (after --detach or an interrupted run) until it ends.
     #[command(
-        after_help = "Example:\n  botpub watch support-bot\n  botpub watch firewall   # the shared firewall stack"
+        after_help = "Example:\n  botpub watch support-bot\n  botpub watch firewall   # the shared firewall stack\n  botpub watch domain-bots-example-com   # the stack of the custom domain bots.example.com"
     )]
     Watch {
         #[arg(value_name = "BOT_ID")]
