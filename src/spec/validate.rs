@@ -204,7 +204,7 @@ impl Checker<'_> {
             region: file.region.clone(),
             stack_prefix,
             firewall,
-            domains,
+            domains: domains.into_iter().map(|(_, domain)| domain).collect(),
             bots: bots.into_iter().collect::<Option<Vec<Bot>>>()?,
         })
     }

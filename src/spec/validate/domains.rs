@@ -12,15 +12,16 @@ use crate::spec::path::Path;
 const MAX_BASE_PATH: usize = 128;
 
 impl Checker<'_> {
-    /// The declared domains, each checked. A domain with a problem other than a missing name stays in the
-    /// list (the spec is refused anyway), so that the bots served on it are not also reported undeclared.
+    /// The declared domains, each checked, with its index in the spec. A domain with a problem other than
+    /// a missing name stays in the list (the spec is refused anyway), so that the bots served on it are not
+    /// also reported undeclared.
     pub(super) fn domains(
         &mut self,
         path: &Path,
         domains: Option<&[file::Domain]>,
         region: Option<&str>,
         prefix: &str,
-    ) -> Vec<Domain> {
+    ) -> Vec<(usize, Domain)> {
         let mut checked = Vec::new();
         // Each stack name, with the index and name of the domain that has it.
         let mut stacks: HashMap<String, (usize, String)> = HashMap::new();
@@ -62,7 +63,7 @@ impl Checker<'_> {
                     stacks.insert(stack.to_ascii_lowercase(), (i, domain.name.clone()));
                 }
             }
-            checked.push(domain);
+            checked.push((i, domain));
         }
         checked
     }
@@ -198,14 +199,14 @@ impl Checker<'_> {
         &mut self,
         bots_path: &Path,
         bots: &[Option<Bot>],
-        domains: &[Domain],
+        domains: &[(usize, Domain)],
         declared: &Path,
         prefix: &str,
     ) {
         let mut mapped: HashMap<(&str, Option<&str>), usize> = HashMap::new();
         for (i, bot) in bots.iter().enumerate() {
             let Some(bot) = bot else { continue };
-            if let Some(domain) = domains.iter().find(|d| {
+            if let Some((_, domain)) = domains.iter().find(|(_, d)| {
                 domain_stack_name(prefix, &d.name)
                     .eq_ignore_ascii_case(&format!("{prefix}-{}", bot.id))
             }) {
@@ -220,8 +221,8 @@ impl Checker<'_> {
             }
             let Some(wanted) = &bot.domain else { continue };
             let at = bots_path.index(i).key("domain");
-            if !domains.iter().any(|d| d.name == wanted.name) {
-                let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
+            if !domains.iter().any(|(_, d)| d.name == wanted.name) {
+                let names: Vec<&str> = domains.iter().map(|(_, d)| d.name.as_str()).collect();
                 let hint = match names.as_slice() {
                     [] => "declare it under the top-level `domains`, with its certificate_arn"
                         .to_string(),
@@ -260,15 +261,15 @@ impl Checker<'_> {
                 }
             }
         }
-        for (i, domain) in domains.iter().enumerate() {
-            let at = declared.index(i);
+        for (i, domain) in domains {
+            let at = declared.index(*i);
             // A domain with an error is reported once, for that error.
             let faulty = self.findings.iter().any(|f| {
                 f.level == Level::Error && f.path.ancestors().any(|ancestor| ancestor == at)
             });
             if !faulty && !mapped.keys().any(|(name, _)| *name == domain.name) {
                 self.warn(
-                    &declared.index(i).key("name"),
+                    &at.key("name"),
                     format!("no bot of this spec is served on `{}`; its stack is published all the same", domain.name),
                 );
             }
