@@ -256,7 +256,7 @@ const FIELDS: &[&str] = &[
 fn check_synthesis(spec: &Spec) -> Result<usize, String> {
     let stacks = synth::synthesize(spec)
         .map_err(|e| format!("an accepted spec does not synthesize: {e:#}"))?;
-    let expected = spec.bots.len() + usize::from(spec.firewall.is_some());
+    let expected = spec.bots.len() + spec.domains.len() + usize::from(spec.firewall.is_some());
     if stacks.len() != expected {
         return Err(format!("{} stacks for {expected} expected", stacks.len()));
     }
@@ -335,6 +335,11 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
                 return Err(format!("{name}: no WebAcl"));
             }
         }
+        StackKind::Domain { .. } => {
+            if !resources.contains_key("Domain") {
+                return Err(format!("{name}: no Domain"));
+            }
+        }
         StackKind::Toolkit => return Err(format!("{name}: a spec made a toolkit stack")),
         StackKind::Bot { id } => {
             let bot = spec
@@ -359,6 +364,9 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
             ];
             if matches!(bot.backend, spec::model::Backend::Queue { .. }) {
                 wanted.push("ResultsBucket");
+            }
+            if bot.domain.is_some() {
+                wanted.push("DomainEndpoint");
             }
             let mut found: Vec<&str> = outputs.keys().map(String::as_str).collect();
             found.sort_unstable();
@@ -1061,6 +1069,10 @@ const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const ID_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-";
 
+/// The custom domains structured specs declare and map bots onto (`a-b.example.com` shares no stack name
+/// with the others; the invalid variants cover the collisions).
+const DOMAIN_NAMES: [&str; 3] = ["bots.example.com", "chat.example.com", "a-b.example.com"];
+
 /// Builds specs from the grammar: each field valid with probability `valid`.
 struct Builder<'r> {
     rng: &'r mut Rng,
@@ -1110,6 +1122,10 @@ impl Builder<'_> {
         if self.sometimes(0.3) {
             let firewall = self.firewall();
             top.push(("firewall".to_string(), firewall));
+        }
+        if self.sometimes(0.2) {
+            let domains = self.domains();
+            top.push(("domains".to_string(), domains));
         }
         if self.ok() || self.sometimes(0.5) {
             let count = match self.rng.u8(..20) {
@@ -1224,6 +1240,112 @@ impl Builder<'_> {
             }
         }
         Y::Map(entries)
+    }
+
+    fn domains(&mut self) -> Y {
+        if !self.ok() && self.sometimes(0.3) {
+            return self.bad();
+        }
+        let count = self.rng.usize(0..4);
+        Y::Seq((0..count).map(|_| self.domain()).collect())
+    }
+
+    fn domain(&mut self) -> Y {
+        let mut d = Vec::new();
+        if self.ok() || self.sometimes(0.5) {
+            let name = if self.ok() {
+                pick(self.rng, &DOMAIN_NAMES).to_string()
+            } else {
+                match self.rng.u8(..3) {
+                    0 => pick(
+                        self.rng,
+                        &[
+                            "Bots.Example.com",
+                            "a.b-example.com",
+                            "localhost",
+                            "x.",
+                            "*.example.com",
+                            "",
+                            "-a.example.com",
+                        ],
+                    )
+                    .to_string(),
+                    1 => format!("{}.example.com", "a".repeat(self.rng.usize(60..300))),
+                    _ => adversarial(self.rng),
+                }
+            };
+            d.push(("name".to_string(), Y::S(quote(self.rng, &name))));
+        }
+        if self.ok() || self.sometimes(0.5) {
+            let arn = if self.ok() {
+                "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a".to_string()
+            } else {
+                match self.rng.u8(..2) {
+                    0 => pick(
+                        self.rng,
+                        &[
+                            "arn:aws:acm:eu-west-1:123456789012:certificate/x",
+                            "arn:aws:iam::123456789012:server-certificate/x",
+                            "arn:aws:acm:us-east-1:1:certificate/",
+                            "",
+                        ],
+                    )
+                    .to_string(),
+                    _ => adversarial(self.rng),
+                }
+            };
+            d.push(("certificate_arn".to_string(), Y::S(quote(self.rng, &arn))));
+        }
+        if self.sometimes(0.3) {
+            let zone = if self.ok() {
+                "Z0123456789ABCDEFGHIJ".to_string()
+            } else {
+                pick(
+                    self.rng,
+                    &["z1", "", "/hostedzone/Z1", "Z".repeat(40).as_str()],
+                )
+                .to_string()
+            };
+            d.push(("hosted_zone_id".to_string(), Y::S(quote(self.rng, &zone))));
+        }
+        if self.sometimes(0.2) {
+            let policy = if self.ok() {
+                pick(self.rng, &["TLS_1_2", "TLS_1_0"])
+            } else {
+                "TLS_1_3"
+            };
+            d.push(("security_policy".to_string(), Y::S(policy.to_string())));
+        }
+        self.rng.shuffle(&mut d);
+        Y::Map(d)
+    }
+
+    fn bot_domain(&mut self) -> Y {
+        if !self.ok() && self.sometimes(0.2) {
+            return self.bad();
+        }
+        let mut d = Vec::new();
+        if self.ok() || self.sometimes(0.5) {
+            let name = if self.ok() {
+                pick(self.rng, &DOMAIN_NAMES).to_string()
+            } else {
+                adversarial(self.rng)
+            };
+            d.push(("name".to_string(), Y::S(quote(self.rng, &name))));
+        }
+        if self.sometimes(0.5) {
+            let path = if self.ok() {
+                pick(self.rng, &["support", "v1", "(none)", "a.b_c-d"]).to_string()
+            } else {
+                match self.rng.u8(..2) {
+                    0 => pick(self.rng, &["a/b", "", "sp ace", "..", "(None)"]).to_string(),
+                    _ => adversarial(self.rng),
+                }
+            };
+            d.push(("base_path".to_string(), Y::S(quote(self.rng, &path))));
+        }
+        self.rng.shuffle(&mut d);
+        Y::Map(d)
     }
 
     fn bot(&mut self, ids: &mut Vec<String>) -> Y {
@@ -1375,6 +1497,10 @@ impl Builder<'_> {
         if self.sometimes(0.3) {
             let tags = self.tags();
             b.push(("tags".to_string(), tags));
+        }
+        if self.sometimes(0.2) {
+            let domain = self.bot_domain();
+            b.push(("domain".to_string(), domain));
         }
         if self.sometimes(0.02) {
             b.push((

@@ -781,3 +781,23 @@ fn colour_only_where_it_can_be_read_or_was_asked_for() {
     assert_eq!(anstream::adapter::strip_str(&coloured).to_string(), plain);
     assert!(run(&["validate", spec], &[("CLICOLOR_FORCE", "1")]).contains('\x1b'));
 }
+
+#[test]
+fn a_custom_domain_declared_in_two_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        "version: 1\nregion: us-east-1\ndomains:\n  - name: bots.example.com\n    certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\nbots:\n  - id: other-bot\n    allowed_origins: [\"https://app.example.com\"]\n    domain: {name: bots.example.com}\n",
+    )
+    .unwrap();
+    let out = botpub(&["validate", "examples/domains.yaml", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "stack `BotPub-domain-bots-example-com` is also defined in examples/domains.yaml"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,5 +1,6 @@
 //! `botpub plan --output markdown`: the plan as a pull-request comment, pinned by snapshots for a new fleet
-//! with a firewall, an update that replaces what clients use, no changes, and 100 bots of which 2 change.
+//! with a firewall, an update that replaces what clients use, no changes, 100 bots of which 2 change, and
+//! custom domains (a new one whose bot waits for it, a changed one, a bot behind a domain whose stage moves).
 
 use botpub::cloudformation::plan::Plan;
 use serde_json::{Value, json};
@@ -197,4 +198,69 @@ fn a_hundred_bots_of_which_two_change() {
     );
     assert!(markdown.lines().count() < 40, "{markdown}");
     snapshot("plan_markdown__hundred_bots_two_changed", &plan);
+}
+
+#[test]
+fn custom_domains_a_new_one_with_its_bot_and_a_changed_one() {
+    let mut new_bot = stack(
+        "BotPub-helpdesk-bot",
+        Some("helpdesk-bot"),
+        "create",
+        vec![],
+        &[],
+    );
+    new_bot["change_set_id"] = Value::Null;
+    new_bot["after_domain"] = json!(true);
+    let plan = plan(vec![
+        stack(
+            "BotPub-domain-help-example-com",
+            None,
+            "create",
+            vec![change(
+                "add",
+                "Domain",
+                "AWS::ApiGateway::DomainName",
+                None,
+                &[],
+            )],
+            &[],
+        ),
+        stack(
+            "BotPub-domain-bots-example-com",
+            None,
+            "update",
+            vec![change(
+                "modify",
+                "Domain",
+                "AWS::ApiGateway::DomainName",
+                Some("False"),
+                &["RegionalCertificateArn"],
+            )],
+            &["the shared custom domain bots.example.com changes: this affects every bot on it"],
+        ),
+        new_bot,
+        stack(
+            "BotPub-shop-bot",
+            Some("shop-bot"),
+            "update",
+            vec![change(
+                "replace",
+                "Stage",
+                "AWS::ApiGateway::Stage",
+                Some("True"),
+                &["StageName"],
+            )],
+            &[
+                "Stage replaces the stage (its API Gateway URL changes; the mapping of https://bots.example.com/shop-bot moves with it, which clients of that URL do not notice)",
+            ],
+        ),
+    ]);
+    snapshot("plan_markdown__custom_domains", &plan);
+    assert!(
+        plan.render().contains(
+            "BotPub-helpdesk-bot (create): planned once its custom domain's stack exists"
+        ),
+        "{}",
+        plan.render()
+    );
 }

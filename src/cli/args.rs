@@ -176,7 +176,7 @@ pub enum Command {
 
     /// Follow a deployment in progress (after --detach or an interrupted run) until it ends.
     #[command(
-        after_help = "Example:\n  botpub watch support-bot\n  botpub watch firewall   # the shared firewall stack"
+        after_help = "Example:\n  botpub watch support-bot\n  botpub watch firewall   # the shared firewall stack\n  botpub watch domain-bots-example-com   # the stack of the custom domain bots.example.com"
     )]
     Watch {
         #[arg(value_name = "BOT_ID")]
@@ -254,13 +254,18 @@ pub enum Command {
     },
 
     /// Remove a bot's API, every API key on its usage plan, its queue and its results.
-    #[command(after_help = "Example:\n  botpub unpublish support-bot --yes")]
+    #[command(
+        after_help = "Example:\n  botpub unpublish support-bot --yes\n  botpub unpublish support-bot --remove-domain --yes   # the last bot on its custom domain"
+    )]
     Unpublish {
         #[arg(value_name = "BOT_ID")]
         bot_id: String,
         /// Do not ask for confirmation (needed without a terminal, e.g. in CI).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Also delete the stack of the bot's custom domain when no other bot is served on it any more.
+        #[arg(long)]
+        remove_domain: bool,
         #[command(flatten)]
         target: Target,
         #[command(flatten)]

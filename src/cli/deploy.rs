@@ -180,6 +180,7 @@ async fn report(
                         "stack_name": r.stack_name, "bot_id": r.bot_id, "result": r.result, "status": r.status,
                         "failure": r.failure,
                         "endpoint": p.as_ref().and_then(|p| p.endpoint.clone()),
+                        "api_endpoint": p.as_ref().and_then(|p| p.api_endpoint.clone()),
                         "stage": p.as_ref().and_then(|p| p.stage.clone()),
                         "default_key_id": p.as_ref().and_then(|p| p.default_key_id.clone()),
                         "queue_url": p.as_ref().and_then(|p| p.queue_url.clone()),
@@ -211,6 +212,9 @@ async fn report(
 pub fn print_published(p: &Published) {
     let dash = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
     println!("  endpoint:        {}", dash(&p.endpoint));
+    if p.api_endpoint != p.endpoint {
+        println!("  api endpoint:    {}", dash(&p.api_endpoint));
+    }
     println!("  stage:           {}", dash(&p.stage));
     println!("  default key id:  {}", dash(&p.default_key_id));
     println!("  queue:           {}", dash(&p.queue_url));

@@ -202,10 +202,19 @@ pub fn main() -> ExitCode {
         Command::Unpublish {
             bot_id,
             yes,
+            remove_domain,
             target,
             aws,
             wait,
-        } => block_on(publication::unpublish(bot_id, *yes, target, aws, wait, out)),
+        } => block_on(publication::unpublish(
+            bot_id,
+            *yes,
+            *remove_domain,
+            target,
+            aws,
+            wait,
+            out,
+        )),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -51,8 +51,12 @@ pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<u8> {
                 } else {
                     ""
                 };
+                let domains = match spec.domains.len() {
+                    0 => String::new(),
+                    n => format!(", {n} custom domain(s)"),
+                };
                 println!(
-                    "{}: valid, {} bot(s){firewall}",
+                    "{}: valid, {} bot(s){domains}{firewall}",
                     spec.source,
                     spec.bots.len()
                 );
@@ -101,7 +105,7 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
             }
             let bot_id = match &stack.kind {
                 StackKind::Bot { id } => Some(id.clone()),
-                StackKind::Firewall | StackKind::Toolkit => None,
+                StackKind::Firewall | StackKind::Domain { .. } | StackKind::Toolkit => None,
             };
             manifest.push(json!({
                 "stack_name": stack.name,

@@ -76,6 +76,9 @@ pub async fn status(
             );
             println!("  stack:           {}", p.stack_name);
             println!("  endpoint:        {}", dash(p.endpoint.as_deref()));
+            if p.api_endpoint != p.endpoint {
+                println!("  api endpoint:    {}", dash(p.api_endpoint.as_deref()));
+            }
             println!("  stage:           {}", dash(p.stage.as_deref()));
             if let Some(t) = &p.throttle {
                 println!(
@@ -179,6 +182,7 @@ pub async fn list(args: &AwsArgs, output: Output) -> anyhow::Result<u8> {
 pub async fn unpublish(
     bot_id: &str,
     yes: bool,
+    remove_domain: bool,
     target: &Target,
     args: &AwsArgs,
     wait: &WaitArgs,
@@ -201,13 +205,17 @@ pub async fn unpublish(
     };
     unpublish::ensure_removable(&described, &run.watch_hint(&stack_name))?;
     let endpoint = described.output("Endpoint").unwrap_or("(none)");
+    let mapping = match described.output("DomainEndpoint") {
+        Some(url) => format!(", its mapping {url}"),
+        None => String::new(),
+    };
     eprintln!(
-        "Unpublishing {bot_id} deletes stack {stack_name}, its endpoint {endpoint}, every API key on its usage plan, its queues and its results."
+        "Unpublishing {bot_id} deletes stack {stack_name}, its endpoint {endpoint}{mapping}, every API key on its usage plan, its queues and its results."
     );
     if !confirm("Unpublish?", yes).await? {
         return Err(Blocked("not confirmed; nothing was removed".into()).into());
     }
-    let done = unpublish::unpublish(&run, &described).await?;
+    let done = unpublish::unpublish(&run, &described, &target.prefix, remove_domain).await?;
     match output {
         Output::Json => println!(
             "{}",
@@ -223,5 +231,31 @@ pub async fn unpublish(
             done.stack_name
         ),
     }
+    if let (Output::Text, Some(domain)) = (output, &done.domain) {
+        println!("{}", domain_left(domain, remove_domain));
+    }
     Ok(outcome::OK)
+}
+
+/// What became of the custom domain of an unpublished bot, and how to remove its stack when it is unused.
+fn domain_left(domain: &unpublish::DomainLeft, asked: bool) -> String {
+    let (name, stack) = (&domain.name, &domain.stack_name);
+    if domain.removed {
+        format!("{name}: no bot was served on it any more; its stack {stack} is deleted")
+    } else if !domain.base_paths.is_empty() {
+        let also = if asked {
+            " (--remove-domain removes it only once no bot uses it)"
+        } else {
+            ""
+        };
+        format!(
+            "{name}: its stack {stack} stays, for the other bot(s) mapped on it (base paths {}){also}",
+            domain.base_paths.join(", ")
+        )
+    } else {
+        format!(
+            "{name}: no bot is served on it any more; its stack {stack} stays. \
+             Remove it with `aws cloudformation delete-stack --stack-name {stack}`, or pass --remove-domain when unpublishing the last bot on a domain"
+        )
+    }
 }

@@ -53,8 +53,8 @@ pub fn load(paths: &[PathBuf], output: Output, args: &AwsArgs) -> anyhow::Result
     for spec in &specs {
         stacks.extend(synth::synthesize(spec)?);
     }
-    // The shared firewall deploys first: bot stacks import its web ACL.
-    stacks.sort_by_key(|s| s.kind != synth::StackKind::Firewall);
+    // The shared stacks deploy first: bot stacks import the firewall's web ACL and their domain's name.
+    stacks.sort_by_key(Stack::deploy_order);
     Ok(Some(Loaded {
         region: region.cloned().or_else(|| args.region.clone()),
         prefix: specs[0].stack_prefix.clone(),

@@ -51,15 +51,44 @@ pub struct StackPlan {
     /// its change set only once the firewall exists, so it is made (from the same template) right then.
     #[serde(default)]
     pub after_firewall: bool,
+    /// The same for the stack of the custom domain the bot is mapped onto, which this plan creates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_domain: bool,
 }
 
 impl StackPlan {
     pub fn has_changes(&self) -> bool {
-        self.change_set_id.is_some() || self.after_firewall
+        self.change_set_id.is_some() || self.planned_late()
     }
 
-    /// The plan of a stack whose change set must wait for the firewall being created.
-    pub fn after_firewall(stack: &Stack, region: &str, exists: bool) -> StackPlan {
+    /// Whether the change set is made only when the plan is applied, once the shared stacks it imports
+    /// from exist.
+    pub fn planned_late(&self) -> bool {
+        self.after_firewall || self.after_domain
+    }
+
+    /// What the change set waits for, in words that follow "planned once".
+    pub fn planned_late_reason(&self) -> &'static str {
+        match (self.after_firewall, self.after_domain) {
+            (true, false) => {
+                "the shared firewall exists, because it imports the firewall's web ACL"
+            }
+            (false, true) => "its custom domain's stack exists, because it imports the domain name",
+            _ => {
+                "the shared firewall and its custom domain's stack exist, because it imports from both"
+            }
+        }
+    }
+
+    /// The plan of a stack whose change set must wait for the shared stacks it imports from being created:
+    /// the firewall, its domain, or both.
+    pub fn after_shared(
+        stack: &Stack,
+        region: &str,
+        exists: bool,
+        after_firewall: bool,
+        after_domain: bool,
+    ) -> StackPlan {
         StackPlan {
             stack_name: stack.name.clone(),
             bot_id: bot_id(stack),
@@ -69,7 +98,8 @@ impl StackPlan {
             template_sha256: stack.template_hash(),
             changes: Vec::new(),
             warnings: Vec::new(),
-            after_firewall: true,
+            after_firewall,
+            after_domain,
         }
     }
 }
@@ -77,7 +107,7 @@ impl StackPlan {
 fn bot_id(stack: &Stack) -> Option<String> {
     match &stack.kind {
         StackKind::Bot { id } => Some(id.clone()),
-        StackKind::Firewall | StackKind::Toolkit => None,
+        StackKind::Firewall | StackKind::Domain { .. } | StackKind::Toolkit => None,
     }
 }
 
@@ -108,7 +138,7 @@ impl Change {
 
 /// Resources whose replacement changes what clients use (the endpoint URL, their keys) or loses what they
 /// wait for (queued requests, answers).
-const CLIENT_FACING: [(&str, &str); 6] = [
+const CLIENT_FACING: [(&str, &str); 7] = [
     (
         "AWS::ApiGateway::RestApi",
         "the REST API (the endpoint URL changes for every client)",
@@ -132,6 +162,10 @@ const CLIENT_FACING: [(&str, &str); 6] = [
     (
         "AWS::S3::Bucket",
         "the results bucket (the answers and conversations written so far are lost)",
+    ),
+    (
+        "AWS::ApiGateway::BasePathMapping",
+        "the mapping on the custom domain (the bot's custom URL changes for every client)",
     ),
 ];
 
@@ -162,6 +196,24 @@ pub fn check_size(stack: &Stack) -> anyhow::Result<()> {
         anyhow::bail!(
             "the template of {} is {size} bytes, over CloudFormation's limit of {TEMPLATE_LIMIT} bytes even for templates read from S3; split the firewall's ranges into fewer, larger CIDR blocks or shorten the descriptions",
             stack.name
+        );
+    }
+    Ok(())
+}
+
+/// Refuses, before any AWS call, a custom domain whose certificate lies in another region than the one
+/// published to: a regional domain name takes only a certificate of its own region. (A spec that states
+/// its region is checked when it is validated; this catches the region that comes from the AWS setup.)
+pub fn check_certificate_region(stack: &Stack, region: &str) -> anyhow::Result<()> {
+    let arn =
+        stack.template["Resources"]["Domain"]["Properties"]["RegionalCertificateArn"].as_str();
+    if let Some(certificate_region) = arn.and_then(|arn| arn.split(':').nth(3))
+        && certificate_region != region
+    {
+        anyhow::bail!(
+            "{}: the certificate {} is in {certificate_region}, but the stacks go to {region}; a regional custom domain needs a certificate of its own region",
+            stack.name,
+            arn.unwrap_or_default()
         );
     }
     Ok(())
@@ -220,6 +272,7 @@ pub async fn plan_stack(
         changes: Vec::new(),
         warnings: Vec::new(),
         after_firewall: false,
+        after_domain: false,
     };
     let deployed = match &existing {
         Some(current) if !create => deployed_template(aws, &current.name).await?,
@@ -297,7 +350,7 @@ pub async fn plan_stack(
             tags_changed,
         );
     }
-    plan.warnings = warnings(&plan, &stack.kind);
+    plan.warnings = warnings(&plan, &stack.kind, stack.domain_endpoint());
     if redeploys_the_api(&plan) && aws.is_localstack().await {
         plan.warnings.push(localstack_redeploy_warning(&plan));
     }
@@ -465,7 +518,9 @@ async fn read_changes(
     }
 }
 
-fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
+/// The warnings of a stack's plan. `domain_endpoint` is the custom URL of a bot behind a domain: there,
+/// replacing the API or its stage moves the base path mapping, and clients of the custom URL notice nothing.
+fn warnings(plan: &StackPlan, kind: &StackKind, domain_endpoint: Option<&str>) -> Vec<String> {
     let mut warnings = Vec::new();
     if *kind == StackKind::Firewall && plan.action != "none" {
         warnings.push(
@@ -473,12 +528,26 @@ fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
                 .to_string(),
         );
     }
+    if let StackKind::Domain { name } = kind
+        && plan.action == "update"
+    {
+        warnings.push(format!(
+            "the shared custom domain {name} changes: this affects every bot on it"
+        ));
+    }
     for change in &plan.changes {
         let Some((_, what)) = CLIENT_FACING
             .iter()
             .find(|(t, _)| *t == change.resource_type)
         else {
             continue;
+        };
+        let what = match domain_endpoint {
+            Some(url) if MOVES_THE_MAPPING.contains(&change.resource_type.as_str()) => format!(
+                "{} (its API Gateway URL changes; the mapping of {url} moves with it, which clients of that URL do not notice)",
+                what.split(" (").next().unwrap_or(what)
+            ),
+            _ => what.to_string(),
         };
         let replaced = matches!(change.replacement.as_deref(), Some("True" | "Conditional"))
             && change.action != "add";
@@ -495,6 +564,9 @@ fn warnings(plan: &StackPlan, kind: &StackKind) -> Vec<String> {
     }
     warnings
 }
+
+/// Resources whose replacement changes the API Gateway URL, and which a base path mapping follows.
+const MOVES_THE_MAPPING: [&str; 2] = ["AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage"];
 
 /// Deletes a change set nobody will execute.
 /// Every change set of a stack (by name or id), all pages.
@@ -565,6 +637,7 @@ mod tests {
             changes,
             warnings: Vec::new(),
             after_firewall: false,
+            after_domain: false,
         }
     }
 
@@ -602,6 +675,7 @@ mod tests {
                 ),
             ]),
             &StackKind::Bot { id: "a".into() },
+            None,
         );
         assert_eq!(
             warned,
@@ -612,10 +686,69 @@ mod tests {
                 "Queue replaces a queue (requests waiting in it are lost: let the worker answer them first)",
             ]
         );
-        let firewall = warnings(&plan(vec![]), &StackKind::Firewall);
+        let firewall = warnings(&plan(vec![]), &StackKind::Firewall, None);
         assert_eq!(
             firewall,
             ["the shared firewall changes: this affects every published API in the region"]
+        );
+    }
+
+    #[test]
+    fn behind_a_domain_a_replaced_stage_moves_the_mapping_and_a_changed_domain_warns_its_bots() {
+        let bot = warnings(
+            &plan(vec![
+                change("replace", "Stage", "AWS::ApiGateway::Stage", Some("True")),
+                change("replace", "Queue", "AWS::SQS::Queue", Some("True")),
+                change(
+                    "replace",
+                    "DomainMapping",
+                    "AWS::ApiGateway::BasePathMapping",
+                    Some("True"),
+                ),
+            ]),
+            &StackKind::Bot { id: "a".into() },
+            Some("https://bots.example.com/a"),
+        );
+        assert_eq!(
+            bot,
+            [
+                "Stage replaces the stage (its API Gateway URL changes; the mapping of https://bots.example.com/a moves with it, which clients of that URL do not notice)",
+                "Queue replaces a queue (requests waiting in it are lost: let the worker answer them first)",
+                "DomainMapping replaces the mapping on the custom domain (the bot's custom URL changes for every client)",
+            ]
+        );
+        let domain = StackKind::Domain {
+            name: "bots.example.com".into(),
+        };
+        assert_eq!(
+            warnings(&plan(vec![]), &domain, None),
+            ["the shared custom domain bots.example.com changes: this affects every bot on it"]
+        );
+        let mut created = plan(vec![]);
+        created.action = "create".into();
+        assert!(warnings(&created, &domain, None).is_empty());
+    }
+
+    #[test]
+    fn a_domain_certificate_of_another_region_is_refused_before_any_call() {
+        let stack = Stack {
+            name: "BotPub-domain-bots-example-com".into(),
+            kind: StackKind::Domain {
+                name: "bots.example.com".into(),
+            },
+            region: None,
+            template: serde_json::json!({"Resources": {"Domain": {"Properties": {
+                "RegionalCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+            }}}}),
+            tags: BTreeMap::new(),
+        };
+        assert!(check_certificate_region(&stack, "eu-west-1").is_ok());
+        let refused = check_certificate_region(&stack, "us-east-1").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("is in eu-west-1, but the stacks go to us-east-1"),
+            "{refused}"
         );
     }
 

@@ -44,22 +44,38 @@ impl Run {
         .into())
     }
 
-    /// Plans every stack: the firewall first, then the bots, several at a time. A bot that imports a
-    /// firewall this plan creates is planned once the firewall exists (CloudFormation refuses to import an
-    /// export that does not exist yet), from the same template.
+    /// Plans every stack: the firewall first, then the custom domains, then the bots, several at a time. A
+    /// bot that imports from a shared stack this plan creates is planned once that stack exists
+    /// (CloudFormation refuses to import an export that does not exist yet), from the same template.
     async fn plan_all(&self, specs: &[PathBuf], stacks: &[Stack]) -> anyhow::Result<Plan> {
         // Before any change set: a template too large for any engine stops the run while nothing has
         // been touched.
         for stack in stacks {
             changeset::check_size(stack)?;
+            changeset::check_certificate_region(stack, &self.aws.region)?;
         }
-        let (firewalls, bots): (Vec<&Stack>, Vec<&Stack>) =
-            stacks.iter().partition(|s| s.kind == StackKind::Firewall);
+        let (mut shared, bots): (Vec<&Stack>, Vec<&Stack>) = stacks
+            .iter()
+            .partition(|s| matches!(s.kind, StackKind::Firewall | StackKind::Domain { .. }));
+        shared.sort_by_key(|s| s.deploy_order());
         let mut planned = Vec::with_capacity(stacks.len());
-        for stack in &firewalls {
-            planned.push(self.plan_stack(stack, "plan-firewall").await?);
+        let mut created_domains = Vec::new();
+        for stack in &shared {
+            let purpose = match &stack.kind {
+                StackKind::Firewall => "plan-firewall".to_string(),
+                _ => format!("plan-shared{}", planned.len()),
+            };
+            let plan = self.plan_stack(stack, &purpose).await?;
+            if plan.action == "create" {
+                created_domains.extend(stack.domain_export());
+            }
+            planned.push(plan);
         }
-        let firewall_created = planned.iter().any(|p| p.action == "create");
+        let firewall_created = shared
+            .iter()
+            .zip(&planned)
+            .any(|(s, p)| s.kind == StackKind::Firewall && p.action == "create");
+        let created_domains = &created_domains;
         let bot_plans: Vec<anyhow::Result<StackPlan>> = stream::iter(bots.iter().enumerate())
             .map(|(i, stack)| async move {
                 // After a stop, no stack is planned any more.
@@ -71,9 +87,19 @@ impl Run {
                     }
                     .into());
                 }
-                if firewall_created && stack.imports_firewall() {
+                let after_firewall = firewall_created && stack.imports_firewall();
+                let after_domain = stack
+                    .imported_domain()
+                    .is_some_and(|export| created_domains.contains(&export));
+                if after_firewall || after_domain {
                     let exists = stack::describe(&self.aws, &stack.name).await?.is_some();
-                    Ok(StackPlan::after_firewall(stack, &self.aws.region, exists))
+                    Ok(StackPlan::after_shared(
+                        stack,
+                        &self.aws.region,
+                        exists,
+                        after_firewall,
+                        after_domain,
+                    ))
                 } else {
                     self.plan_stack(stack, &format!("plan{i}")).await
                 }
@@ -161,8 +187,9 @@ impl Run {
         Ok(())
     }
 
-    /// Executes the plan: the firewall first (its failure stops the run: the bots depend on it), then the
-    /// bots, several at a time; one failing bot neither stops nor disturbs the others.
+    /// Executes the plan: the shared stacks first, in plan order (the firewall, then the domains; a failure
+    /// stops the run: the bots depend on them), then the bots, several at a time; one failing bot neither
+    /// stops nor disturbs the others.
     pub async fn apply(
         &self,
         plan: &Plan,
@@ -224,7 +251,7 @@ impl Run {
         detach: bool,
     ) -> anyhow::Result<Applied> {
         let late;
-        let planned = if planned.after_firewall {
+        let planned = if planned.planned_late() {
             let Some(stack) = stacks.iter().find(|s| s.name == planned.stack_name) else {
                 anyhow::bail!("the specs no longer define {}", planned.stack_name);
             };
@@ -281,7 +308,9 @@ pub struct Published {
     pub bot_id: String,
     pub stack_name: String,
     pub status: String,
+    /// The custom domain's URL when the bot has one, else API Gateway's.
     pub endpoint: Option<String>,
+    pub api_endpoint: Option<String>,
     pub stage: Option<String>,
     pub default_key_id: Option<String>,
     pub queue_url: Option<String>,
@@ -295,7 +324,8 @@ pub async fn published(
     Ok(stack::describe(aws, stack_name).await?.map(|s| Published {
         bot_id: bot_id.to_string(),
         stack_name: s.name.clone(),
-        endpoint: s.output("Endpoint").map(|e| aws.api_url(e)),
+        endpoint: s.client_endpoint(aws),
+        api_endpoint: s.output("Endpoint").map(|e| aws.api_url(e)),
         stage: s.output("Stage").map(str::to_string),
         default_key_id: s.output("DefaultApiKeyId").map(str::to_string),
         queue_url: s.output("QueueUrl").map(str::to_string),

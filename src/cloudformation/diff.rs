@@ -21,10 +21,14 @@ pub enum ResourceDiff {
 
 /// Properties whose change replaces the resource: the `createOnlyProperties` of the CloudFormation
 /// resource schemas, for the resource types botpub's templates use.
-const CREATE_ONLY: [(&str, &[&str]); 25] = [
+const CREATE_ONLY: [(&str, &[&str]); 28] = [
     (
         "AWS::ApiGateway::ApiKey",
         &["GenerateDistinctId", "Name", "Value"],
+    ),
+    (
+        "AWS::ApiGateway::BasePathMapping",
+        &["BasePath", "DomainName"],
     ),
     (
         "AWS::ApiGateway::Deployment",
@@ -47,6 +51,7 @@ const CREATE_ONLY: [(&str, &[&str]); 25] = [
         "AWS::ApiGateway::Resource",
         &["PathPart", "ParentId", "RestApiId"],
     ),
+    ("AWS::ApiGateway::DomainName", &["DomainName"]),
     ("AWS::ApiGateway::RestApi", &[]),
     ("AWS::ApiGateway::Stage", &["RestApiId", "StageName"]),
     ("AWS::ApiGateway::UsagePlan", &[]),
@@ -79,6 +84,10 @@ const CREATE_ONLY: [(&str, &[&str]); 25] = [
         ],
     ),
     ("AWS::Logs::LogGroup", &["LogGroupName"]),
+    (
+        "AWS::Route53::RecordSet",
+        &["HostedZoneId", "HostedZoneName", "Name"],
+    ),
     ("AWS::S3::Bucket", &["BucketName"]),
     ("AWS::S3::BucketPolicy", &["Bucket"]),
     ("AWS::SNS::Topic", &["FifoTopic", "TopicName"]),

@@ -55,11 +55,13 @@ impl Plan {
                 let _ = writeln!(out, "{}: no changes", stack.stack_name);
                 continue;
             }
-            if stack.after_firewall {
+            if stack.planned_late() {
                 let _ = writeln!(
                     out,
-                    "{} ({}): planned once the shared firewall exists, because it imports the firewall's web ACL",
-                    stack.stack_name, stack.action
+                    "{} ({}): planned once {}",
+                    stack.stack_name,
+                    stack.action,
+                    stack.planned_late_reason()
                 );
                 continue;
             }
@@ -130,8 +132,8 @@ impl Plan {
         let _ = writeln!(out, "{}\n", self.summary_line());
         for stack in self.stacks.iter().filter(|s| s.has_changes()) {
             let _ = writeln!(out, "### `{}` ({})\n", stack.stack_name, stack.action);
-            if stack.after_firewall {
-                out.push_str("Planned once the shared firewall exists, because it imports the firewall's web ACL.\n\n");
+            if stack.planned_late() {
+                let _ = writeln!(out, "Planned once {}.\n", stack.planned_late_reason());
                 continue;
             }
             out.push_str(

@@ -44,6 +44,20 @@ impl Described {
         self.outputs.get(key).map(String::as_str)
     }
 
+    /// The URL a bot's clients call: its custom domain's when it has one (the `DomainEndpoint` output),
+    /// else API Gateway's (as reachable through a custom AWS endpoint such as LocalStack's).
+    pub fn client_endpoint(&self, aws: &Aws) -> Option<String> {
+        self.output("DomainEndpoint")
+            .map(str::to_string)
+            .or_else(|| self.output("Endpoint").map(|e| aws.api_url(e)))
+    }
+
+    /// The custom domain a bot's stack is mapped onto, from its `DomainEndpoint` output.
+    pub fn domain_name(&self) -> Option<&str> {
+        let url = self.output("DomainEndpoint")?.strip_prefix("https://")?;
+        Some(url.split('/').next().unwrap_or(url))
+    }
+
     /// Refuses, with the command that clears the way, unless the stack may be planned or changed.
     pub fn ensure_ready(&self, watch_hint: &str) -> anyhow::Result<()> {
         match self.state {

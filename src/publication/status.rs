@@ -23,7 +23,11 @@ pub struct Publication {
     pub cfn_status: String,
     pub codebuild_id: Option<String>,
     pub codebuild_status: Option<String>,
+    /// The URL clients call: the custom domain's (`https://bots.example.com/support`) when the bot has one,
+    /// else API Gateway's.
     pub endpoint: Option<String>,
+    /// API Gateway's own URL of the stage, which works with or without a custom domain.
+    pub api_endpoint: Option<String>,
     pub api_key_ids: Vec<String>,
     pub queue_url: Option<String>,
     /// Requests waiting, being worked on, and failed for good (in the dead-letter queue).
@@ -70,7 +74,8 @@ pub async fn publication(
         cfn_status: stack.status.clone(),
         codebuild_id: None,
         codebuild_status: None,
-        endpoint: stack.output("Endpoint").map(|e| aws.api_url(e)),
+        endpoint: stack.client_endpoint(aws),
+        api_endpoint: stack.output("Endpoint").map(|e| aws.api_url(e)),
         api_key_ids: Vec::new(),
         queue_url: stack.output("QueueUrl").map(str::to_string),
         queue: None,

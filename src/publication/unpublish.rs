@@ -1,5 +1,7 @@
 //! Unpublishing a bot cleanly: every API key on its usage plan (not only the default one that the stack
-//! owns), the result documents (CloudFormation cannot delete a non-empty bucket), then the stack.
+//! owns), the result documents (CloudFormation cannot delete a non-empty bucket), then the stack (and with
+//! it the bot's base path mapping on its custom domain). The domain's own stack stays while other bots
+//! are mapped onto it; once none is, it goes only when asked.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,9 +12,10 @@ use serde::Serialize;
 use crate::aws::{AwsContext, error_code};
 use crate::cloudformation::deploy::Run;
 use crate::cloudformation::events::{self, Operation};
-use crate::cloudformation::stack::{Described, State};
+use crate::cloudformation::stack::{self, Described, State};
 use crate::outcome::{DeploymentFailed, blocked};
 use crate::publication::status::usage_plan_keys;
+use crate::spec::model::{ROOT_BASE_PATH, domain_stack_name};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Unpublished {
@@ -22,6 +25,20 @@ pub struct Unpublished {
     /// Keys only detached, because another usage plan still uses them.
     pub detached_key_ids: Vec<String>,
     pub deleted_results: usize,
+    /// The custom domain the bot was served on, and what became of its stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainLeft>,
+}
+
+/// The custom domain of an unpublished bot: still used by other bots, left unused, or removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainLeft {
+    pub name: String,
+    pub stack_name: String,
+    /// The base paths still mapped on the domain, for other bots (`(none)`: its root).
+    pub base_paths: Vec<String>,
+    /// Whether its stack was deleted (only when no bot uses it and that was asked for).
+    pub removed: bool,
 }
 
 /// Refuses what unpublish must not touch: a stack that is busy or protected from termination.
@@ -42,13 +59,21 @@ pub fn ensure_removable(stack: &Described, watch_hint: &str) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn unpublish(run: &Run, stack: &Described) -> anyhow::Result<Unpublished> {
+/// Unpublishes the bot of `stack`. With `remove_domain`, the stack of its custom domain goes too when no
+/// other bot is mapped onto it; `prefix` names that stack.
+pub async fn unpublish(
+    run: &Run,
+    stack: &Described,
+    prefix: &str,
+    remove_domain: bool,
+) -> anyhow::Result<Unpublished> {
     let aws = &run.aws;
     let mut done = Unpublished {
         stack_name: stack.name.clone(),
         deleted_key_ids: Vec::new(),
         detached_key_ids: Vec::new(),
         deleted_results: 0,
+        domain: None,
     };
     if let Some(plan_id) = stack.output("UsagePlanId") {
         let default_key = stack.output("DefaultApiKeyId");
@@ -99,7 +124,77 @@ pub async fn unpublish(run: &Run, stack: &Described) -> anyhow::Result<Unpublish
         done.deleted_results = empty_bucket(run, bucket).await?;
     }
 
-    let token = run.token("unpublish");
+    delete_stack(run, stack, "unpublish").await?;
+    if let Some(name) = stack.domain_name() {
+        done.domain = Some(domain_left(run, prefix, name, remove_domain).await?);
+    }
+    Ok(done)
+}
+
+/// What is left of a custom domain once a bot mapped onto it is gone; its stack is deleted when nothing
+/// is mapped on it any more and `remove` says so.
+async fn domain_left(
+    run: &Run,
+    prefix: &str,
+    name: &str,
+    remove: bool,
+) -> anyhow::Result<DomainLeft> {
+    let stack_name = domain_stack_name(prefix, name);
+    let mut left = DomainLeft {
+        name: name.to_string(),
+        base_paths: mapped_base_paths(run, name).await?,
+        stack_name,
+        removed: false,
+    };
+    if remove && left.base_paths.is_empty() {
+        match stack::describe(&run.aws, &left.stack_name).await? {
+            Some(domain) => {
+                ensure_removable(&domain, &run.watch_hint(&domain.name))?;
+                delete_stack(run, &domain, "unpublish-domain").await?;
+                left.removed = true;
+            }
+            None => left.removed = true,
+        }
+    }
+    Ok(left)
+}
+
+/// The base paths still mapped on a custom domain (`(none)` for its root), all pages. The mappings rather
+/// than the stacks that import the domain's export: they are what serves clients, and engines such as
+/// LocalStack do not track imports.
+async fn mapped_base_paths(run: &Run, domain: &str) -> anyhow::Result<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let page = match run
+            .aws
+            .apigateway
+            .get_base_path_mappings()
+            .domain_name(domain)
+            .limit(500)
+            .set_position(position.take())
+            .send()
+            .await
+        {
+            Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(paths),
+            other => other.aws(format!("listing the base path mappings of {domain}"))?,
+        };
+        paths.extend(
+            page.items()
+                .iter()
+                .map(|m| m.base_path().unwrap_or(ROOT_BASE_PATH).to_string()),
+        );
+        match page.position() {
+            Some(next) if !page.items().is_empty() => position = Some(next.to_string()),
+            _ => return Ok(paths),
+        }
+    }
+}
+
+/// Deletes a stack and waits until it is gone.
+async fn delete_stack(run: &Run, stack: &Described, purpose: &str) -> anyhow::Result<()> {
+    let aws = &run.aws;
+    let token = run.token(purpose);
     let since = DateTime::from(SystemTime::now() - Duration::from_secs(2));
     aws.cloudformation
         .delete_stack()
@@ -127,7 +222,7 @@ pub async fn unpublish(run: &Run, stack: &Described) -> anyhow::Result<Unpublish
             .into(),
         );
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Deletes every object (and object version) in the bucket; returns how many.

@@ -20,11 +20,15 @@ pub struct SpecFile {
     /// AWS region to publish in, e.g. `us-east-1`. Optional: otherwise `--region` or the AWS configuration decides.
     #[schemars(pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
     pub region: Option<String>,
-    /// Prefix of every stack name: `<prefix>-<bot id>`, `<prefix>-firewall`, `<prefix>-toolkit`. Default `BotPub`.
+    /// Prefix of every stack name: `<prefix>-<bot id>`, `<prefix>-firewall`, `<prefix>-domain-<name>`,
+    /// `<prefix>-toolkit`. Default `BotPub`.
     #[schemars(pattern(r"^[A-Za-z][A-Za-z0-9-]*$"), length(max = 64))]
     pub stack_prefix: Option<String>,
     /// One WAF web ACL shared by every API published in the account and region: only these ranges may call them.
     pub firewall: Option<Firewall>,
+    /// Custom domain names that bots are served under (`https://NAME/BASE_PATH`). Each becomes its own
+    /// stack, `<prefix>-domain-<name with dots as hyphens>`, shared by the bots whose `domain` names it.
+    pub domains: Option<Vec<Domain>>,
     /// The bots to publish, each as its own REST API and stack.
     #[schemars(required, length(min = 1))]
     pub bots: Option<Vec<Bot>>,
@@ -40,6 +44,51 @@ pub struct Firewall {
     /// IPv6 ranges in CIDR form, e.g. `2001:db8::/32`. At most 10,000.
     #[serde(default)]
     pub allowed_ipv6: Vec<String>,
+}
+
+/// A custom domain name: an API Gateway regional domain name with its certificate.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// The host name clients call, e.g. `bots.example.com`: lower case, at most 253 characters.
+    #[schemars(required, length(max = 253))]
+    pub name: Option<String>,
+    /// An ACM certificate for `name`, in the region the bots are published in (regional endpoint).
+    #[schemars(
+        required,
+        pattern(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$")
+    )]
+    pub certificate_arn: Option<String>,
+    /// Optional: the Route 53 hosted zone of `name`; botpub then creates the alias record that points
+    /// `name` at API Gateway. Without it, point `name` at the domain stack's `RegionalDomainName` yourself.
+    #[schemars(pattern(r"^[A-Z0-9]{1,32}$"))]
+    pub hosted_zone_id: Option<String>,
+    /// The TLS versions the domain accepts. Default `TLS_1_2`.
+    pub security_policy: Option<SecurityPolicy>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+pub enum SecurityPolicy {
+    /// TLS 1.2 and later.
+    #[default]
+    #[serde(rename = "TLS_1_2")]
+    Tls12,
+    /// TLS 1.0 and later, for old clients only.
+    #[serde(rename = "TLS_1_0")]
+    Tls10,
+}
+
+/// Where a bot is served on a custom domain.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotDomain {
+    /// One of the names declared under the top-level `domains`.
+    #[schemars(required)]
+    pub name: Option<String>,
+    /// The first path segment that leads to this bot: `https://NAME/BASE_PATH/...`. Default: the bot id.
+    /// `(none)` maps the bot at the domain's root (one bot per domain at most).
+    #[schemars(length(min = 1, max = 128), pattern(r"^(\(none\)|[A-Za-z0-9._-]+)$"))]
+    pub base_path: Option<String>,
 }
 
 /// One bot, published as a standalone REST API with API keys, a usage plan and a work queue.
@@ -75,6 +124,8 @@ pub struct Bot {
     pub tags: Option<BTreeMap<String, String>>,
     /// CloudWatch alarms and a dashboard for the bot, and who is told when an alarm goes off. On by default.
     pub monitoring: Option<Monitoring>,
+    /// Serve the bot on a custom domain declared under `domains`, e.g. `{name: bots.example.com, base_path: support}`.
+    pub domain: Option<BotDomain>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -184,14 +184,17 @@ fn io_message(error: &std::io::Error) -> String {
     }
 }
 
-/// Two files that define the same stack would fight over it.
+/// Two files that define the same stack would fight over it. That holds for a custom domain too: its
+/// stack belongs to the one file that declares it, with the bots served on it, so that no two files
+/// disagree about its certificate and no file's bots are left mapped onto a domain another file removes.
 fn cross_file_conflicts(specs: &[Spec]) -> Vec<Diagnostic> {
     let mut owners: HashMap<(Option<&str>, String), &str> = HashMap::new();
     let mut diagnostics = Vec::new();
     for spec in specs {
         let firewall = spec.firewall.as_ref().map(|_| spec.stack_name("firewall"));
+        let domains = spec.domains.iter().map(|d| spec.domain_stack_name(&d.name));
         let bots = spec.bots.iter().map(|b| spec.stack_name(&b.id));
-        for stack in firewall.into_iter().chain(bots) {
+        for stack in firewall.into_iter().chain(domains).chain(bots) {
             let key = (spec.region.as_deref(), stack.to_ascii_lowercase());
             match owners.get(&key) {
                 Some(first) => diagnostics.push(Diagnostic::file_error(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
-pub use super::file::{Contract, Period};
+pub use super::file::{Contract, Period, SecurityPolicy};
 
 pub const DEFAULT_PREFIX: &str = "BotPub";
 
@@ -17,7 +17,48 @@ pub struct Spec {
     pub region: Option<String>,
     pub stack_prefix: String,
     pub firewall: Option<Firewall>,
+    /// The custom domains declared, in spec order; each is a stack of its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<Domain>,
     pub bots: Vec<Bot>,
+}
+
+/// A custom domain name, shared by the bots mapped onto it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Domain {
+    pub name: String,
+    pub certificate_arn: String,
+    pub hosted_zone_id: Option<String>,
+    pub security_policy: SecurityPolicy,
+}
+
+/// A domain name as it appears in its stack's name: dots become hyphens.
+pub fn domain_slug(name: &str) -> String {
+    name.replace('.', "-")
+}
+
+/// The suffix of a domain stack's name (`<prefix>-domain-<slug>`).
+pub const DOMAIN_STACK_INFIX: &str = "domain";
+
+/// How a bot asks to be mapped at its domain's root, spelt as API Gateway shows such a mapping.
+pub const ROOT_BASE_PATH: &str = "(none)";
+
+/// A bot's place on a custom domain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BotDomain {
+    pub name: String,
+    /// `None` maps the bot at the domain's root.
+    pub base_path: Option<String>,
+}
+
+impl BotDomain {
+    /// The URL clients call: `https://bots.example.com/support`, or `https://bots.example.com` at the root.
+    pub fn url(&self) -> String {
+        match &self.base_path {
+            Some(path) => format!("https://{}/{path}", self.name),
+            None => format!("https://{}", self.name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,6 +87,9 @@ pub struct Bot {
     /// before monitoring existed stays the same.
     #[serde(skip_serializing_if = "Monitoring::is_default")]
     pub monitoring: Monitoring,
+    /// Left out when absent, so that the spec hash of every bot published before domains existed stays the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<BotDomain>,
 }
 
 /// Alarms, dashboard and notifications of a bot.
@@ -140,6 +184,16 @@ impl Spec {
     pub fn stack_name(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.stack_prefix)
     }
+
+    /// The stack of a custom domain: `<prefix>-domain-<name with dots as hyphens>`.
+    pub fn domain_stack_name(&self, name: &str) -> String {
+        domain_stack_name(&self.stack_prefix, name)
+    }
+}
+
+/// The stack of a custom domain under a stack prefix.
+pub fn domain_stack_name(prefix: &str, name: &str) -> String {
+    format!("{prefix}-{DOMAIN_STACK_INFIX}-{}", domain_slug(name))
 }
 
 impl Bot {

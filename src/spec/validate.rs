@@ -16,6 +16,8 @@ use super::model::{
 use super::path::{Path, Seg};
 use super::yaml::{Node, Pos, Value};
 
+mod domains;
+
 /// Names of shared stacks; a bot with one of these ids would collide with them.
 pub const RESERVED_IDS: [&str; 2] = ["firewall", "toolkit"];
 const MAX_STACK_NAME: usize = 128;
@@ -164,6 +166,13 @@ impl Checker<'_> {
             .firewall
             .as_ref()
             .map(|f| self.firewall(&root.key("firewall"), f));
+        let domains_path = root.key("domains");
+        let domains = self.domains(
+            &domains_path,
+            file.domains.as_deref(),
+            file.region.as_deref(),
+            &stack_prefix,
+        );
         let bots_path = root.key("bots");
         let bots = match &file.bots {
             None => {
@@ -185,11 +194,13 @@ impl Checker<'_> {
                 .collect(),
         };
         self.unique_ids(&bots_path, &bots);
+        self.domain_uses(&bots_path, &bots, &domains, &domains_path, &stack_prefix);
         Some(Spec {
             source: source.to_string(),
             region: file.region.clone(),
             stack_prefix,
             firewall,
+            domains: domains.into_iter().map(|(_, domain)| domain).collect(),
             bots: bots.into_iter().collect::<Option<Vec<Bot>>>()?,
         })
     }
@@ -381,6 +392,10 @@ impl Checker<'_> {
             .as_ref()
             .map(|m| self.monitoring(&path.key("monitoring"), m))
             .unwrap_or_default();
+        let domain = bot
+            .domain
+            .as_ref()
+            .and_then(|d| self.bot_domain(&path.key("domain"), d, id.as_deref()));
         Some(Bot {
             id: id?,
             description: bot.description.clone(),
@@ -394,6 +409,7 @@ impl Checker<'_> {
             results_expire_after_days,
             tags,
             monitoring,
+            domain,
         })
     }
 
@@ -904,6 +920,21 @@ fn is_topic_arn(arn: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// A host name by RFC 1123: dot-separated labels of 1 to 63 letters, digits and inner `-`, at most 253
+/// characters in all.
+fn is_host_name(host: &str) -> bool {
+    let valid_label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    !host.is_empty() && host.len() <= 253 && host.split('.').all(valid_label)
+}
+
 fn tag_char(c: char) -> bool {
     c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
 }
@@ -968,16 +999,7 @@ fn check_origin(origin: &str) -> Result<(), String> {
     if host.starts_with('[') {
         return Ok(());
     }
-    let valid_label = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    if host.is_empty() || host.len() > 253 || !host.split('.').all(valid_label) {
+    if !is_host_name(host) {
         return Err(format!("`{host}` is not a host name"));
     }
     if host.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -23,9 +23,11 @@ const RESOURCE_KEYS: [&str; 6] = [
     "UpdateReplacePolicy",
 ];
 /// Every resource type botpub's templates may contain.
-const RESOURCE_TYPES: [&str; 26] = [
+const RESOURCE_TYPES: [&str; 29] = [
     "AWS::ApiGateway::ApiKey",
+    "AWS::ApiGateway::BasePathMapping",
     "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::DomainName",
     "AWS::ApiGateway::GatewayResponse",
     "AWS::ApiGateway::Method",
     "AWS::ApiGateway::Model",
@@ -43,6 +45,7 @@ const RESOURCE_TYPES: [&str; 26] = [
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
+    "AWS::Route53::RecordSet",
     "AWS::S3::Bucket",
     "AWS::S3::BucketPolicy",
     "AWS::SNS::Topic",

@@ -13,12 +13,14 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::spec::model::{Bot, Contract, Firewall, Monitoring, Spec};
+use crate::spec::model::{Bot, BotDomain, Contract, Domain, Firewall, Monitoring, Spec};
 
 /// Stack tags botpub sets itself; `list` and `status` find bot stacks by them.
 pub const BOT_ID_TAG: &str = "botpub:bot-id";
 pub const SPEC_HASH_TAG: &str = "botpub:spec-hash";
 pub const SHARED_TAG: &str = "botpub:shared";
+/// The custom domain a domain stack holds.
+pub const DOMAIN_TAG: &str = "botpub:domain";
 
 /// One stack to deploy: its name, what it is, and its template.
 #[derive(Debug, Clone)]
@@ -34,6 +36,11 @@ pub struct Stack {
 pub enum StackKind {
     /// The web ACL shared by every bot; deployed before the bots, which import its ARN.
     Firewall,
+    /// A custom domain name shared by the bots mapped onto it; deployed after the firewall and before the
+    /// bots, which import its name for their base path mappings.
+    Domain {
+        name: String,
+    },
     Bot {
         id: String,
     },
@@ -61,6 +68,31 @@ impl Stack {
             .is_some()
     }
 
+    /// The export a bot stack imports for its base path mapping, when it is mapped onto a custom domain.
+    pub fn imported_domain(&self) -> Option<&str> {
+        self.template["Resources"]["DomainMapping"]["Properties"]["DomainName"]["Fn::ImportValue"]
+            .as_str()
+    }
+
+    /// The export a domain stack offers its bots.
+    pub fn domain_export(&self) -> Option<&str> {
+        self.template["Outputs"]["DomainName"]["Export"]["Name"].as_str()
+    }
+
+    /// The URL of a bot on its custom domain, when it has one.
+    pub fn domain_endpoint(&self) -> Option<&str> {
+        self.template["Outputs"]["DomainEndpoint"]["Value"].as_str()
+    }
+
+    /// The order stacks deploy in: the firewall, then the domains, then the bots (which import from both).
+    pub fn deploy_order(&self) -> u8 {
+        match self.kind {
+            StackKind::Firewall => 0,
+            StackKind::Domain { .. } => 1,
+            StackKind::Bot { .. } | StackKind::Toolkit => 2,
+        }
+    }
+
     /// SHA-256 of [`Stack::template_body`]: what a plan records to notice a changed template.
     pub fn template_hash(&self) -> String {
         body_hash(&self.template_body())
@@ -72,7 +104,13 @@ pub fn firewall_export(spec: &Spec) -> String {
     format!("{}-WebAclArn", spec.stack_name("firewall"))
 }
 
-/// All stacks of a spec: the firewall first (bots import from it), then one per bot in spec order.
+/// The export through which bot stacks find a custom domain: `<domain stack>-DomainName`.
+pub fn domain_export(spec: &Spec, name: &str) -> String {
+    format!("{}-DomainName", spec.domain_stack_name(name))
+}
+
+/// All stacks of a spec: the firewall first, then one per custom domain (bots import from both), then one
+/// per bot, each in spec order.
 pub fn synthesize(spec: &Spec) -> anyhow::Result<Vec<Stack>> {
     stacks(spec).collect()
 }
@@ -85,6 +123,7 @@ pub fn stacks(spec: &Spec) -> impl Iterator<Item = anyhow::Result<Stack>> + '_ {
         .map(|firewall| firewall_stack(spec, firewall));
     firewall
         .into_iter()
+        .chain(spec.domains.iter().map(|domain| domain_stack(spec, domain)))
         .chain(spec.bots.iter().map(|bot| bot_stack(spec, bot)))
 }
 
@@ -108,6 +147,38 @@ fn firewall_stack(spec: &Spec, firewall: &Firewall) -> anyhow::Result<Stack> {
         tags: BTreeMap::from([(SHARED_TAG.to_string(), "firewall".to_string())]),
         name,
         kind: StackKind::Firewall,
+        region: spec.region.clone(),
+        template,
+    })
+}
+
+#[derive(Serialize)]
+struct DomainContext<'a> {
+    stack_name: &'a str,
+    export_name: String,
+    domain: &'a Domain,
+}
+
+/// One stack per domain rather than one for all: a change to one domain (a new certificate) then plans,
+/// warns about and risks only the bots on it, and the stack of a domain no bot uses can go on its own.
+fn domain_stack(spec: &Spec, domain: &Domain) -> anyhow::Result<Stack> {
+    let name = spec.domain_stack_name(&domain.name);
+    let context = DomainContext {
+        stack_name: &name,
+        export_name: domain_export(spec, &domain.name),
+        domain,
+    };
+    let template = render::render("domain.json.j2", &context)?;
+    check::check(&name, &template)?;
+    Ok(Stack {
+        tags: BTreeMap::from([
+            (SHARED_TAG.to_string(), "domain".to_string()),
+            (DOMAIN_TAG.to_string(), domain.name.clone()),
+        ]),
+        name,
+        kind: StackKind::Domain {
+            name: domain.name.clone(),
+        },
         region: spec.region.clone(),
         template,
     })
@@ -177,7 +248,26 @@ struct BotContext<'a> {
     spec_hash: &'a str,
     deployment_id: String,
     firewall_export: Option<String>,
+    domain: Option<DomainMapping>,
     cors: Cors,
+}
+
+/// Where a bot's stage is mapped on its custom domain.
+#[derive(Serialize)]
+struct DomainMapping {
+    export: String,
+    base_path: Option<String>,
+    url: String,
+}
+
+impl DomainMapping {
+    fn new(spec: &Spec, domain: &BotDomain) -> DomainMapping {
+        DomainMapping {
+            export: domain_export(spec, &domain.name),
+            base_path: domain.base_path.clone(),
+            url: domain.url(),
+        }
+    }
 }
 
 /// How the API answers CORS: one fixed origin (or `*`), or the request's origin echoed when listed.
@@ -206,6 +296,7 @@ fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         spec_hash: &spec_hash,
         deployment_id: "Deployment".to_string(),
         firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),
+        domain: bot.domain.as_ref().map(|d| DomainMapping::new(spec, d)),
         cors: Cors {
             mode: if bot.allowed_origins.len() > 1 {
                 "echo"

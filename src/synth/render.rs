@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The templates, compiled into the binary so that botpub runs from a single file (also inside CodeBuild).
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("bot.json.j2", include_str!("../../templates/bot.json.j2")),
     (
         "bot/predict.json.j2",
@@ -29,6 +29,10 @@ const TEMPLATES: [(&str, &str); 7] = [
     (
         "firewall.json.j2",
         include_str!("../../templates/firewall.json.j2"),
+    ),
+    (
+        "domain.json.j2",
+        include_str!("../../templates/domain.json.j2"),
     ),
     (
         "toolkit.json.j2",

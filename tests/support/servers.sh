@@ -24,7 +24,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${BOTPUB_CACHE:-$HOME/.cache/botpub}
 timeout_s=${BOTPUB_SERVER_TIMEOUT:-120}
-ls_services=${BOTPUB_LOCALSTACK_SERVICES:-cloudformation,apigateway,sqs,iam,s3,sts,logs,cloudwatch,sns,kms}
+ls_services=${BOTPUB_LOCALSTACK_SERVICES:-cloudformation,apigateway,sqs,iam,s3,sts,logs,cloudwatch,sns,kms,route53}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 log() { echo "servers.sh: $*" >&2; }
