@@ -292,6 +292,10 @@ impl Collector {
         self.counted.has_errors()
     }
 
+    pub fn errors(&self) -> usize {
+        self.counted.errors
+    }
+
     /// Records a problem at a position. The message and hint are built by the caller even when the problem
     /// is not kept; only its kind is remembered then.
     pub fn report(

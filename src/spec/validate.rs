@@ -167,7 +167,7 @@ impl Checker<'_> {
             .as_ref()
             .map(|f| self.firewall(&root.key("firewall"), f));
         let domains_path = root.key("domains");
-        let domains = self.domains(
+        let (domains, faulty_domains) = self.domains(
             &domains_path,
             file.domains.as_deref(),
             file.region.as_deref(),
@@ -194,7 +194,14 @@ impl Checker<'_> {
                 .collect(),
         };
         self.unique_ids(&bots_path, &bots);
-        self.domain_uses(&bots_path, &bots, &domains, &domains_path, &stack_prefix);
+        self.domain_uses(
+            &bots_path,
+            &bots,
+            &domains,
+            &faulty_domains,
+            &domains_path,
+            &stack_prefix,
+        );
         Some(Spec {
             source: source.to_string(),
             region: file.region.clone(),

@@ -1,9 +1,9 @@
 //! The rules of custom domains: the `domains` declared at the top of a spec, each bot's `domain`, and
 //! how the two fit together (every name declared, one bot per base path, one root mapping per domain).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use super::{Checker, Level, MAX_STACK_NAME, is_host_name, is_region};
+use super::{Checker, MAX_STACK_NAME, is_host_name, is_region};
 use crate::spec::file;
 use crate::spec::model::{Bot, BotDomain, Domain, ROOT_BASE_PATH, domain_stack_name};
 use crate::spec::path::Path;
@@ -12,21 +12,23 @@ use crate::spec::path::Path;
 const MAX_BASE_PATH: usize = 128;
 
 impl Checker<'_> {
-    /// The declared domains, each checked, with its index in the spec. A domain with a problem other than
-    /// a missing name stays in the list (the spec is refused anyway), so that the bots served on it are not
-    /// also reported undeclared.
+    /// The declared domains, each checked, with its index in the spec, and the indices of those with an
+    /// error. A domain with a problem other than a missing name stays in the list (the spec is refused
+    /// anyway), so that the bots served on it are not also reported undeclared.
     pub(super) fn domains(
         &mut self,
         path: &Path,
         domains: Option<&[file::Domain]>,
         region: Option<&str>,
         prefix: &str,
-    ) -> Vec<(usize, Domain)> {
+    ) -> (Vec<(usize, Domain)>, HashSet<usize>) {
         let mut checked = Vec::new();
+        let mut faulty = HashSet::new();
         // Each stack name, with the index and name of the domain that has it.
         let mut stacks: HashMap<String, (usize, String)> = HashMap::new();
         for (i, domain) in domains.unwrap_or_default().iter().enumerate() {
             let at = path.index(i);
+            let errors_before = self.collector.errors();
             let Some(domain) = self.domain(&at, domain, region) else {
                 continue;
             };
@@ -63,9 +65,12 @@ impl Checker<'_> {
                     stacks.insert(stack.to_ascii_lowercase(), (i, domain.name.clone()));
                 }
             }
+            if self.collector.errors() > errors_before {
+                faulty.insert(i);
+            }
             checked.push((i, domain));
         }
-        checked
+        (checked, faulty)
     }
 
     fn domain(
@@ -200,6 +205,7 @@ impl Checker<'_> {
         bots_path: &Path,
         bots: &[Option<Bot>],
         domains: &[(usize, Domain)],
+        faulty: &HashSet<usize>,
         declared: &Path,
         prefix: &str,
     ) {
@@ -264,10 +270,7 @@ impl Checker<'_> {
         for (i, domain) in domains {
             let at = declared.index(*i);
             // A domain with an error is reported once, for that error.
-            let faulty = self.findings.iter().any(|f| {
-                f.level == Level::Error && f.path.ancestors().any(|ancestor| ancestor == at)
-            });
-            if !faulty && !mapped.keys().any(|(name, _)| *name == domain.name) {
+            if !faulty.contains(i) && !mapped.keys().any(|(name, _)| *name == domain.name) {
                 self.warn(
                     &at.key("name"),
                     format!("no bot of this spec is served on `{}`; its stack is published all the same", domain.name),
