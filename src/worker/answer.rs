@@ -98,11 +98,8 @@ impl Answerer {
                         {
                             Ok(Written::Done) => Ok(()),
                             Ok(Written::Conflict) => {
-                                let pause = self.pause(attempt);
-                                self.set_visibility(&delivery.receipt, pause).await;
-                                return Outcome::Retry(
-                                    "the conversation changed while this message was answered; it is answered again with the new history".into(),
-                                );
+                                let why = "the conversation changed while this message was answered; it is answered again with the new history";
+                                return self.retry_later(delivery, attempt, why.into()).await;
                             }
                             Err(e) => Err(e),
                         }
@@ -146,12 +143,15 @@ impl Answerer {
                 self.set_visibility(&delivery.receipt, Duration::ZERO).await;
                 Outcome::Failed(error)
             }
-            Err(error) => {
-                self.set_visibility(&delivery.receipt, self.pause(attempt))
-                    .await;
-                Outcome::Retry(error)
-            }
+            Err(error) => self.retry_later(delivery, attempt, error).await,
         }
+    }
+
+    /// Hides the message for the pause before its next attempt, when SQS delivers it again.
+    async fn retry_later(&self, delivery: &Delivery, attempt: u32, why: String) -> Outcome {
+        self.set_visibility(&delivery.receipt, self.pause(attempt))
+            .await;
+        Outcome::Retry(why)
     }
 
     /// The conversation a message continues, or `None` when the message is already answered (its answer
