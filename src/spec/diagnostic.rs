@@ -127,14 +127,6 @@ impl Diagnostics {
         self.errors > 0
     }
 
-    pub fn len(&self) -> usize {
-        self.errors + self.warnings
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.shown.iter()
     }
