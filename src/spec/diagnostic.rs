@@ -298,15 +298,11 @@ impl Collector {
         message: String,
         hint: Option<String>,
     ) {
-        let key = (pos.line, pos.column, self.found);
-        let after_the_kept =
-            self.kept.len() == KEPT && self.kept.peek().is_some_and(|r| key > r.key);
-        if after_the_kept {
-            self.found += 1;
-            self.counted.count(severity);
-            self.counted.omit(severity, &message, 1);
+        if !self.keeps(pos) {
+            self.count_only(severity, &message);
             return;
         }
+        let key = (pos.line, pos.column, self.found);
         let file = self.file.clone();
         self.keep(
             key,
@@ -322,21 +318,24 @@ impl Collector {
         );
     }
 
+    /// Whether a problem found now at `pos` would be kept; one that would not is only counted, so a caller
+    /// with many problems can leave its path and hint unbuilt ([`Collector::count_only`]).
+    pub fn keeps(&self, pos: Pos) -> bool {
+        let key = (pos.line, pos.column, self.found);
+        self.kept.len() < KEPT || self.kept.peek().is_some_and(|r| key < r.key)
+    }
+
+    /// Counts a problem that is not kept (see [`Collector::keeps`]): only its kind is remembered.
+    pub fn count_only(&mut self, severity: Severity, message: &str) {
+        self.found += 1;
+        self.counted.count(severity);
+        self.counted.omit(severity, message, 1);
+    }
+
     /// A problem with the file as a whole; it goes before those with a position.
     pub fn file_error(&mut self, message: impl Into<String>, hint: Option<String>) {
         let mut diagnostic = Diagnostic::file_error(&self.file, message);
         diagnostic.hint = hint;
-        self.keep((0, 0, self.found), diagnostic);
-    }
-
-    /// A problem that concerns what follows it as much as its place (the file was cut short there): shown
-    /// first, whatever else is found.
-    pub fn report_foremost(&mut self, severity: Severity, pos: Pos, message: String, hint: String) {
-        let mut diagnostic = Diagnostic::file_error(&self.file, message);
-        diagnostic.severity = severity;
-        diagnostic.line = Some(pos.line as usize);
-        diagnostic.column = Some(pos.column as usize);
-        diagnostic.hint = Some(hint);
         self.keep((0, 0, self.found), diagnostic);
     }
 

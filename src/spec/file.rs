@@ -28,9 +28,11 @@ pub struct SpecFile {
     pub firewall: Option<Firewall>,
     /// Custom domain names that bots are served under (`https://NAME/BASE_PATH`). Each becomes its own
     /// stack, `<prefix>-domain-<name with dots as hyphens>`, shared by the bots whose `domain` names it.
+    /// At most 120 (API Gateway's default quota).
+    #[schemars(length(max = 120))]
     pub domains: Option<Vec<Domain>>,
-    /// The bots to publish, each as its own REST API and stack.
-    #[schemars(required, length(min = 1))]
+    /// The bots to publish, each as its own REST API and stack. At most 1,000 in one file.
+    #[schemars(required, length(min = 1, max = 1000))]
     pub bots: Option<Vec<Bot>>,
 }
 
@@ -39,9 +41,11 @@ pub struct SpecFile {
 #[serde(deny_unknown_fields)]
 pub struct Firewall {
     /// IPv4 ranges in CIDR form, e.g. `203.0.113.0/24`. At most 10,000.
+    #[schemars(length(max = 10000))]
     #[serde(default)]
     pub allowed_ipv4: Vec<String>,
     /// IPv6 ranges in CIDR form, e.g. `2001:db8::/32`. At most 10,000.
+    #[schemars(length(max = 10000))]
     #[serde(default)]
     pub allowed_ipv6: Vec<String>,
 }
@@ -108,7 +112,8 @@ pub struct Bot {
     /// Total requests allowed per period, across all keys of this bot. Default: no quota.
     pub quota: Option<Quota>,
     /// Browser origins allowed by CORS: `https://host[:port]` or `http://host[:port]`, or `["*"]` for any.
-    #[schemars(required, length(min = 1))]
+    /// At most 100.
+    #[schemars(required, length(min = 1, max = 100))]
     pub allowed_origins: Option<Vec<String>>,
     /// The API clients call: `predict` (default: `POST /predict`, then `GET /result/{request_id}`) or
     /// `conversation` (Bedrock Chat's published API: `POST /conversation`, `GET /conversation/{id}`,
@@ -143,7 +148,8 @@ pub struct Monitoring {
     /// (when at least 10 requests came in; 1–100). Default 25.
     #[schemars(range(min = 1.0, max = 100.0))]
     pub max_4xx_percent: Option<f64>,
-    /// Email addresses told about alarms, through an encrypted SNS topic created for the bot.
+    /// Email addresses told about alarms, through an encrypted SNS topic created for the bot. At most 25.
+    #[schemars(length(max = 25))]
     pub email: Option<Vec<String>>,
     /// An existing SNS topic to tell instead (not with `email`).
     #[schemars(pattern(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"))]

@@ -24,7 +24,7 @@ impl Path {
         self.with(Seg::Index(index))
     }
 
-    fn with(&self, seg: Seg) -> Path {
+    pub fn with(&self, seg: Seg) -> Path {
         let mut segs = self.0.clone();
         segs.push(seg);
         Path(segs)

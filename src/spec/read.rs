@@ -17,54 +17,79 @@ use super::yaml::{Entry, Node, Pos, Value};
 
 /// Reads `root` as a `T`, recording problems in the shape of the file (wrong type, unknown field, unknown
 /// enum value) in `collector`. Returns the value — `None` only when a problem could not be papered over —
-/// and the paths whose value had a problem, under which the rules should stay quiet rather than repeat it.
+/// and adds to `problems` the paths whose value had a problem, under which the rules should stay quiet
+/// rather than repeat it.
 pub fn read<T: DeserializeOwned>(
     root: &Node,
     collector: &mut Collector,
-) -> (Option<T>, HashSet<Path>) {
+    problems: &mut HashSet<Path>,
+) -> Option<T> {
+    read_at(root, Path::root(), collector, problems)
+}
+
+/// [`read`] for a node that stands at `path` in the file.
+pub fn read_at<T: DeserializeOwned>(
+    node: &Node,
+    path: Path,
+    collector: &mut Collector,
+    problems: &mut HashSet<Path>,
+) -> Option<T> {
     let sink = RefCell::new(Sink {
         collector: &mut *collector,
-        paths: HashSet::new(),
+        paths: problems,
     });
-    let result = T::deserialize(NodeDe {
-        node: root,
-        path: Path::root(),
+    T::deserialize(NodeDe {
+        node,
+        path,
         sink: &sink,
-    });
-    let paths = std::mem::take(&mut sink.borrow_mut().paths);
-    (result.ok(), paths)
+    })
+    .ok()
+}
+
+/// Reports a key that the mapping at `mapping` does not have, suggesting the field it may be a
+/// misspelling of. Nothing is read from it, so no rule can repeat it; but a misspelt field is the reason
+/// its correct spelling is missing, so that path joins `problems`.
+pub fn unknown_field(
+    collector: &mut Collector,
+    problems: &mut HashSet<Path>,
+    mapping: &Path,
+    key: &str,
+    pos: Pos,
+    fields: &[&str],
+) {
+    let message = format!("unknown field `{key}`");
+    if !collector.keeps(pos) {
+        collector.count_only(Severity::Error, &message);
+        problems.extend(suggest(key, fields).map(|known| mapping.key(known)));
+        return;
+    }
+    let known = suggest(key, fields);
+    let hint = match known {
+        Some(known) => format!("did you mean `{known}`?"),
+        None => format!("known fields here: {}", fields.join(", ")),
+    };
+    collector.report(
+        Severity::Error,
+        pos,
+        mapping.key(key).to_string(),
+        message,
+        Some(hint),
+    );
+    problems.extend(known.map(|known| mapping.key(known)));
 }
 
 /// Where problems go as they are found.
 struct Sink<'c> {
     collector: &'c mut Collector,
-    paths: HashSet<Path>,
+    paths: &'c mut HashSet<Path>,
 }
 
 impl Sink<'_> {
     /// A value of the wrong shape at `path`.
     fn shape(&mut self, path: Path, pos: Pos, message: String, hint: Option<String>) {
-        self.report(&path, pos, message, hint);
-        self.paths.insert(path);
-    }
-
-    /// A field the type does not have. Nothing is read from it, so no rule can repeat it; but a misspelt
-    /// field is the reason its correct spelling (`explains`) is missing.
-    fn unknown(
-        &mut self,
-        path: &Path,
-        pos: Pos,
-        message: String,
-        hint: String,
-        explains: Option<Path>,
-    ) {
-        self.report(path, pos, message, Some(hint));
-        self.paths.extend(explains);
-    }
-
-    fn report(&mut self, path: &Path, pos: Pos, message: String, hint: Option<String>) {
         self.collector
             .report(Severity::Error, pos, path.to_string(), message, hint);
+        self.paths.insert(path);
     }
 }
 
@@ -454,21 +479,19 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
         for entry in self.iter.by_ref() {
+            // The tree holds no unknown key, but an alias can put a mapping where other fields belong.
             if let Some(fields) = self
                 .fields
                 .filter(|fields| !fields.contains(&entry.key.as_str()))
             {
-                let known = suggest(&entry.key, fields);
-                let hint = match known {
-                    Some(known) => format!("did you mean `{known}`?"),
-                    None => format!("known fields here: {}", fields.join(", ")),
-                };
-                self.sink.borrow_mut().unknown(
-                    &self.path.key(&entry.key),
+                let sink = &mut *self.sink.borrow_mut();
+                unknown_field(
+                    sink.collector,
+                    sink.paths,
+                    &self.path,
+                    &entry.key,
                     entry.key_pos,
-                    format!("unknown field `{}`", entry.key),
-                    hint,
-                    known.map(|known| self.path.key(known)),
+                    fields,
                 );
                 continue;
             }
@@ -494,12 +517,15 @@ impl<'de> de::MapAccess<'de> for Entries<'_> {
 mod tests {
     use super::*;
     use crate::spec::file::SpecFile;
+    use crate::spec::guide::SpecGuide;
     use crate::spec::yaml;
 
     fn problems(text: &str) -> Vec<crate::spec::Diagnostic> {
-        let doc = yaml::parse(text, |_| {}).unwrap();
         let mut collector = Collector::new("spec.yaml");
-        let _: (Option<SpecFile>, _) = read(doc.root.as_ref().unwrap(), &mut collector);
+        let mut guide = SpecGuide::new(&mut collector);
+        let doc = yaml::parse(text, &mut guide).unwrap();
+        let mut problems = std::mem::take(&mut guide.problems);
+        let _: Option<SpecFile> = read(doc.root.as_ref().unwrap(), &mut collector, &mut problems);
         collector.finish().shown
     }
 

@@ -14,6 +14,7 @@ use super::model::{
     Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Monitoring, Queue, Quota, Spec, Throttle,
 };
 use super::path::{Path, Seg};
+use super::read;
 use super::yaml::{Node, Pos, Value};
 
 mod domains;
@@ -32,15 +33,100 @@ const MAX_COUNT: u64 = i32::MAX as u64;
 const MAX_EXPIRY_DAYS: u64 = 3650;
 /// CloudFormation allows 50 stack tags; botpub adds its own two.
 const MAX_USER_TAGS: usize = 48;
+/// A fleet larger than this belongs in several spec files: API Gateway's default quota is 600 REST APIs
+/// per region, and one plan of a thousand stacks is more than anyone reviews.
+const MAX_BOTS: usize = 1_000;
+/// API Gateway's default quota of custom domain names per region.
+const MAX_DOMAINS: usize = 120;
+/// Every integration response's template carries the origins; a longer list is a job for `*`.
+const MAX_ORIGINS: usize = 100;
+/// Alarm mail for more people belongs on a mailing list (or an existing topic, `topic_arn`).
+const MAX_EMAILS: usize = 25;
 pub const TAG_PREFIX: &str = "botpub:";
 
 struct Checker<'a> {
+    /// The node checked, and where it stands in the file: the whole file, or one list item.
     root: &'a Node,
+    base: Path,
     /// Paths that already have a shape problem; rules stay quiet under them rather than repeat it.
     shape_problems: &'a HashSet<Path>,
-    /// Mappings the file was cut short in (see `yaml::Cut`): their later fields were not read, not left out.
-    cut_short: &'a HashSet<Path>,
     collector: &'a mut Collector,
+}
+
+/// How many items the list (or entries the mapping) at `path` may hold: the tree keeps that many, and the
+/// rules refuse more.
+pub fn limit(path: &Path) -> Option<usize> {
+    match path.segments().last()? {
+        Seg::Key(key) => match key.as_str() {
+            "allowed_ipv4" | "allowed_ipv6" => Some(MAX_RANGES),
+            "domains" => Some(MAX_DOMAINS),
+            "bots" => Some(MAX_BOTS),
+            "allowed_origins" => Some(MAX_ORIGINS),
+            "email" => Some(MAX_EMAILS),
+            "tags" => Some(MAX_USER_TAGS),
+            _ => None,
+        },
+        Seg::Index(_) => None,
+    }
+}
+
+/// Checks an item of a list past its limit (`at` an index; for `tags`, an entry, `at` its key) on its own:
+/// its shape and its own rules, not those that compare it with the rest of the spec. Its list is refused
+/// for its length already.
+pub fn past_limit(collection: &Path, at: Seg, node: &Node, collector: &mut Collector) {
+    let path = collection.with(at.clone());
+    let mut shape_problems = HashSet::new();
+    let list = match collection.segments().last() {
+        Some(Seg::Key(key)) => key.as_str(),
+        _ => return,
+    };
+    match list {
+        "bots" | "domains" => {
+            let (bot, domain) = if list == "bots" {
+                (
+                    read::read_at(node, path.clone(), collector, &mut shape_problems),
+                    None,
+                )
+            } else {
+                (
+                    None,
+                    read::read_at(node, path.clone(), collector, &mut shape_problems),
+                )
+            };
+            let mut checker = Checker {
+                root: node,
+                base: path.clone(),
+                shape_problems: &shape_problems,
+                collector,
+            };
+            if let Some(bot) = bot {
+                checker.bot(&path, &bot, None);
+            }
+            if let Some(domain) = domain {
+                checker.domain(&path, &domain, None);
+            }
+        }
+        _ => {
+            let text: Option<String> =
+                read::read_at(node, path.clone(), collector, &mut shape_problems);
+            let (Some(text), true) = (text, shape_problems.is_empty()) else {
+                return;
+            };
+            let mut checker = Checker {
+                root: node,
+                base: path.clone(),
+                shape_problems: &shape_problems,
+                collector,
+            };
+            match (list, at) {
+                ("allowed_origins", _) => checker.origin(&path, &text),
+                ("email", _) => checker.email(&path, &text),
+                ("tags", Seg::Key(key)) => checker.tag(&path, node.pos, &key, &text),
+                // A range past the limit: its list is refused whole, as within the limit.
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Applies the rules to a spec read from `root`, recording what fails in `collector`. Returns the spec
@@ -50,13 +136,12 @@ pub fn validate(
     file: &SpecFile,
     root: &Node,
     shape_problems: &HashSet<Path>,
-    cut_short: &HashSet<Path>,
     collector: &mut Collector,
 ) -> Option<Spec> {
     let mut checker = Checker {
         root,
+        base: Path::root(),
         shape_problems,
-        cut_short,
         collector,
     };
     checker.spec(source, file)
@@ -76,7 +161,7 @@ impl Checker<'_> {
         if self.under_shape_problem(&path) {
             return;
         }
-        let pos = locate(self.root, &path);
+        let pos = self.locate(&path).pos;
         self.report_at(level, path, pos, message, hint);
     }
 
@@ -90,6 +175,10 @@ impl Checker<'_> {
         hint: Option<String>,
     ) {
         if self.under_shape_problem(&path) {
+            return;
+        }
+        if !self.collector.keeps(pos) {
+            self.collector.count_only(level, &message);
             return;
         }
         self.collector
@@ -109,15 +198,36 @@ impl Checker<'_> {
         );
     }
 
-    /// A required field is missing — unless its mapping was cut short, where it may simply not have been read.
-    fn missing(&mut self, path: &Path, message: &str, hint: &str) {
-        if !path
-            .ancestors()
-            .nth(1)
-            .is_some_and(|m| self.cut_short.contains(&m))
-        {
-            self.error_hint(path, message, hint);
+    /// The node at `path`, else its nearest ancestor within the node checked.
+    fn locate(&self, path: &Path) -> &Node {
+        self.find(path).0
+    }
+
+    fn find(&self, path: &Path) -> (&Node, bool) {
+        let below = path
+            .segments()
+            .strip_prefix(self.base.segments())
+            .unwrap_or_default();
+        locate_node(self.root, below)
+    }
+
+    /// How many items the list (or entries the mapping) at `path` holds, those past its limit included.
+    fn count(&self, path: &Path, kept: usize) -> usize {
+        match self.find(path) {
+            (node, true) => kept + node.past_limit,
+            _ => kept,
         }
+    }
+
+    /// Refuses a list longer than its limit; true when it fits.
+    fn within_limit(&mut self, path: &Path, count: usize, what: &str, hint: &str) -> bool {
+        let Some(limit) = limit(path) else {
+            return true;
+        };
+        if count > limit {
+            self.error_hint(path, format!("{count} {what}; at most {limit}"), hint);
+        }
+        count <= limit
     }
 
     fn warn(&mut self, path: &Path, message: impl Into<String>) {
@@ -127,7 +237,7 @@ impl Checker<'_> {
     fn spec(&mut self, source: &str, file: &SpecFile) -> Option<Spec> {
         let root = Path::root();
         match file.version {
-            None => self.missing(
+            None => self.error_hint(
                 &root.key("version"),
                 "missing `version`",
                 "add `version: 1` at the top of the file",
@@ -176,7 +286,7 @@ impl Checker<'_> {
         let bots_path = root.key("bots");
         let bots = match &file.bots {
             None => {
-                self.missing(
+                self.error_hint(
                     &bots_path,
                     "missing `bots`",
                     "a spec publishes at least one bot: add a `bots:` list",
@@ -187,11 +297,19 @@ impl Checker<'_> {
                 self.error_hint(&bots_path, "no bots", "a spec publishes at least one bot");
                 Vec::new()
             }
-            Some(bots) => bots
-                .iter()
-                .enumerate()
-                .map(|(i, bot)| self.bot(&bots_path.index(i), bot, &stack_prefix))
-                .collect(),
+            Some(bots) => {
+                let count = self.count(&bots_path, bots.len());
+                self.within_limit(
+                    &bots_path,
+                    count,
+                    "bots",
+                    "split the fleet over several spec files, each with its own bots",
+                );
+                bots.iter()
+                    .enumerate()
+                    .map(|(i, bot)| self.bot(&bots_path.index(i), bot, Some(&stack_prefix)))
+                    .collect()
+            }
         };
         self.unique_ids(&bots_path, &bots);
         self.domain_uses(
@@ -252,13 +370,11 @@ impl Checker<'_> {
     }
 
     fn ranges<T: Range>(&mut self, path: &Path, texts: &[String], family: Family) -> Vec<T> {
-        if texts.len() > MAX_RANGES {
+        let count = self.count(path, texts.len());
+        if count > MAX_RANGES {
             self.error_hint(
                 path,
-                format!(
-                    "{} ranges; a WAF IP set holds at most {MAX_RANGES}",
-                    texts.len()
-                ),
+                format!("{count} ranges; a WAF IP set holds at most {MAX_RANGES}"),
                 "merge adjacent ranges into larger ones",
             );
             return Vec::new();
@@ -348,7 +464,9 @@ impl Checker<'_> {
         }
     }
 
-    fn bot(&mut self, path: &Path, bot: &file::Bot, prefix: &str) -> Option<Bot> {
+    /// A bot; `prefix` is the spec's stack prefix, or `None` for a bot checked on its own (past the
+    /// limit), whose stack name is not checked.
+    fn bot(&mut self, path: &Path, bot: &file::Bot, prefix: Option<&str>) -> Option<Bot> {
         let id = self.bot_id(path, bot.id.as_deref(), prefix);
         let stage = bot.stage.clone().unwrap_or_else(|| "api".to_string());
         if stage.is_empty()
@@ -461,14 +579,16 @@ impl Checker<'_> {
                 "use 1 to 100",
             );
         }
+        let emails = path.key("email");
+        let count = self.count(&emails, checked.email.len());
+        self.within_limit(
+            &emails,
+            count,
+            "addresses",
+            "send alarms to a mailing list, or to a topic of yours with `topic_arn`",
+        );
         for (i, email) in checked.email.iter().enumerate() {
-            if !is_email(email) {
-                self.error_hint(
-                    &path.key("email").index(i),
-                    format!("`{email}` is not an email address"),
-                    "the form is name@example.com",
-                );
-            }
+            self.email(&emails.index(i), email);
         }
         if let Some(arn) = &checked.topic_arn {
             if !is_topic_arn(arn) {
@@ -501,10 +621,20 @@ impl Checker<'_> {
         checked
     }
 
-    fn bot_id(&mut self, path: &Path, id: Option<&str>, prefix: &str) -> Option<String> {
+    fn email(&mut self, path: &Path, email: &str) {
+        if !is_email(email) {
+            self.error_hint(
+                path,
+                format!("`{email}` is not an email address"),
+                "the form is name@example.com",
+            );
+        }
+    }
+
+    fn bot_id(&mut self, path: &Path, id: Option<&str>, prefix: Option<&str>) -> Option<String> {
         let path = path.key("id");
         let Some(id) = id else {
-            self.missing(
+            self.error_hint(
                 &path,
                 "missing `id`",
                 "every bot needs an `id`, e.g. `id: support-bot`",
@@ -518,6 +648,7 @@ impl Checker<'_> {
                 "use letters, digits and `-`, starting with a letter or digit",
             );
         } else if RESERVED_IDS.iter().any(|r| r.eq_ignore_ascii_case(id)) {
+            let prefix = prefix.unwrap_or("<stack_prefix>");
             self.error_hint(
                 &path,
                 format!("`{id}` is reserved"),
@@ -525,7 +656,9 @@ impl Checker<'_> {
                     "`{prefix}-{id}` names a stack botpub shares between bots; choose another id"
                 ),
             );
-        } else if prefix.len() + 1 + id.len() > MAX_STACK_NAME {
+        } else if let Some(prefix) = prefix
+            && prefix.len() + 1 + id.len() > MAX_STACK_NAME
+        {
             self.error_hint(
                 &path,
                 format!(
@@ -623,7 +756,7 @@ impl Checker<'_> {
 
     fn origins(&mut self, path: &Path, origins: Option<&[String]>) -> Vec<String> {
         let Some(origins) = origins else {
-            self.missing(
+            self.error_hint(
                 path,
                 "missing `allowed_origins`",
                 "list the browser origins that may call the API, e.g. `allowed_origins: [\"https://app.example.com\"]`",
@@ -637,8 +770,15 @@ impl Checker<'_> {
                 "list at least one origin, e.g. `https://app.example.com`",
             );
         }
+        let count = self.count(path, origins.len());
+        self.within_limit(
+            path,
+            count,
+            "origins",
+            "allow every origin with `[\"*\"]`, or publish the bot more than once",
+        );
         let any = origins.iter().any(|o| o == "*");
-        if any && origins.len() > 1 {
+        if any && count > 1 {
             self.error_hint(
                 path,
                 "`*` is mixed with other origins",
@@ -656,13 +796,17 @@ impl Checker<'_> {
                     format!("`{origin}` is listed twice (also at index {first})"),
                 );
             }
-            if origin != "*"
-                && let Err(hint) = check_origin(origin)
-            {
-                self.error_hint(&item, format!("`{origin}` is not an origin"), hint);
-            }
+            self.origin(&item, origin);
         }
         origins.to_vec()
+    }
+
+    fn origin(&mut self, path: &Path, origin: &str) {
+        if origin != "*"
+            && let Err(hint) = check_origin(origin)
+        {
+            self.error_hint(path, format!("`{origin}` is not an origin"), hint);
+        }
     }
 
     fn backend(&mut self, path: &Path, backend: Option<&file::Backend>) -> Option<Backend> {
@@ -759,55 +903,56 @@ impl Checker<'_> {
         let Some(tags) = tags else {
             return BTreeMap::new();
         };
-        if tags.len() > MAX_USER_TAGS {
+        let count = self.count(path, tags.len());
+        if count > MAX_USER_TAGS {
             self.error(
                 path,
-                format!(
-                    "{} tags; at most {MAX_USER_TAGS} fit beside botpub's own",
-                    tags.len()
-                ),
+                format!("{count} tags; at most {MAX_USER_TAGS} fit beside botpub's own"),
             );
         }
-        // Every key's position, looked up once: `locate` for each key would take time quadratic in the
-        // number of tags (minutes for a 10 MiB file of them).
-        let node = locate_node(self.root, path);
-        let positions: HashMap<&str, Pos> = match &node.value {
+        let node = self.locate(path);
+        let positions: HashMap<String, Pos> = match &node.value {
             Value::Map(entries) => entries
                 .iter()
-                .map(|e| (e.key.as_str(), e.value.pos))
+                .map(|e| (e.key.clone(), e.value.pos))
                 .collect(),
             _ => HashMap::new(),
         };
+        let fallback = node.pos;
         for (key, value) in tags {
-            let at = path.key(key);
-            let pos = positions.get(key.as_str()).copied().unwrap_or(node.pos);
-            let lower = key.to_ascii_lowercase();
-            if lower.starts_with("aws:") || lower.starts_with(TAG_PREFIX) {
-                let message = format!(
-                    "tag keys starting with `{}` are reserved",
-                    &key[..key.find(':').unwrap_or(0) + 1]
-                );
-                self.report_at(Severity::Error, at.clone(), pos, message, None);
-            } else if key.is_empty() || key.chars().count() > 128 || !key.chars().all(tag_char) {
-                self.report_at(
-                    Severity::Error,
-                    at.clone(),
-                    pos,
-                    format!("`{key}` is not a valid tag key"),
-                    Some("1 to 128 letters, digits, spaces and _ . : / = + - @".to_string()),
-                );
-            }
-            if value.chars().count() > 256 || !value.chars().all(tag_char) {
-                self.report_at(
-                    Severity::Error,
-                    at,
-                    pos,
-                    "not a valid tag value".to_string(),
-                    Some("up to 256 letters, digits, spaces and _ . : / = + - @".to_string()),
-                );
-            }
+            let pos = positions.get(key.as_str()).copied().unwrap_or(fallback);
+            self.tag(&path.key(key), pos, key, value);
         }
         tags.clone()
+    }
+
+    /// One tag, at `pos` (its value's).
+    fn tag(&mut self, at: &Path, pos: Pos, key: &str, value: &str) {
+        let lower = key.to_ascii_lowercase();
+        if lower.starts_with("aws:") || lower.starts_with(TAG_PREFIX) {
+            let message = format!(
+                "tag keys starting with `{}` are reserved",
+                &key[..key.find(':').unwrap_or(0) + 1]
+            );
+            self.report_at(Severity::Error, at.clone(), pos, message, None);
+        } else if key.is_empty() || key.chars().count() > 128 || !key.chars().all(tag_char) {
+            self.report_at(
+                Severity::Error,
+                at.clone(),
+                pos,
+                format!("`{key}` is not a valid tag key"),
+                Some("1 to 128 letters, digits, spaces and _ . : / = + - @".to_string()),
+            );
+        }
+        if value.chars().count() > 256 || !value.chars().all(tag_char) {
+            self.report_at(
+                Severity::Error,
+                at.clone(),
+                pos,
+                "not a valid tag value".to_string(),
+                Some("up to 256 letters, digits, spaces and _ . : / = + - @".to_string()),
+            );
+        }
     }
 }
 
@@ -852,15 +997,10 @@ macro_rules! range {
 range!(Ipv4Net, std::net::Ipv4Addr, V4);
 range!(Ipv6Net, std::net::Ipv6Addr, V6);
 
-/// Where `path` is written in the file: the node itself, else its nearest ancestor that exists.
-pub fn locate(root: &Node, path: &Path) -> Pos {
-    locate_node(root, path).pos
-}
-
-/// The node at `path`, else its nearest ancestor that exists.
-fn locate_node<'n>(root: &'n Node, path: &Path) -> &'n Node {
+/// The node at `path` below `root`, else its nearest ancestor that exists, and whether it is the node itself.
+fn locate_node<'n>(root: &'n Node, path: &[Seg]) -> (&'n Node, bool) {
     let mut node = root;
-    for seg in path.segments() {
+    for seg in path {
         let next = match (&node.value, seg) {
             (Value::Map(entries), Seg::Key(key)) => {
                 entries.iter().find(|e| &e.key == key).map(|e| &*e.value)
@@ -870,10 +1010,10 @@ fn locate_node<'n>(root: &'n Node, path: &Path) -> &'n Node {
         };
         match next {
             Some(next) => node = next,
-            None => break,
+            None => return (node, false),
         }
     }
-    node
+    (node, true)
 }
 
 fn is_name(text: &str, letter_first: bool) -> bool {

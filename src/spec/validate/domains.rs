@@ -26,7 +26,15 @@ impl Checker<'_> {
         let mut faulty = HashSet::new();
         // Each stack name, with the index and name of the domain that has it.
         let mut stacks: HashMap<String, (usize, String)> = HashMap::new();
-        for (i, domain) in domains.unwrap_or_default().iter().enumerate() {
+        let domains = domains.unwrap_or_default();
+        let count = self.count(path, domains.len());
+        self.within_limit(
+            path,
+            count,
+            "domains",
+            "API Gateway's default quota; serve more bots on each domain with base paths",
+        );
+        for (i, domain) in domains.iter().enumerate() {
             let at = path.index(i);
             let errors_before = self.collector.errors();
             let Some(domain) = self.domain(&at, domain, region) else {
@@ -73,7 +81,8 @@ impl Checker<'_> {
         (checked, faulty)
     }
 
-    fn domain(
+    /// A declared domain; `region` is the spec's, or `None` where it is not known or not compared.
+    pub(super) fn domain(
         &mut self,
         path: &Path,
         domain: &file::Domain,
