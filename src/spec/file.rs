@@ -31,8 +31,8 @@ pub struct SpecFile {
     /// At most 120 (API Gateway's default quota).
     #[schemars(length(max = 120))]
     pub domains: Option<Vec<Domain>>,
-    /// The bots to publish, each as its own REST API and stack. At most 1,000 in one file.
-    #[schemars(required, length(min = 1, max = 1000))]
+    /// The bots to publish, each as its own REST API and stack. At most 600 in one file.
+    #[schemars(required, length(min = 1, max = 600))]
     pub bots: Option<Vec<Bot>>,
 }
 

@@ -33,9 +33,8 @@ const MAX_COUNT: u64 = i32::MAX as u64;
 const MAX_EXPIRY_DAYS: u64 = 3650;
 /// CloudFormation allows 50 stack tags; botpub adds its own two.
 const MAX_USER_TAGS: usize = 48;
-/// A fleet larger than this belongs in several spec files: API Gateway's default quota is 600 REST APIs
-/// per region, and one plan of a thousand stacks is more than anyone reviews.
-const MAX_BOTS: usize = 1_000;
+/// API Gateway's default quota of REST APIs per region; a larger fleet belongs in several spec files.
+const MAX_BOTS: usize = 600;
 /// API Gateway's default quota of custom domain names per region.
 const MAX_DOMAINS: usize = 120;
 /// Every integration response's template carries the origins; a longer list is a job for `*`.
