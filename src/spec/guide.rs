@@ -14,7 +14,9 @@ use super::path::{Path, Seg};
 use super::read;
 use super::shape::Shape;
 use super::validate;
-use super::yaml::{DuplicateKey, Expect, Guide, MAX_ALIASED_VALUES, Node, Pos, Unread};
+use super::yaml::{
+    DuplicateKey, Expect, Guide, MAX_ALIASED_VALUES, MAX_ANCHORED_VALUES, Node, Pos, Unread,
+};
 
 pub struct SpecGuide<'c> {
     shape: &'static Shape,
@@ -91,9 +93,9 @@ impl Guide for SpecGuide<'_> {
                  field, or a list or mapping where one value belongs)"
                     .to_string()
             }
-            Unread::TooManyAnchors => {
-                "this alias comes after more anchors than botpub keeps (10000)".to_string()
-            }
+            Unread::TooManyAnchors => format!(
+                "this alias comes after anchors holding more than {MAX_ANCHORED_VALUES} values; botpub keeps no more of them"
+            ),
             Unread::TooManyValues => format!(
                 "the aliases up to here stand for more than {MAX_ALIASED_VALUES} values; botpub reads no more of them"
             ),

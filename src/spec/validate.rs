@@ -73,50 +73,32 @@ pub fn limit(path: &Path) -> Option<usize> {
 /// its shape and its own rules, not those that compare it with the rest of the spec. Its list is refused
 /// for its length already.
 pub fn past_limit(collection: &Path, at: Seg, node: &Node, collector: &mut Collector) {
-    let path = collection.with(at.clone());
-    let mut shape_problems = HashSet::new();
-    let list = match collection.segments().last() {
-        Some(Seg::Key(key)) => key.as_str(),
-        _ => return,
+    let Some(Seg::Key(list)) = collection.segments().last() else {
+        return;
     };
-    match list {
-        "bots" | "domains" => {
-            let (bot, domain) = if list == "bots" {
-                (
-                    read::read_at(node, path.clone(), collector, &mut shape_problems),
-                    None,
-                )
-            } else {
-                (
-                    None,
-                    read::read_at(node, path.clone(), collector, &mut shape_problems),
-                )
-            };
-            let mut checker = Checker {
-                root: node,
-                base: path.clone(),
-                shape_problems: &shape_problems,
-                collector,
-            };
+    let path = collection.with(at.clone());
+    let mut problems = HashSet::new();
+    match list.as_str() {
+        "bots" => {
+            let bot: Option<file::Bot> =
+                read::read_at(node, path.clone(), collector, &mut problems);
             if let Some(bot) = bot {
-                checker.bot(&path, &bot, None);
-            }
-            if let Some(domain) = domain {
-                checker.domain(&path, &domain, None);
+                Checker::alone(node, &path, &problems, collector).bot(&path, &bot, None);
             }
         }
-        _ => {
-            let text: Option<String> =
-                read::read_at(node, path.clone(), collector, &mut shape_problems);
-            let (Some(text), true) = (text, shape_problems.is_empty()) else {
+        "domains" => {
+            let domain: Option<file::Domain> =
+                read::read_at(node, path.clone(), collector, &mut problems);
+            if let Some(domain) = domain {
+                Checker::alone(node, &path, &problems, collector).domain(&path, &domain, None);
+            }
+        }
+        list => {
+            let text: Option<String> = read::read_at(node, path.clone(), collector, &mut problems);
+            let Some(text) = text.filter(|_| problems.is_empty()) else {
                 return;
             };
-            let mut checker = Checker {
-                root: node,
-                base: path.clone(),
-                shape_problems: &shape_problems,
-                collector,
-            };
+            let mut checker = Checker::alone(node, &path, &problems, collector);
             match (list, at) {
                 ("allowed_origins", _) => checker.origin(&path, &text),
                 ("email", _) => checker.email(&path, &text),
@@ -146,7 +128,22 @@ pub fn validate(
     checker.spec(source, file)
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    /// A checker of one item, `node`, which stands at `path`.
+    fn alone(
+        node: &'a Node,
+        path: &Path,
+        shape_problems: &'a HashSet<Path>,
+        collector: &'a mut Collector,
+    ) -> Checker<'a> {
+        Checker {
+            root: node,
+            base: path.clone(),
+            shape_problems,
+            collector,
+        }
+    }
+
     /// Whether the path or one of its ancestors has a shape problem: a lookup per ancestor, so that a
     /// file with hundreds of thousands of problems is still checked in linear time.
     fn under_shape_problem(&self, path: &Path) -> bool {

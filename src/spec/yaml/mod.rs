@@ -23,8 +23,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// Deeper nesting than this is never a spec; refusing it bounds the work done on hostile input.
 const MAX_DEPTH: usize = 64;
 
-/// Anchored values kept for later aliases; each is a subtree the tree may share many times.
-const MAX_ANCHORS: usize = 10_000;
+/// Values that anchored nodes may hold in all: they are kept for later aliases, even where the tree itself
+/// lets an item go (past its list's limit).
+pub const MAX_ANCHORED_VALUES: usize = 100_000;
 
 /// Values that aliases may stand for in all: reading walks an aliased value once per alias, so this bounds
 /// the work an alias bomb makes.
@@ -143,7 +144,7 @@ pub enum Unread {
     /// The anchored value lies where botpub reads nothing (an unknown key's value, a list or mapping where
     /// one value belongs).
     Skipped,
-    /// More anchors than [`MAX_ANCHORS`] came before it.
+    /// The anchors before it hold [`MAX_ANCHORED_VALUES`] values already.
     TooManyAnchors,
     /// The aliases before it stand for [`MAX_ALIASED_VALUES`] values already.
     TooManyValues,
@@ -240,7 +241,7 @@ pub fn parse(text: &str, guide: &mut impl Guide) -> Result<Document, SyntaxError
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Open> = Vec::new();
     let mut anchors: HashMap<usize, Anchored> = HashMap::new();
-    let mut kept_anchors = 0;
+    let mut anchored_values = 0;
     let mut aliased = 0;
     let mut root: Option<Rc<Node>> = None;
     let mut documents = 0;
@@ -427,8 +428,8 @@ pub fn parse(text: &str, guide: &mut impl Guide) -> Result<Document, SyntaxError
             continue;
         };
         if anchor != 0 {
-            let anchored = if kept_anchors < MAX_ANCHORS {
-                kept_anchors += 1;
+            let anchored = if anchored_values + size <= MAX_ANCHORED_VALUES {
+                anchored_values += size;
                 Anchored::Kept(node.clone(), size)
             } else {
                 Anchored::Unread(Unread::TooManyAnchors)
