@@ -315,8 +315,13 @@ pub async fn plan_stack(
     }
     let created = match request.send().await {
         Ok(created) => created,
-        // Another deployment got there between our look at the stack and this request.
-        Err(e) if crate::aws::explain(&e).contains("_IN_PROGRESS") => {
+        // Another deployment got there between our look at the stack and this request: it is deploying
+        // the stack, or it created the stack this run meant to create ("already exists and cannot be
+        // created again with the changeSet").
+        Err(e)
+            if crate::aws::explain(&e).contains("_IN_PROGRESS")
+                || crate::aws::explain(&e).contains("already exists") =>
+        {
             return blocked(format!(
                 "stack {} is busy: {}; follow it with `{watch_hint}`",
                 stack.name,
