@@ -97,6 +97,26 @@ pub enum Command {
         format: Format,
     },
 
+    /// Print the OpenAPI 3 description of a bot's API, read off the template it is published with.
+    #[command(
+        after_help = "Example:\n  botpub openapi examples/quickstart.yaml > hello-bot.openapi.json\n  \
+                      botpub openapi examples/full.yaml --bot support-bot --format yaml\n  \
+                      botpub openapi examples/quickstart.yaml --server \"$(botpub status hello-bot --output json | jq -r .endpoint)\""
+    )]
+    Openapi {
+        /// Spec file (YAML).
+        #[arg(value_name = "SPEC")]
+        spec: PathBuf,
+        /// The bot to describe; needed when the spec has more than one.
+        #[arg(long, value_name = "BOT_ID")]
+        bot: Option<String>,
+        /// The API's URL, as `botpub status` prints it; by default API Gateway's URL with variables.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+
     /// Show what publishing would change: one CloudFormation change set per stack.
     #[command(
         after_help = "Exit codes: 0 no changes, 2 changes, 1 error, 4 blocked.\n\nExample:\n  botpub plan examples/full.yaml --out plan.json\n  botpub apply plan.json"

@@ -50,6 +50,12 @@ pub fn main() -> ExitCode {
             out: dir,
             format,
         } => offline::synth(specs, dir, *format, out),
+        Command::Openapi {
+            spec,
+            bot,
+            server,
+            format,
+        } => offline::openapi(spec, bot.as_deref(), server.as_deref(), *format),
         Command::Schema => offline::schema(),
         Command::Completions { shell } => offline::completions(*shell),
         Command::Man { dir } => offline::man(dir.as_deref()),

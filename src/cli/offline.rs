@@ -1,4 +1,4 @@
-//! The commands that need no AWS account: `validate`, `synth`, `schema`, `completions`, `man`.
+//! The commands that need no AWS account: `validate`, `synth`, `openapi`, `schema`, `completions`, `man`.
 
 use std::path::{Path, PathBuf};
 
@@ -127,6 +127,48 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
     .with_context(|| format!("cannot write {}", manifest_path.display()))?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&document)?);
+    }
+    Ok(outcome::OK)
+}
+
+pub fn openapi(
+    spec: &Path,
+    bot_id: Option<&str>,
+    server: Option<&str>,
+    format: Format,
+) -> anyhow::Result<u8> {
+    let checked = checked(&[spec.to_path_buf()], Output::Text);
+    let Some(spec) = checked.specs.first() else {
+        return Ok(outcome::ERROR);
+    };
+    let ids: Vec<&str> = spec.bots.iter().map(|b| b.id.as_str()).collect();
+    let bot = match bot_id {
+        Some(id) => spec.bots.iter().find(|b| b.id.eq_ignore_ascii_case(id)),
+        None if ids.len() == 1 => spec.bots.first(),
+        None => {
+            eprintln!(
+                "error: {} publishes {} bots; name one with --bot ({})",
+                spec.source,
+                ids.len(),
+                ids.join(", ")
+            );
+            return Ok(outcome::ERROR);
+        }
+    };
+    let Some(bot) = bot else {
+        eprintln!(
+            "error: {} has no bot `{}`; its bots: {}",
+            spec.source,
+            bot_id.unwrap_or_default(),
+            ids.join(", ")
+        );
+        return Ok(outcome::ERROR);
+    };
+    let stack = synth::bot_stack(spec, bot)?;
+    let document = synth::openapi::describe(spec, bot, &stack, server);
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&document)?),
+        Format::Yaml => print!("{}", serde_yaml::to_string(&document)?),
     }
     Ok(outcome::OK)
 }

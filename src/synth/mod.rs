@@ -5,6 +5,7 @@
 //! change a template's structure. The output is deterministic: the same spec gives byte-identical templates.
 
 mod check;
+pub mod openapi;
 mod render;
 
 use std::collections::BTreeMap;
@@ -280,7 +281,8 @@ struct Cors {
     origins: Vec<String>,
 }
 
-fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
+/// The stack of one bot: its API, queues, results bucket and monitoring.
+pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
     let name = spec.stack_name(&bot.id);
     let spec_hash = spec_hash(bot);
     let first_origin = bot

@@ -1,0 +1,358 @@
+//! An OpenAPI 3 description of a published bot's API, read off the bot's synthesized template.
+//!
+//! Paths, methods, path parameters, whether a key is needed, request schemas (the API's own models) and
+//! status codes all come from the template's API Gateway resources, so the description cannot drift from
+//! what is deployed. Only what the template keeps in mapping-template code is written here: the shape of
+//! each response body and the headers the integrations read.
+
+use serde_json::{Map, Value, json};
+
+use super::Stack;
+use crate::spec::model::{Bot, Spec};
+
+/// The OpenAPI document of `bot`, whose stack is `stack`. `server` is the API's URL when it is known
+/// (`botpub status` prints it); otherwise the document names API Gateway's URL with variables.
+pub fn describe(spec: &Spec, bot: &Bot, stack: &Stack, server: Option<&str>) -> Value {
+    let resources = stack.template["Resources"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut paths = Map::new();
+    let mut methods: Vec<(&String, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::ApiGateway::Method")
+        .filter(|(_, r)| r["Properties"]["HttpMethod"] != "OPTIONS")
+        .collect();
+    methods.sort_by_key(|(id, _)| id.as_str());
+    for (logical_id, method) in methods {
+        let properties = &method["Properties"];
+        let path = resource_path(&resources, &properties["ResourceId"]);
+        let verbs: Vec<String> = match properties["HttpMethod"].as_str().unwrap_or_default() {
+            // A proxy takes every method; OpenAPI names each.
+            "ANY" => ["get", "post", "put", "patch", "delete"]
+                .map(String::from)
+                .to_vec(),
+            verb => vec![verb.to_ascii_lowercase()],
+        };
+        for verb in verbs {
+            let operation = operation(&resources, logical_id, &verb, &path, properties);
+            let entry = paths
+                .entry(path.replace("{proxy+}", "{proxy}"))
+                .or_insert_with(|| json!({}));
+            entry[verb.as_str()] = operation;
+        }
+    }
+    let servers = match server {
+        Some(url) => json!([{"url": url.trim_end_matches('/')}]),
+        None => {
+            let mut servers = Vec::new();
+            if let Some(domain) = &bot.domain {
+                let base = domain
+                    .base_path
+                    .as_deref()
+                    .map_or(String::new(), |b| format!("/{b}"));
+                servers.push(json!({"url": format!("https://{}{base}", domain.name), "description": "the bot's custom domain"}));
+            }
+            servers.push(json!({
+                "url": format!("https://{{api_id}}.execute-api.{{region}}.amazonaws.com/{}", bot.stage),
+                "description": "API Gateway's URL of the bot (`botpub status` prints it)",
+                "variables": {
+                    "api_id": {"default": "API_ID", "description": "the REST API's id"},
+                    "region": {"default": spec.region.as_deref().unwrap_or("us-east-1")},
+                },
+            }));
+            Value::Array(servers)
+        }
+    };
+    let description = bot
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("The API of bot `{}`, published by botpub.", bot.id));
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": bot.id,
+            "description": description,
+            "version": stack.template_hash().chars().take(12).collect::<String>(),
+        },
+        "servers": servers,
+        "security": [{"api_key": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "api_key": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "a key from `botpub keys create`"},
+            },
+            "headers": {
+                "X-Correlation-ID": {"description": "the request's X-Correlation-ID as sent (1 to 128 printable characters), else the API Gateway request id", "schema": {"type": "string"}},
+                "X-RateLimit-Limit": {"description": "the bot's sustained rate limit, in requests per second", "schema": {"type": "string"}},
+            },
+            "schemas": {"Error": error_schema()},
+        },
+    })
+}
+
+/// `/a/{b}` for an API Gateway resource, from its path part and its parent's.
+fn resource_path(resources: &Map<String, Value>, id: &Value) -> String {
+    let mut parts = Vec::new();
+    let mut current = id.clone();
+    while let Some(name) = current["Ref"].as_str() {
+        let properties = &resources[name]["Properties"];
+        parts.push(
+            properties["PathPart"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        current = properties["ParentId"].clone();
+    }
+    parts.reverse();
+    format!("/{}", parts.join("/"))
+}
+
+fn operation(
+    resources: &Map<String, Value>,
+    logical_id: &str,
+    verb: &str,
+    path: &str,
+    properties: &Value,
+) -> Value {
+    let key = format!("{} {path}", verb.to_ascii_uppercase());
+    let mut parameters: Vec<Value> = properties["RequestParameters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, _)| name.strip_prefix("method.request.path."))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    if path.contains("{proxy+}") {
+        parameters.push(json!({"name": "proxy", "in": "path", "required": true, "description": "any path: the function answers every one", "schema": {"type": "string"}}));
+    }
+    parameters.push(json!({"name": "X-Correlation-ID", "in": "header", "required": false, "description": "echoed back, and given to the bot as `correlation_id`", "schema": {"type": "string", "minLength": 1, "maxLength": 128}}));
+    if key == "POST /conversation" {
+        parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "a retry within 5 minutes with the same key makes no second message and gets the first one's ids", "schema": {"type": "string", "minLength": 1, "maxLength": 48}}));
+    }
+    let key_required = properties["ApiKeyRequired"] == true;
+    let mut responses = Map::new();
+    for response in properties["MethodResponses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let status = response["StatusCode"].as_str().unwrap_or("default");
+        let headers: Map<String, Value> = response["ResponseParameters"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, _)| name.strip_prefix("method.response.header."))
+            .filter(|name| name.starts_with("X-"))
+            .map(|name| {
+                (
+                    name.to_string(),
+                    json!({"$ref": format!("#/components/headers/{name}")}),
+                )
+            })
+            .collect();
+        let (description, schema) = body(&key, status);
+        responses.insert(
+            status.to_string(),
+            json!({"description": description, "headers": headers, "content": {"application/json": {"schema": schema}}}),
+        );
+    }
+    if responses.is_empty() {
+        let (description, schema) = body(&key, "default");
+        responses.insert(
+            "default".into(),
+            json!({"description": description, "content": {"application/json": {"schema": schema}}}),
+        );
+    }
+    // Answers of API Gateway itself, before any integration runs.
+    let gateway = |description: &str| {
+        json!({
+            "description": description,
+            "x-answered-by": "API Gateway",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        })
+    };
+    let request_body = properties["RequestModels"]["application/json"]["Ref"]
+        .as_str()
+        .map(|model| {
+            let mut schema = resources[model]["Properties"]["Schema"].clone();
+            if let Some(schema) = schema.as_object_mut() {
+                schema.remove("$schema");
+            }
+            json!({"required": true, "content": {"application/json": {"schema": schema}}})
+        });
+    if request_body.is_some() {
+        responses
+            .entry("400")
+            .or_insert_with(|| gateway("the body does not match the request schema"));
+    }
+    if key_required {
+        responses.insert(
+            "403".into(),
+            gateway("no API key, an unknown or revoked one, or an address the firewall blocks"),
+        );
+        responses.insert(
+            "429".into(),
+            gateway("over the rate limit or the quota: retry later"),
+        );
+    }
+    let mut operation = json!({
+        "operationId": operation_id(logical_id, verb),
+        "summary": summary(&key),
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if let Some(request_body) = request_body {
+        operation["requestBody"] = request_body;
+    }
+    if !key_required {
+        operation["security"] = json!([]);
+    }
+    operation
+}
+
+/// `PredictMethod` → `predict`; a proxy's methods each get their verb.
+fn operation_id(logical_id: &str, verb: &str) -> String {
+    let name = logical_id.strip_suffix("Method").unwrap_or(logical_id);
+    let mut id: String = name[..1].to_ascii_lowercase() + &name[1..];
+    if matches!(name, "Root" | "Proxy") {
+        id.push('_');
+        id.push_str(verb);
+    }
+    id
+}
+
+fn summary(key: &str) -> &'static str {
+    match key {
+        "GET /health" => "Whether the API answers (needs no key)",
+        "POST /predict" => {
+            "Queue a request for the bot; poll GET /result/{request_id} for the answer"
+        }
+        "GET /result/{request_id}" => "The answer to a request, once the bot has given it",
+        "POST /conversation" => "Send a message, in a new conversation or an existing one",
+        "GET /conversation/{conversation_id}" => "A conversation: its messages in order",
+        "GET /conversation/{conversation_id}/{message_id}" => "The bot's answer to a message",
+        _ => "Answered by the bot's Lambda function",
+    }
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["message", "request_id"],
+        "properties": {
+            "message": {"type": "string"},
+            "request_id": {"type": "string", "description": "API Gateway's request id, for support"},
+        },
+    })
+}
+
+/// The description and schema of a response body: what the integration's mapping template writes.
+fn body(key: &str, status: &str) -> (&'static str, Value) {
+    let text = json!({"type": "string"});
+    let content = json!({"type": "array", "items": {
+        "type": "object",
+        "required": ["content_type", "body"],
+        "properties": {"content_type": text, "body": text},
+    }});
+    let message = json!({
+        "type": "object",
+        "required": ["message_id", "role", "content", "create_time"],
+        "properties": {
+            "message_id": text,
+            "parent_message_id": text,
+            "role": {"type": "string", "enum": ["user", "assistant"]},
+            "content": content,
+            "model": text,
+            "create_time": {"type": "number", "description": "seconds since 1970"},
+        },
+    });
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    match (key, status) {
+        ("GET /health", _) => (
+            "the API answers",
+            json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["healthy"]}, "bot_id": text}}),
+        ),
+        ("POST /predict", "202") => (
+            "accepted and queued",
+            json!({"type": "object", "required": ["request_id", "status"], "properties": {
+                "request_id": text, "status": {"type": "string", "enum": ["processing"]}, "message": text}}),
+        ),
+        ("POST /predict", _) => (
+            "the request could not be queued",
+            json!({"type": "object", "properties": {
+                "request_id": text, "status": {"type": "string", "enum": ["failed"]}, "message": text}}),
+        ),
+        ("GET /result/{request_id}", "200") => (
+            "the answer (`completed`, with the bot's fields), or `failed` after the last attempt",
+            json!({"type": "object", "required": ["request_id", "status"], "additionalProperties": true, "properties": {
+                "request_id": text,
+                "status": {"type": "string", "enum": ["completed", "failed"]},
+                "response": {"description": "the bot's answer"},
+                "error": text,
+                "correlation_id": {"type": "string", "nullable": true},
+                "completed_at": text,
+                "failed_at": text}}),
+        ),
+        ("GET /result/{request_id}", "202") => (
+            "not answered yet: poll again",
+            json!({"type": "object", "required": ["request_id", "status"], "properties": {
+                "request_id": text, "status": {"type": "string", "enum": ["processing"]}}}),
+        ),
+        ("GET /result/{request_id}", _) => (
+            "the result could not be read",
+            json!({"type": "object", "properties": {
+                "request_id": text, "status": {"type": "string", "enum": ["unknown"]}, "message": text}}),
+        ),
+        ("POST /conversation", "200") => (
+            "accepted and queued: poll GET /conversation/{conversation_id}/{message_id}",
+            json!({"type": "object", "required": ["conversation_id", "message_id"], "properties": {
+                "conversation_id": text, "message_id": text}}),
+        ),
+        ("GET /conversation/{conversation_id}", "200") => (
+            "the conversation",
+            json!({"type": "object", "required": ["conversation_id", "messages"], "properties": {
+                "id": text, "conversation_id": text, "create_time": {"type": "number"},
+                "last_message_id": text, "messages": {"type": "array", "items": message}}}),
+        ),
+        ("GET /conversation/{conversation_id}", "404") => (
+            "no such conversation",
+            json!({"type": "object", "properties": {"message": text, "conversation_id": text, "request_id": text}}),
+        ),
+        ("GET /conversation/{conversation_id}/{message_id}", "200") => (
+            "the answer (`completed`), or `failed` after the last attempt",
+            json!({"type": "object", "required": ["conversation_id", "message_id", "status"], "properties": {
+                "conversation_id": text, "message_id": text,
+                "status": {"type": "string", "enum": ["completed", "failed"]},
+                "message": {"type": "object", "properties": {
+                    "role": {"type": "string", "enum": ["assistant"]}, "content": content, "model": text}},
+                "error": text,
+                "create_time": {"type": "number"},
+                "correlation_id": {"type": "string", "nullable": true}}}),
+        ),
+        ("GET /conversation/{conversation_id}/{message_id}", "202") => (
+            "not answered yet: poll again",
+            json!({"type": "object", "properties": {
+                "conversation_id": text, "message_id": text, "status": {"type": "string", "enum": ["processing"]}}}),
+        ),
+        (_, "400") => ("the message was not accepted", error),
+        (_, "500") => ("the request could not be handled: retry later", error),
+        _ => ("the function's answer", json!({})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_follow_the_methods() {
+        assert_eq!(operation_id("PredictMethod", "post"), "predict");
+        assert_eq!(
+            operation_id("ConversationPostMethod", "post"),
+            "conversationPost"
+        );
+        assert_eq!(operation_id("ProxyMethod", "get"), "proxy_get");
+    }
+}
