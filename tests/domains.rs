@@ -95,16 +95,7 @@ fn mappings(world: &World, domain: &str) -> Vec<(String, String, String)> {
 
 /// The AWS CLI of LocalStack's venv against this world's LocalStack, its answer as JSON.
 fn aws_cli(world: &World, args: &[&str]) -> Value {
-    let venv = std::process::Command::new(common::root().join("tests/support/venv.sh"))
-        .args([
-            "localstack",
-            "tests/support/localstack-requirements.txt",
-            "--no-deps",
-        ])
-        .current_dir(common::root())
-        .output()
-        .unwrap();
-    let venv = String::from_utf8_lossy(&venv.stdout).trim().to_string();
+    let venv = common::localstack_venv();
     let out = world
         .clean(
             std::process::Command::new(format!("{venv}/bin/aws")),

@@ -85,24 +85,7 @@ fn document_operations(document: &Value) -> BTreeSet<String> {
 }
 
 fn validator() -> String {
-    let venv = Command::new(common::root().join("tests/support/venv.sh"))
-        .args([
-            "localstack",
-            "tests/support/localstack-requirements.txt",
-            "--no-deps",
-        ])
-        .current_dir(common::root())
-        .output()
-        .unwrap();
-    assert!(
-        venv.status.success(),
-        "{}",
-        String::from_utf8_lossy(&venv.stderr)
-    );
-    format!(
-        "{}/bin/openapi-spec-validator",
-        String::from_utf8_lossy(&venv.stdout).trim()
-    )
+    format!("{}/bin/openapi-spec-validator", common::localstack_venv())
 }
 
 #[test]
@@ -345,7 +328,7 @@ fn a_published_bot_answers_as_its_description_says() {
             try:\n        validate(check['body'], check['schema'], cls=OAS30Validator)\n    \
             except Exception as e:\n        failed += 1\n        print(check['where'], str(e).splitlines()[0])\n\
         sys.exit(1 if failed else 0)\n";
-    let python = validator().replace("openapi-spec-validator", "python");
+    let python = format!("{}/bin/python", common::localstack_venv());
     let mut child = Command::new(python)
         .args(["-c", CHECK])
         .stdin(std::process::Stdio::piped())

@@ -34,6 +34,25 @@ fn start_server(name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The pinned venv LocalStack runs from (its tools: the AWS CLI, openapi-spec-validator, …), made if missing.
+pub fn localstack_venv() -> String {
+    let venv = Command::new(root().join("tests/support/venv.sh"))
+        .args([
+            "localstack",
+            "tests/support/localstack-requirements.txt",
+            "--no-deps",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        venv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&venv.stderr)
+    );
+    String::from_utf8_lossy(&venv.stdout).trim().to_string()
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
