@@ -68,11 +68,7 @@ impl Guide for SpecGuide<'_> {
     }
 
     fn duplicate(&mut self, dup: DuplicateKey) {
-        let path = if dup.path.segments().is_empty() {
-            dup.key.clone()
-        } else {
-            dup.path.key(&dup.key).to_string()
-        };
+        let path = dup.path.key(&dup.key).to_string();
         let message = format!(
             "duplicate key `{}` (first at line {})",
             dup.key, dup.first.line
@@ -104,5 +100,40 @@ impl Guide for SpecGuide<'_> {
         self.collector
             .report(Severity::Error, pos, path.to_string(), message, hint);
         self.problems.insert(path.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every list and free mapping of the format has a limit: without one the tree would keep none of its
+    /// items and no check would read them.
+    #[test]
+    fn every_list_of_the_format_has_a_limit() {
+        fn walk(shape: &Shape, path: Path, lists: &mut Vec<Path>) {
+            match shape {
+                Shape::Fields(names, shapes) => {
+                    for (name, shape) in names.iter().zip(shapes) {
+                        walk(shape, path.key(name), lists);
+                    }
+                }
+                Shape::List(item) => {
+                    lists.push(path.clone());
+                    walk(item, path.index(0), lists);
+                }
+                Shape::Map(value) => {
+                    lists.push(path.clone());
+                    walk(value, path.key("key"), lists);
+                }
+                Shape::Scalar => {}
+            }
+        }
+        let mut lists = Vec::new();
+        walk(&Shape::of::<SpecFile>(), Path::root(), &mut lists);
+        assert!(lists.len() >= 7, "{lists:?}");
+        for list in lists {
+            assert!(validate::limit(&list).is_some(), "{list} has no limit");
+        }
     }
 }
