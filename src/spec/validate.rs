@@ -215,15 +215,11 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Refuses a list longer than its limit; true when it fits.
-    fn within_limit(&mut self, path: &Path, count: usize, what: &str, hint: &str) -> bool {
-        let Some(limit) = limit(path) else {
-            return true;
-        };
-        if count > limit {
+    /// Refuses a list longer than its limit.
+    fn within_limit(&mut self, path: &Path, count: usize, what: &str, hint: &str) {
+        if let Some(limit) = limit(path).filter(|limit| count > *limit) {
             self.error_hint(path, format!("{count} {what}; at most {limit}"), hint);
         }
-        count <= limit
     }
 
     fn warn(&mut self, path: &Path, message: impl Into<String>) {
