@@ -285,6 +285,9 @@ fn a_published_bot_answers_as_its_description_says() {
     let answered = send("GET", &result, &with_key, None);
     assert_eq!(answered.status, 200, "{}", answered.body);
     replies.push(("/result/{request_id}", "get", answered));
+    let never_accepted = send("GET", "/result/no-such-request", &with_key, None);
+    assert_eq!(never_accepted.status, 404, "{}", never_accepted.body);
+    replies.push(("/result/{request_id}", "get", never_accepted));
     replies.push((
         "/predict",
         "post",

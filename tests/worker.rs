@@ -27,6 +27,10 @@ fn fleet() -> &'static Fleet {
                 "  - id: {id}\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: {visibility}, max_receive_count: {receives} }}\n"
             )
         };
+        // Bots of the stranded-request tests: no alarms, which they do not need, to publish faster.
+        let quiet = |id: &str, visibility: u32, receives: u32| {
+            bot(id, visibility, receives) + "    monitoring: { enabled: false }\n"
+        };
         let spec = world.spec(
             "workers.yaml",
             &[
@@ -36,13 +40,20 @@ fn fleet() -> &'static Fleet {
                 bot("stops", 30, 2),
                 bot("slow", 2, 2),
                 bot("many", 30, 2),
+                quiet("crashes", 8, 2),
+                quiet("drains", 8, 2),
+                quiet("suicide", 3, 2),
+                quiet("unasked", 30, 2),
             ]
             .concat(),
         );
         world.publish(&spec).expect(0);
         let sdk = world.sdk();
         let mut apis = std::collections::HashMap::new();
-        for id in ["asks", "fails", "killed", "stops", "slow", "many"] {
+        for id in [
+            "asks", "fails", "killed", "stops", "slow", "many", "crashes", "drains", "suicide",
+            "unasked",
+        ] {
             let status = world.botpub_bot("status", id, &["--output", "json"]).expect(0).json();
             let key = sdk.key_value(&sdk.output(&world.stack(id), "DefaultApiKeyId"));
             apis.insert(id.to_string(), (world.api_url(&status), key));
@@ -72,21 +83,35 @@ impl Fleet {
 
     /// GET /result/{id} until it is no longer processing (seed 000's client loop, faster).
     fn result(&self, bot_id: &str, request_id: &str, within: Duration) -> Value {
-        let (url, key) = &self.apis[bot_id];
         let started = Instant::now();
         loop {
-            let reply = http(
-                "GET",
-                &format!("{url}/result/{request_id}"),
-                &[("x-api-key", key)],
-                None,
-            );
-            let doc = reply.json();
+            let doc = self.get_result(bot_id, request_id).json();
             if doc["status"] != "processing" || started.elapsed() > within {
                 return doc;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// GET /result/{id} once.
+    fn get_result(&self, bot_id: &str, request_id: &str) -> common::Reply {
+        let (url, key) = &self.apis[bot_id];
+        http(
+            "GET",
+            &format!("{url}/result/{request_id}"),
+            &[("x-api-key", key)],
+            None,
+        )
+    }
+
+    /// The bot's queue counts, as `status` reports them.
+    fn queue(&self, bot_id: &str) -> Value {
+        let status = self
+            .world
+            .botpub_bot("status", bot_id, &["--output", "json"])
+            .expect(0)
+            .json();
+        status["queue"].clone()
     }
 
     fn scratch(&self, name: &str) -> PathBuf {
@@ -483,4 +508,219 @@ fn three_workers_answer_three_hundred_requests_each_once_with_its_own_answer() {
         assert_eq!(doc["status"], "completed", "{doc}");
         assert_eq!(doc["response"], format!("You said: m{i}"));
     }
+}
+
+/// The end of a request after SQS gave up on it: `failed`, saying why, never "processing".
+fn assert_settled(doc: &Value, receives: u32) {
+    match doc["status"].as_str() {
+        Some("completed") => {}
+        Some("failed") => assert!(
+            doc["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(&format!("given up after {receives} deliveries"))),
+            "a failed request says why: {doc}"
+        ),
+        _ => panic!("left processing: {doc}"),
+    }
+}
+
+#[test]
+fn workers_killed_at_any_moment_leave_no_request_processing() {
+    // Visibility 8 s, two receives, four slots, a bot that takes 4 s; ten rounds side by side on one
+    // queue, each killing its worker at a random moment (some while it is idle in its long poll, before
+    // the request arrives) and starting another at once. Whatever a dead worker's poll was handed, every
+    // request ends completed or failed within visibility × (max_receive_count + 2) = 32 s.
+    let f = fleet();
+    let bot = recording_bot(&f.scratch("crashes-runs"), 4.0);
+    let rounds: Vec<_> = (0..10)
+        .map(|round| {
+            let bot = bot.clone();
+            std::thread::spawn(move || {
+                let f = fleet();
+                let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
+                let first = f.worker("crashes", &["--concurrency", "4"], &bot);
+                let idle = round % 3 == 0;
+                let id = if idle {
+                    // Killed while idle in its long poll: the request arrives after the kill.
+                    std::thread::sleep(Duration::from_millis(1000 + fastrand::u64(..1500)));
+                    unsafe_kill(first.id(), "KILL");
+                    f.post("crashes", &format!("round {round}"))
+                } else {
+                    let id = f.post("crashes", &format!("round {round}"));
+                    std::thread::sleep(Duration::from_millis(fastrand::u64(..6000)));
+                    unsafe_kill(first.id(), "KILL");
+                    id
+                };
+                let killed = Instant::now();
+                let _ = finish(first, Duration::from_secs(10));
+                let next = f.worker("crashes", &["--concurrency", "4"], &bot);
+                (id, killed, next)
+            })
+        })
+        .collect();
+    let rounds: Vec<(String, Instant, Child)> =
+        rounds.into_iter().map(|r| r.join().unwrap()).collect();
+    let mut outcomes = Vec::new();
+    for (id, killed, _) in &rounds {
+        let left = Duration::from_secs(8 * (2 + 2)).saturating_sub(killed.elapsed());
+        let doc = f.result("crashes", id, left);
+        assert_settled(&doc, 2);
+        outcomes.push(doc["status"].as_str().unwrap_or_default().to_string());
+    }
+    for (_, _, next) in rounds {
+        unsafe_kill(next.id(), "TERM");
+        let (code, _, log) = finish(next, Duration::from_secs(30));
+        assert_eq!(code, 0, "{log}");
+    }
+    eprintln!("10 killed workers' requests ended: {outcomes:?}");
+}
+
+#[test]
+fn sigterm_with_requests_running_and_waiting_strands_none() {
+    // Three requests running, the fourth slot's long poll under way, SIGTERM, then five more requests:
+    // the poll's catch goes straight back to the queue (not hidden for a visibility timeout), the three
+    // finish, and the next worker answers the other five at once; none reaches the dead-letter queue.
+    let f = fleet();
+    let runs = f.scratch("drains-runs");
+    let bot = recording_bot(&runs, 4.0);
+    let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
+    let worker = f.worker("drains", &["--concurrency", "4", "--grace", "20s"], &bot);
+    let mut ids: Vec<String> = (0..3).map(|i| f.post("drains", &format!("r{i}"))).collect();
+    wait_for_runs(&runs, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = Instant::now();
+    unsafe_kill(worker.id(), "TERM");
+    ids.extend((0..5).map(|i| f.post("drains", &format!("w{i}"))));
+    let (code, summary, log) = finish(worker, Duration::from_secs(60));
+    let took = stopped.elapsed();
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(summary["answered"], 3, "{summary}\n{log}");
+    assert!(
+        took <= Duration::from_secs(20 + 10 + 2),
+        "the stop took {took:?}: more than the grace period plus one poll"
+    );
+    // Nothing is hidden in a poll nobody reads: all five wait, visible, for the next worker.
+    let queue = f.queue("drains");
+    assert_eq!(
+        (queue["waiting"].as_u64(), queue["in_flight"].as_u64()),
+        (Some(5), Some(0)),
+        "{queue}; stopped worker: {summary}"
+    );
+    let next = f.worker(
+        "drains",
+        &["--concurrency", "8", "--max-requests", "5"],
+        &bot,
+    );
+    let (code, summary, log) = finish(next, Duration::from_secs(40));
+    assert_eq!((code, summary["answered"].as_u64()), (0, Some(5)), "{log}");
+    for id in &ids {
+        assert_eq!(
+            f.result("drains", id, Duration::ZERO)["status"],
+            "completed"
+        );
+    }
+    assert_eq!(f.queue("drains")["dead_letters"], 0);
+}
+
+#[test]
+fn a_request_that_kills_its_worker_on_every_delivery_ends_failed_and_is_answered_after_redrive() {
+    let f = fleet();
+    // The bot kills the worker that runs it (its parent), so no worker ever sees the request's last
+    // delivery; a worker started after each death finds it in the dead-letter queue and says so.
+    let killer = ["sh", "-c", "kill -9 $PPID; sleep 5"];
+    let id = f.post("suicide", "this will hurt");
+    let mut deaths = 0;
+    let doc = loop {
+        let mut worker = f.worker("suicide", &["--concurrency", "1"], &killer);
+        let started = Instant::now();
+        let doc = loop {
+            let doc = f.result("suicide", &id, Duration::ZERO);
+            if doc["status"] != "processing" || started.elapsed() > Duration::from_secs(30) {
+                break Some(doc);
+            }
+            if worker.try_wait().unwrap().is_some() {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        match doc {
+            None => {
+                let _ = finish(worker, Duration::from_secs(5));
+                deaths += 1;
+                assert!(deaths <= 2, "the message should have left the queue");
+            }
+            Some(doc) => {
+                unsafe_kill(worker.id(), "TERM");
+                let (code, summary, log) = finish(worker, Duration::from_secs(20));
+                assert_eq!(code, 0, "{log}");
+                assert_eq!(summary["given_up"], 1, "{summary}");
+                assert!(log.contains("given up after 2 deliveries"), "{log}");
+                break doc;
+            }
+        }
+    };
+    assert_eq!(deaths, 2, "each delivery killed its worker");
+    assert_eq!(doc["status"], "failed", "{doc}");
+    assert_settled(&doc, 2);
+    let listed = f
+        .world
+        .botpub_bot("dlq", "suicide", &["--output", "json"])
+        .expect(0)
+        .json();
+    let letters = listed["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{listed}");
+    assert_eq!(letters[0]["request_id"], id.as_str());
+    assert!(
+        letters[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("given up")),
+        "{listed}"
+    );
+    f.world
+        .botpub_bot("dlq", "suicide", &["--redrive", "--yes"])
+        .expect(0);
+    let fixed = f.worker(
+        "suicide",
+        &["--max-requests", "1"],
+        &["python3", "examples/bots/answer.py"],
+    );
+    let (code, summary, log) = finish(fixed, Duration::from_secs(40));
+    assert_eq!((code, summary["answered"].as_u64()), (0, Some(1)), "{log}");
+    let doc = f.result("suicide", &id, Duration::ZERO);
+    assert_eq!(doc["status"], "completed", "{doc}");
+    assert_eq!(doc["response"], "You said: this will hurt");
+}
+
+#[test]
+fn an_id_never_accepted_or_expired_is_not_found_and_a_waiting_one_is_processing() {
+    let f = fleet();
+    // No worker runs for this bot: its request waits.
+    let id = f.post("unasked", "anyone?");
+    let waiting = f.get_result("unasked", &id);
+    assert_eq!(waiting.status, 202, "{}", waiting.body);
+    assert_eq!(waiting.json()["status"], "processing");
+    // The id starts with the time the API accepted it.
+    let (accepted, api_request_id) = id.split_once('-').expect("a time-stamped request id");
+    let accepted: u64 = accepted.parse().expect("milliseconds since the epoch");
+    let day = 86_400_000;
+    let not_found = [
+        // Never accepted: not an id the API gives, or from the future.
+        "no-such-request".to_string(),
+        api_request_id.to_string(),
+        format!("{}-{api_request_id}", accepted + day),
+        // Accepted eight days ago (past the queue's four days of retention) and without a result, such
+        // as one whose result has expired.
+        format!("{}-{api_request_id}", accepted - 8 * day),
+    ];
+    for asked in &not_found {
+        let reply = f.get_result("unasked", asked);
+        assert_eq!(reply.status, 404, "{asked}: {}", reply.body);
+        let doc = reply.json();
+        assert_eq!(doc["status"], "not_found", "{doc}");
+        assert_eq!(doc["request_id"], asked.as_str(), "{doc}");
+        assert!(reply.header("x-correlation-id").is_some());
+    }
+    // Three days ago is within the retention: it may still be answered.
+    let recent = format!("{}-{api_request_id}", accepted - 3 * day);
+    assert_eq!(f.get_result("unasked", &recent).status, 202);
 }

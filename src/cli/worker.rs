@@ -75,14 +75,15 @@ pub async fn worker(
     match output {
         Output::Json => println!("{}", serde_json::to_string(&summary)?),
         Output::Text => println!(
-            "{}: stopped ({}): {} answered, {} failed for good, {} failed attempt(s), {} duplicate(s) deleted, {} released to the queue",
+            "{}: stopped ({}): {} answered, {} failed for good, {} failed attempt(s), {} duplicate(s) deleted, {} released to the queue, {} given up by SQS marked failed",
             summary.bot_id,
             summary.stopped_by,
             summary.answered,
             summary.failed,
             summary.failed_attempts,
             summary.duplicates,
-            summary.released
+            summary.released,
+            summary.given_up
         ),
     }
     Ok(summary.exit_code)

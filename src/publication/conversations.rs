@@ -6,11 +6,11 @@
 //! the conversation is still written only if it is unchanged since it was read (S3's `If-Match`), so two
 //! writers could never both append to one history.
 
-use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
 
-use super::results::read_json;
-use crate::aws::{Aws, AwsContext};
+pub use super::results::Written;
+use super::results::{read_json, write_json_unless_changed};
+use crate::aws::Aws;
 
 pub fn conversation_key(conversation_id: &str) -> String {
     format!("conversations/{conversation_id}.json")
@@ -72,14 +72,6 @@ pub async fn read(aws: &Aws, bucket: &str, conversation_id: &str) -> anyhow::Res
     })
 }
 
-/// What writing a conversation came to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Written {
-    Done,
-    /// Someone else wrote the conversation since it was read: nothing was written.
-    Conflict,
-}
-
 /// Writes the conversation if it is still the version `read` saw (or still absent).
 pub async fn write(
     aws: &Aws,
@@ -89,28 +81,7 @@ pub async fn write(
     doc: &Value,
 ) -> anyhow::Result<Written> {
     let key = conversation_key(conversation_id);
-    let mut put = aws
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .content_type("application/json")
-        .body(ByteStream::from(serde_json::to_vec(doc)?));
-    put = match &read.etag {
-        Some(etag) => put.if_match(etag),
-        None => put.if_none_match("*"),
-    };
-    match put.send().await {
-        Ok(_) => Ok(Written::Done),
-        Err(error)
-            if error
-                .raw_response()
-                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
-        {
-            Ok(Written::Conflict)
-        }
-        Err(error) => Err(error).aws(format!("writing {key} to {bucket}")),
-    }
+    write_json_unless_changed(aws, bucket, &key, read.etag.as_deref(), doc).await
 }
 
 /// A message's answer document, or `None` before there is one.

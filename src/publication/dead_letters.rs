@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    Message, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+};
 use serde::Serialize;
 
 use super::queue::{BotQueue, Delivery};
@@ -22,11 +24,28 @@ pub struct DeadLetter {
     pub error: Option<String>,
 }
 
-/// Every request in the dead-letter queue. Each is received with a visibility timeout of zero, so it
-/// stays where it is, visible to the next reader.
+/// Every request in the dead-letter queue, with the error of its `failed` result.
 pub async fn list(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<DeadLetter>> {
-    let mut seen = HashSet::new();
     let mut letters = Vec::new();
+    for message in scan(aws, queue).await? {
+        let delivery = Delivery::of(&message);
+        letters.push(DeadLetter {
+            first_sent: delivery.sent_at(),
+            receives: delivery.receives.map_or(0, u64::from),
+            error: results::read(aws, &queue.bucket, &delivery.request_id)
+                .await?
+                .and_then(|doc| doc["error"].as_str().map(str::to_string)),
+            request_id: delivery.request_id,
+        });
+    }
+    Ok(letters)
+}
+
+/// Every message in the dead-letter queue, each once. Each is received with a visibility timeout of
+/// zero, so it stays where it is, visible to the next reader.
+pub async fn scan(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<Message>> {
+    let mut seen = HashSet::new();
+    let mut messages = Vec::new();
     // SQS samples servers: a few empty or repeated answers in a row mean everything has been seen.
     let mut quiet = 0;
     while quiet < 3 {
@@ -42,27 +61,15 @@ pub async fn list(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<DeadLetter>
             .await
             .aws(format!("reading {}'s dead-letter queue", queue.bot_id))?;
         let mut fresh = false;
-        for message in output.messages() {
-            let delivery = Delivery::of(message);
-            if !seen.insert(delivery.message_id.clone()) {
-                continue;
+        for message in output.messages.unwrap_or_default() {
+            if seen.insert(message.message_id.clone()) {
+                fresh = true;
+                messages.push(message);
             }
-            fresh = true;
-            letters.push(DeadLetter {
-                first_sent: delivery.sent_at(),
-                request_id: delivery.request_id,
-                receives: delivery.receives.map_or(0, u64::from),
-                error: None,
-            });
         }
         quiet = if fresh { 0 } else { quiet + 1 };
     }
-    for letter in &mut letters {
-        letter.error = results::read(aws, &queue.bucket, &letter.request_id)
-            .await?
-            .and_then(|doc| doc["error"].as_str().map(str::to_string));
-    }
-    Ok(letters)
+    Ok(messages)
 }
 
 /// Moves every dead letter back to the work queue with SQS's own message move task, and waits for it to

@@ -82,20 +82,67 @@ pub fn failed(request_id: &str, correlation_id: Option<&str>, error: &str, now: 
     })
 }
 
-pub async fn write(aws: &Aws, bucket: &str, request_id: &str, doc: &Value) -> anyhow::Result<()> {
-    write_json(aws, bucket, &key(request_id), doc).await
+/// Whether a document is a final answer (`completed` or `failed`): clients stop polling at one, and
+/// nothing but a new answer after a redrive ever replaces it.
+pub fn is_final(doc: &Value) -> bool {
+    matches!(doc["status"].as_str(), Some("completed" | "failed"))
 }
 
 /// Writes a JSON document to a bot's bucket.
 pub async fn write_json(aws: &Aws, bucket: &str, key: &str, doc: &Value) -> anyhow::Result<()> {
-    aws.s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type("application/json")
-        .body(ByteStream::from(serde_json::to_vec(doc)?))
+    put(aws, bucket, key, doc)?
         .send()
         .await
         .aws(format!("writing {key} to {bucket}"))?;
     Ok(())
+}
+
+/// What a conditional write came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// Someone else wrote the document since it was read: nothing was written.
+    Conflict,
+}
+
+/// Writes a JSON document only if it is still the version read (`etag`), or still absent (`None`): a
+/// writer that lost a race leaves the winner's document alone.
+pub async fn write_json_unless_changed(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+    etag: Option<&str>,
+    doc: &Value,
+) -> anyhow::Result<Written> {
+    let put = put(aws, bucket, key, doc)?;
+    let put = match etag {
+        Some(etag) => put.if_match(etag),
+        None => put.if_none_match("*"),
+    };
+    match put.send().await {
+        Ok(_) => Ok(Written::Done),
+        Err(error)
+            if error
+                .raw_response()
+                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+        {
+            Ok(Written::Conflict)
+        }
+        Err(error) => Err(error).aws(format!("writing {key} to {bucket}")),
+    }
+}
+
+fn put(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+    doc: &Value,
+) -> anyhow::Result<aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder> {
+    Ok(aws
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/json")
+        .body(ByteStream::from(serde_json::to_vec(doc)?)))
 }

@@ -300,6 +300,11 @@ fn body(key: &str, status: &str) -> (&'static str, Value) {
             json!({"type": "object", "required": ["request_id", "status"], "properties": {
                 "request_id": text, "status": {"type": "string", "enum": ["processing"]}}}),
         ),
+        ("GET /result/{request_id}", "404") => (
+            "no answer will come: the id was never accepted (it is not of the form the API gives, or not from the last retention period of the queue), or its result has expired",
+            json!({"type": "object", "required": ["request_id", "status"], "properties": {
+                "request_id": text, "status": {"type": "string", "enum": ["not_found"]}, "message": text}}),
+        ),
         ("GET /result/{request_id}", _) => (
             "the result could not be read",
             json!({"type": "object", "properties": {

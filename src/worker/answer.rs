@@ -115,27 +115,7 @@ impl Answerer {
                 }
             }
             Err(error) if attempt >= self.queue.max_receive_count => {
-                let (key, doc) = match &conversation {
-                    None => (
-                        results::key(&delivery.request_id),
-                        results::failed(
-                            &delivery.request_id,
-                            delivery.correlation_id.as_deref(),
-                            &error,
-                            &now(),
-                        ),
-                    ),
-                    Some((id, _)) => (
-                        conversations::message_key(id, &delivery.message_id),
-                        conversations::failed(
-                            id,
-                            &delivery.message_id,
-                            delivery.correlation_id.as_deref(),
-                            &error,
-                            unix_now(),
-                        ),
-                    ),
-                };
+                let (key, doc) = failed_document(delivery, &error);
                 if let Err(e) = self.persist(&key, &doc).await {
                     return self.release(delivery, e).await;
                 }
@@ -170,21 +150,39 @@ impl Answerer {
             return Ok(None);
         }
         let conversation = conversations::read(aws, bucket, conversation_id).await?;
-        if let Some(answer) = conversation.answer_to(message_id) {
-            let doc = conversations::answered(
-                conversation_id,
-                message_id,
-                delivery.correlation_id.as_deref(),
-                answer,
-            );
-            self.persist(
-                &conversations::message_key(conversation_id, message_id),
-                &doc,
-            )
-            .await?;
+        if self
+            .record_held_answer(conversation_id, &conversation, delivery)
+            .await?
+        {
             return Ok(None);
         }
         Ok(Some(conversation))
+    }
+
+    /// Writes a message's answer document when the conversation already holds its answer (an attempt
+    /// that stopped between the two writes); whether it did.
+    pub async fn record_held_answer(
+        &self,
+        conversation_id: &str,
+        conversation: &Conversation,
+        delivery: &Delivery,
+    ) -> anyhow::Result<bool> {
+        let message_id = &delivery.message_id;
+        let Some(answer) = conversation.answer_to(message_id) else {
+            return Ok(false);
+        };
+        let doc = conversations::answered(
+            conversation_id,
+            message_id,
+            delivery.correlation_id.as_deref(),
+            answer,
+        );
+        self.persist(
+            &conversations::message_key(conversation_id, message_id),
+            &doc,
+        )
+        .await?;
+        Ok(true)
     }
 
     /// Appends the user's message and the bot's answer to the conversation, then writes the answer's
@@ -292,6 +290,32 @@ impl Answerer {
                 .map(|_| ())
         })
         .await
+    }
+}
+
+/// Where a request's `failed` document goes and what it says: the result of a predict request, or the
+/// answer document of a conversation's message.
+pub fn failed_document(delivery: &Delivery, error: &str) -> (String, Value) {
+    match &delivery.conversation_id {
+        None => (
+            results::key(&delivery.request_id),
+            results::failed(
+                &delivery.request_id,
+                delivery.correlation_id.as_deref(),
+                error,
+                &now(),
+            ),
+        ),
+        Some(conversation_id) => (
+            conversations::message_key(conversation_id, &delivery.message_id),
+            conversations::failed(
+                conversation_id,
+                &delivery.message_id,
+                delivery.correlation_id.as_deref(),
+                error,
+                unix_now(),
+            ),
+        ),
     }
 }
 

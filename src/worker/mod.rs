@@ -2,12 +2,14 @@
 //! heartbeat that keeps each message hidden while it runs, and on Ctrl-C or SIGTERM stops receiving, lets
 //! running requests finish, and releases what it cannot finish ([`run`]). Each message ([`answer`]) goes to
 //! the user's bot ([`bot`]), for a conversation with its history, and its answer is written before the
-//! message is deleted (at-least-once delivery, answered once).
+//! message is deleted (at-least-once delivery, answered once). A request SQS gives up on without an answer
+//! (its deliveries reached workers that stopped or died) is marked `failed` ([`given_up`]).
 //!
 //! Uses the publication's queues and result documents (`publication`); nothing above it uses the worker.
 
 pub mod answer;
 pub mod bot;
+pub mod given_up;
 pub mod run;
 
 pub use bot::Bot;

@@ -1,11 +1,15 @@
 //! The worker's loop: long polls for as many messages as there are free slots, one task per request, a
-//! heartbeat per message, and a shutdown that deletes nothing unanswered.
+//! heartbeat per message, a watch on the dead-letter queue ([`given_up`](super::given_up)), and a shutdown
+//! that deletes nothing unanswered and strands nothing in a poll nobody reads.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Serialize;
 use serde_json::json;
@@ -14,14 +18,18 @@ use tokio::task::JoinSet;
 
 use super::answer::{self, Answerer, Outcome};
 use super::bot::Bot;
+use super::given_up::{self, DeadLetterWatch};
 use crate::aws::{Aws, AwsContext, retry_delay};
 use crate::cloudformation::events::clock_now;
-use crate::publication::queue::{self, BotQueue, Delivery};
+use crate::publication::queue::{BotQueue, Delivery};
 use crate::signals::{signalled, signalled_times};
 use crate::spec::model::Contract;
 
-/// SQS's longest poll: an idle worker costs three requests a minute.
-const LONG_POLL: Duration = Duration::from_secs(20);
+/// How long one receive waits for messages. A stop waits for the receive in progress rather than
+/// abandoning it (SQS would still hand that poll messages, and they would wait out their visibility
+/// timeout unanswered, each delivery counted), so this is also the longest a stop of an idle worker
+/// takes. An idle worker costs six requests a minute.
+pub const LONG_POLL: Duration = Duration::from_secs(10);
 /// SQS hands out at most ten messages per receive.
 const MAX_BATCH: usize = 10;
 
@@ -58,8 +66,12 @@ pub struct Summary {
     pub failed: u64,
     /// Messages delivered again whose result was already complete: deleted without calling the bot.
     pub duplicates: u64,
-    /// Messages handed back to the queue unanswered (stopped by the shutdown, or AWS could not be reached).
+    /// Messages handed back to the queue unanswered (stopped by the shutdown, received after it began, or
+    /// AWS could not be reached).
     pub released: u64,
+    /// Requests SQS moved to the dead-letter queue without an answer (their deliveries reached workers that
+    /// stopped or died) that this worker marked `failed`.
+    pub given_up: u64,
     /// `idle`, `max-requests`, `interrupted`, `terminated`.
     pub stopped_by: String,
     /// The exit code: 0 after a clean stop, 130/143 after a second signal cut the grace period short.
@@ -76,6 +88,7 @@ struct Shared {
     failed: AtomicU64,
     duplicates: AtomicU64,
     released: AtomicU64,
+    given_up: AtomicU64,
     /// Receipt handles of the messages being worked on, by message id: released on a forced stop.
     in_flight: Mutex<HashMap<String, String>>,
     /// Messages waiting in the queue when last counted (for the live line); `u64::MAX` before that.
@@ -110,6 +123,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         failed: AtomicU64::new(0),
         duplicates: AtomicU64::new(0),
         released: AtomicU64::new(0),
+        given_up: AtomicU64::new(0),
         in_flight: Mutex::new(HashMap::new()),
         waiting: AtomicU64::new(u64::MAX),
     });
@@ -117,7 +131,9 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut taken: u64 = 0;
     let mut idle_since = Instant::now();
-    let mut last_counts: Option<Instant> = None;
+    let watch = tokio::spawn(watch_dead_letters(shared.clone()));
+    // A receive under way when a stop began: waited for, and what it brings handed back at once.
+    let mut late_receive = None;
     let stop = loop {
         while tasks.try_join_next().is_some() {}
         if !tasks.is_empty() {
@@ -133,20 +149,6 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
             && idle_since.elapsed() >= limit
         {
             break Stop::Idle;
-        }
-        if shared.live.is_some()
-            && last_counts.is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
-        {
-            last_counts = Some(Instant::now());
-            let counts = queue::counts(
-                aws,
-                &shared.answerer.queue.queue_url,
-                &shared.answerer.queue.dead_letter_url,
-            )
-            .await;
-            if let Ok(counts) = counts {
-                shared.waiting.store(counts.waiting, Ordering::Relaxed);
-            }
         }
         shared.show();
         // Never receive more than there are free slots: a received message waits for nobody.
@@ -178,20 +180,23 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
             Contract::Conversation => 1,
             Contract::Predict => permits.len(),
         };
-        let receive = aws
-            .sqs
-            .receive_message()
-            .queue_url(&shared.answerer.queue.queue_url)
-            .max_number_of_messages(batch as i32)
-            .wait_time_seconds(wait.as_secs() as i32)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send();
-        // A stop abandons the long poll rather than waiting it out.
+        let mut receive = Box::pin(
+            aws.sqs
+                .receive_message()
+                .queue_url(&shared.answerer.queue.queue_url)
+                .max_number_of_messages(batch as i32)
+                .wait_time_seconds(wait.as_secs() as i32)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send(),
+        );
         let received = tokio::select! {
             biased;
-            (signal, _) = signalled() => break Stop::Signal(signal),
-            received = receive => received,
+            (signal, _) = signalled() => {
+                late_receive = Some(receive);
+                break Stop::Signal(signal);
+            }
+            received = &mut receive => received,
         };
         let messages = match received.aws("receiving requests") {
             Ok(output) => output.messages.unwrap_or_default(),
@@ -220,25 +225,40 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
             tasks.spawn(handle(shared.clone(), message, permit));
         }
     };
+    watch.abort();
     let (stopped_by, exit_code) = match stop {
         Stop::Idle => ("idle", 0),
         Stop::MaxRequests => ("max-requests", 0),
         Stop::Signal(signal) => {
             while tasks.try_join_next().is_some() {}
+            let mut waits = Vec::new();
             if !tasks.is_empty() {
-                shared.notice(&format!(
-                    "{signal}: receiving stopped; {} request(s) running get {} to finish (a second signal stops them at once)",
+                waits.push(format!(
+                    "{} request(s) running get {} to finish",
                     tasks.len(),
                     humantime::format_duration(options.grace)
+                ));
+            }
+            if late_receive.is_some() {
+                waits.push(format!(
+                    "the receive under way ends within {} (what it brings goes back to the queue at once)",
+                    humantime::format_duration(LONG_POLL)
+                ));
+            }
+            if !waits.is_empty() {
+                shared.notice(&format!(
+                    "{signal}: receiving stopped; {} (a second signal stops at once)",
+                    waits.join("; ")
                 ));
             }
             (signal, 0)
         }
     };
-    let exit_code = match stop_tasks(&shared, &mut tasks, stopped_by, options.grace).await {
-        Some(code) => code,
-        None => exit_code,
-    };
+    let (second, ()) = tokio::join!(
+        stop_tasks(&shared, &mut tasks, stopped_by, options.grace),
+        hand_back_late(&shared, late_receive)
+    );
+    let exit_code = second.unwrap_or(exit_code);
     if let Some(bar) = &shared.live {
         bar.finish_and_clear();
     }
@@ -249,8 +269,69 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         failed: shared.failed.load(Ordering::Relaxed),
         duplicates: shared.duplicates.load(Ordering::Relaxed),
         released: shared.released.load(Ordering::Relaxed),
+        given_up: shared.given_up.load(Ordering::Relaxed),
         stopped_by: stopped_by.to_string(),
         exit_code,
+    }
+}
+
+/// Waits for the receive that was under way when a stop began and hands back at once (visibility 0)
+/// whatever it brings: abandoning it instead would leave SQS handing messages to a poll nobody reads, each
+/// hidden for a whole visibility timeout and counted as a delivery. A second signal stops waiting.
+async fn hand_back_late<F, E>(shared: &Shared, receive: Option<Pin<Box<F>>>)
+where
+    F: Future<Output = Result<ReceiveMessageOutput, E>>,
+{
+    let Some(receive) = receive else { return };
+    let received = tokio::select! {
+        received = receive => received,
+        _ = signalled_times(2) => return,
+    };
+    let Ok(output) = received else { return };
+    for message in output.messages.unwrap_or_default() {
+        if let Some(receipt) = &message.receipt_handle {
+            shared
+                .answerer
+                .set_visibility(receipt, Duration::ZERO)
+                .await;
+            shared.released.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Looks at the bot's queues every little while: the counts for the live line, and the dead-letter queue
+/// for requests SQS gave up on without an answer, which it marks `failed`. Runs until aborted.
+async fn watch_dead_letters(shared: Arc<Shared>) {
+    let mut watch = DeadLetterWatch::default();
+    let every = given_up::interval(shared.answerer.queue.visibility_timeout);
+    let mut complained = false;
+    loop {
+        match watch.look(&shared.answerer).await {
+            Ok((counts, given_up)) => {
+                complained = false;
+                shared.waiting.store(counts.waiting, Ordering::Relaxed);
+                for request in given_up {
+                    shared.given_up.fetch_add(1, Ordering::Relaxed);
+                    shared.log_request(&RequestLog {
+                        request_id: &request.request_id,
+                        correlation_id: request.correlation_id.as_deref(),
+                        attempt: request.receives,
+                        duration_ms: 0,
+                        bot_ms: None,
+                        outcome: "failed",
+                        error: Some(&request.error),
+                    });
+                }
+                shared.show();
+            }
+            // Said once per outage: the watch goes on, and the requests wait in the dead-letter queue.
+            Err(error) if !complained => {
+                complained = true;
+                shared.notice(&format!("watching the dead-letter queue: {error:#}"));
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -370,30 +451,62 @@ async fn handle(shared: Arc<Shared>, message: Message, _slot: OwnedSemaphorePerm
     };
     counter.fetch_add(1, Ordering::Relaxed);
     shared.show();
-    let duration_ms = started.elapsed().as_millis() as u64;
     // The bot's share of the time, so that what the worker itself adds is plain to see.
-    let bot_ms = bot_time.map(|t| t.as_millis() as u64);
-    let line = match shared.log {
-        LogFormat::Json => json!({
-            "time": answer::now(),
-            "bot_id": shared.answerer.queue.bot_id,
-            "request_id": request_id,
-            "correlation_id": correlation_id,
-            "attempt": attempt,
-            "duration_ms": duration_ms,
-            "bot_ms": bot_ms,
-            "outcome": word,
-            "error": error,
-        })
-        .to_string(),
-        LogFormat::Text => format!(
-            "{} {request_id} attempt {attempt}: {word} in {duration_ms} ms{}{}",
-            clock_now(),
-            bot_ms
-                .map(|ms| format!(" (bot {ms} ms)"))
-                .unwrap_or_default(),
-            error.map(|e| format!(": {e}")).unwrap_or_default()
-        ),
-    };
-    shared.notice(&line);
+    shared.log_request(&RequestLog {
+        request_id,
+        correlation_id: correlation_id.as_deref(),
+        attempt,
+        duration_ms: started.elapsed().as_millis() as u64,
+        bot_ms: bot_time.map(|t| t.as_millis() as u64),
+        outcome: word,
+        error,
+    });
+}
+
+/// One line of the request log: what became of a request, never what it asked or was answered.
+struct RequestLog<'a> {
+    request_id: &'a str,
+    correlation_id: Option<&'a str>,
+    attempt: u32,
+    duration_ms: u64,
+    bot_ms: Option<u64>,
+    outcome: &'a str,
+    error: Option<&'a str>,
+}
+
+impl Shared {
+    fn log_request(&self, entry: &RequestLog) {
+        let RequestLog {
+            request_id,
+            correlation_id,
+            attempt,
+            duration_ms,
+            bot_ms,
+            outcome,
+            error,
+        } = entry;
+        let line = match self.log {
+            LogFormat::Json => json!({
+                "time": answer::now(),
+                "bot_id": self.answerer.queue.bot_id,
+                "request_id": request_id,
+                "correlation_id": correlation_id,
+                "attempt": attempt,
+                "duration_ms": duration_ms,
+                "bot_ms": bot_ms,
+                "outcome": outcome,
+                "error": error,
+            })
+            .to_string(),
+            LogFormat::Text => format!(
+                "{} {request_id} attempt {attempt}: {outcome} in {duration_ms} ms{}{}",
+                clock_now(),
+                bot_ms
+                    .map(|ms| format!(" (bot {ms} ms)"))
+                    .unwrap_or_default(),
+                error.map(|e| format!(": {e}")).unwrap_or_default()
+            ),
+        };
+        self.notice(&line);
+    }
 }
