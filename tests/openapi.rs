@@ -322,7 +322,7 @@ fn a_published_bot_answers_as_its_description_says() {
         }));
     }
     let statuses: Vec<u16> = replies.iter().map(|(_, _, r)| r.status).collect();
-    assert_eq!(statuses, [200, 202, 202, 200, 403]);
+    assert_eq!(statuses, [200, 202, 202, 200, 404, 403]);
 
     const CHECK: &str = "import json, sys\n\
         from openapi_schema_validator import OAS30Validator, validate\n\

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -48,16 +48,10 @@ fn fleet() -> &'static Fleet {
             .concat(),
         );
         world.publish(&spec).expect(0);
-        let sdk = world.sdk();
-        let mut apis = std::collections::HashMap::new();
-        for id in [
+        let apis = world.apis(&[
             "asks", "fails", "killed", "stops", "slow", "many", "crashes", "drains", "suicide",
             "unasked",
-        ] {
-            let status = world.botpub_bot("status", id, &["--output", "json"]).expect(0).json();
-            let key = sdk.key_value(&sdk.output(&world.stack(id), "DefaultApiKeyId"));
-            apis.insert(id.to_string(), (world.api_url(&status), key));
-        }
+        ]);
         Fleet { world, apis }
     })
 }
@@ -428,42 +422,10 @@ fn a_request_that_takes_longer_than_the_visibility_timeout_runs_exactly_once() {
     );
 }
 
-/// The example bot server (`examples/bots/server.py`) on a free loopback port; killed when dropped.
-struct BotServer {
-    child: Child,
-    url: String,
-}
-
-impl BotServer {
-    fn start() -> BotServer {
-        use std::io::BufRead;
-        let mut child = Command::new("python3")
-            .arg(common::root().join("examples/bots/server.py"))
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().trim_start_matches("listening on ").to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-        BotServer { child, url }
-    }
-}
-
-impl Drop for BotServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn three_workers_answer_three_hundred_requests_each_once_with_its_own_answer() {
     let f = fleet();
-    let server = BotServer::start();
+    let server = common::LoopbackServer::start("examples/bots/server.py");
     let ids: Vec<String> = (0..300).map(|i| f.post("many", &format!("m{i}"))).collect();
     let workers: Vec<Child> = (0..3)
         .map(|_| {
@@ -560,18 +522,23 @@ fn workers_killed_at_any_moment_leave_no_request_processing() {
         .collect();
     let rounds: Vec<(String, Instant, Child)> =
         rounds.into_iter().map(|r| r.join().unwrap()).collect();
-    let mut outcomes = Vec::new();
-    for (id, killed, _) in &rounds {
-        let left = Duration::from_secs(8 * (2 + 2)).saturating_sub(killed.elapsed());
-        let doc = f.result("crashes", id, left);
-        assert_settled(&doc, 2);
-        outcomes.push(doc["status"].as_str().unwrap_or_default().to_string());
-    }
+    let docs: Vec<Value> = rounds
+        .iter()
+        .map(|(id, killed, _)| {
+            let left = Duration::from_secs(8 * (2 + 2)).saturating_sub(killed.elapsed());
+            f.result("crashes", id, left)
+        })
+        .collect();
+    // Stopped before any assertion, so that a failure leaves no worker behind.
     for (_, _, next) in rounds {
         unsafe_kill(next.id(), "TERM");
         let (code, _, log) = finish(next, Duration::from_secs(30));
         assert_eq!(code, 0, "{log}");
     }
+    for doc in &docs {
+        assert_settled(doc, 2);
+    }
+    let outcomes: Vec<&str> = docs.iter().filter_map(|d| d["status"].as_str()).collect();
     eprintln!("10 killed workers' requests ended: {outcomes:?}");
 }
 

@@ -298,28 +298,56 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
 
-    /// Answer a published bot's requests: receive them from its queue, run your bot on each (a command, or
-    /// an HTTP bot server), write the result, until stopped.
+    /// Answer a published bot's requests: receive them from its queue, run your bot on each (a command, an
+    /// HTTP bot server, or a model), write the result, until stopped.
     #[command(
         after_help = "The bot gets one JSON document on stdin (exec) or as the POST body (--http): {bot_id, request_id, \
                       correlation_id, attempt, received_at, request}. It answers with a JSON object that has a `response` \
                       field (other fields such as `usage` are kept) or plain text. Exit 0 (or a 2xx answer) is success.\n\
                       Ctrl-C or SIGTERM stops receiving; running requests get --grace to finish, and what is left is handed \
                       back to the queue. A second signal stops at once. Exit 0 after a clean stop.\n\n\
+                      A model answers with no code: --openai BASE_URL --model NAME (the conversation becomes its messages; \
+                      the result has response, usage {input_tokens, output_tokens}, model and stop_reason).\n\n\
                       Example:\n  botpub worker support-bot -- python3 examples/bots/echo.py\n  \
-                      botpub worker support-bot --http http://127.0.0.1:8080/invocations --concurrency 16"
+                      botpub worker support-bot --http http://127.0.0.1:8080/invocations --concurrency 16\n  \
+                      botpub worker support-bot --openai http://127.0.0.1:11434/v1 --model llama3.2 --system \"Be brief.\"",
+        group(clap::ArgGroup::new("bot").required(true))
     )]
     Worker {
         #[arg(value_name = "BOT_ID")]
         bot_id: String,
         /// POST each request to this bot server instead of running a command.
+        #[arg(long, value_name = "URL", group = "bot")]
+        http: Option<String>,
+        /// Answer from a model behind an OpenAI-compatible API (vLLM, Ollama, llama.cpp's server,
+        /// LiteLLM), e.g. http://127.0.0.1:11434/v1; needs --model.
+        #[arg(long, value_name = "BASE_URL", group = "bot", requires = "model")]
+        openai: Option<String>,
+        /// The model the --openai server answers with.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["http", "command"])]
+        model: Option<String>,
+        /// The environment variable holding the --openai server's API key (local servers need none).
+        #[arg(long, value_name = "VAR", requires = "openai")]
+        api_key_env: Option<String>,
+        /// The system prompt sent to the model with every request.
         #[arg(
             long,
-            value_name = "URL",
-            conflicts_with = "command",
-            required_unless_present = "command"
+            value_name = "TEXT",
+            conflicts_with = "system_file",
+            requires = "openai"
         )]
-        http: Option<String>,
+        system: Option<String>,
+        /// The system prompt, read from a file.
+        #[arg(long, value_name = "FILE", requires = "openai")]
+        system_file: Option<std::path::PathBuf>,
+        /// The most output tokens a client may ask of the model (its `max_tokens`), and what is asked
+        /// when it says nothing.
+        #[arg(long, value_name = "N", requires = "openai", value_parser = clap::value_parser!(u32).range(1..))]
+        max_tokens: Option<u32>,
+        /// The most tokens (estimated) of system prompt, conversation history and question sent to the
+        /// model; the oldest turns are left out first.
+        #[arg(long, value_name = "N", requires = "openai", default_value_t = botpub::worker::model::DEFAULT_MAX_HISTORY_TOKENS, value_parser = clap::value_parser!(u32).range(100..))]
+        max_history_tokens: u32,
         /// Requests worked on at once (1 to 1000).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
         concurrency: u16,
@@ -345,7 +373,7 @@ pub enum Command {
         #[command(flatten)]
         aws: AwsArgs,
         /// The bot: a command and its arguments, run once per request.
-        #[arg(last = true, value_name = "COMMAND")]
+        #[arg(last = true, value_name = "COMMAND", group = "bot")]
         command: Vec<String>,
     },
 

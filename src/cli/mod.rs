@@ -62,6 +62,13 @@ pub fn main() -> ExitCode {
         Command::Worker {
             bot_id,
             http,
+            openai,
+            model,
+            api_key_env,
+            system,
+            system_file,
+            max_tokens,
+            max_history_tokens,
             concurrency,
             timeout,
             grace,
@@ -75,6 +82,17 @@ pub fn main() -> ExitCode {
             worker::WorkerArgs {
                 bot_id,
                 http: http.as_deref(),
+                openai: openai.as_deref().map(|base_url| worker::OpenAiArgs {
+                    base_url,
+                    model: model.as_deref().unwrap_or_default(),
+                    api_key_env: api_key_env.as_deref(),
+                }),
+                model_options: worker::ModelArgs {
+                    system: system.as_deref(),
+                    system_file: system_file.as_deref(),
+                    max_tokens: *max_tokens,
+                    max_history_tokens: *max_history_tokens,
+                },
                 command,
                 concurrency: *concurrency,
                 timeout: *timeout,

@@ -9,6 +9,7 @@ use botpub::publication::ask::{self, Answer, Question};
 use botpub::publication::dead_letters;
 use botpub::publication::queue::BotQueue;
 use botpub::spec::model::Contract;
+use botpub::worker::model::{Backend, Model};
 use botpub::worker::{self, Bot};
 use serde_json::json;
 
@@ -18,6 +19,8 @@ use super::setup::{confirm, connect};
 pub struct WorkerArgs<'a> {
     pub bot_id: &'a str,
     pub http: Option<&'a str>,
+    pub openai: Option<OpenAiArgs<'a>>,
+    pub model_options: ModelArgs<'a>,
     pub command: &'a [String],
     pub concurrency: u16,
     pub timeout: Option<Duration>,
@@ -27,21 +30,69 @@ pub struct WorkerArgs<'a> {
     pub log_format: LogFormat,
 }
 
+/// `--openai BASE_URL --model NAME [--api-key-env VAR]`.
+pub struct OpenAiArgs<'a> {
+    pub base_url: &'a str,
+    pub model: &'a str,
+    pub api_key_env: Option<&'a str>,
+}
+
+/// What every model backend shares: the system prompt and the token limits.
+pub struct ModelArgs<'a> {
+    pub system: Option<&'a str>,
+    pub system_file: Option<&'a std::path::Path>,
+    pub max_tokens: Option<u32>,
+    pub max_history_tokens: u32,
+}
+
+impl ModelArgs<'_> {
+    fn model(&self, backend: Backend) -> anyhow::Result<Model> {
+        let system = match (self.system, self.system_file) {
+            (Some(text), _) => Some(text.to_string()),
+            (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read the system prompt {}: {e}", path.display())
+            })?),
+            (None, None) => None,
+        };
+        Ok(Model {
+            backend,
+            system,
+            max_tokens: self.max_tokens,
+            max_history_tokens: self.max_history_tokens,
+        })
+    }
+}
+
 pub async fn worker(
     args: WorkerArgs<'_>,
     target: &Target,
     aws_args: &AwsArgs,
     output: Output,
 ) -> anyhow::Result<u8> {
-    let bot = match (args.http, args.command.split_first()) {
-        (Some(url), _) => Bot::Http {
+    let bot = match (args.http, &args.openai, args.command.split_first()) {
+        (Some(url), _, _) => Bot::Http {
             url: url.to_string(),
         },
-        (None, Some((program, rest))) => Bot::Exec {
+        (None, Some(openai), _) => {
+            let api_key = match openai.api_key_env {
+                Some(var) => Some(std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!("--api-key-env {var}: the environment has no {var}")
+                })?),
+                None => None,
+            };
+            Bot::Model(args.model_options.model(Backend::OpenAi {
+                base_url: openai.base_url.to_string(),
+                model: openai.model.to_string(),
+                api_key,
+            })?)
+        }
+        (None, None, Some((program, rest))) => Bot::Exec {
             program: program.clone(),
             args: rest.to_vec(),
         },
-        (None, None) => anyhow::bail!("give the bot: `-- COMMAND ARGS...` or `--http URL`"),
+        (None, None, None) => {
+            anyhow::bail!("give the bot: `-- COMMAND ARGS...`, `--http URL` or `--openai BASE_URL`")
+        }
     };
     let aws = connect(aws_args, None).await?;
     let queue = BotQueue::find(&aws, &target.prefix, args.bot_id).await?;

@@ -104,8 +104,10 @@ pub fn answered(
     assistant: &Value,
 ) -> Value {
     let mut message = json!({"role": "assistant", "content": assistant["content"]});
-    if let Some(model) = assistant.get("model") {
-        message["model"] = model.clone();
+    for optional in ["model", "usage"] {
+        if let Some(value) = assistant.get(optional) {
+            message[optional] = value.clone();
+        }
     }
     json!({
         "conversation_id": conversation_id,

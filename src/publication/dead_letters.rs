@@ -157,6 +157,39 @@ fn lacks_move_tasks(explained: &str) -> bool {
     .any(|sign| explained.contains(sign))
 }
 
+/// Sends a copy of a received message (body and attributes unchanged) to one of the bot's queues. On a
+/// conversation bot's FIFO queues it keeps its message group (its conversation), with its own id as the
+/// deduplication id, so that a send repeated after a lost answer does not queue it twice.
+pub async fn copy(
+    aws: &Aws,
+    queue: &BotQueue,
+    message: &Message,
+    to_url: &str,
+) -> anyhow::Result<()> {
+    let attributes: std::collections::HashMap<String, MessageAttributeValue> =
+        message.message_attributes().cloned().unwrap_or_default();
+    let mut send = aws
+        .sqs
+        .send_message()
+        .queue_url(to_url)
+        .message_body(message.body().unwrap_or_default())
+        .set_message_attributes(Some(attributes));
+    if queue.contract == Contract::Conversation {
+        let group = message
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+            .or(message.message_id.as_ref());
+        send = send
+            .set_message_group_id(group.cloned())
+            .set_message_deduplication_id(message.message_id.clone());
+    }
+    send.send().await.aws(format!(
+        "moving a message of {} between its queues",
+        queue.bot_id
+    ))?;
+    Ok(())
+}
+
 /// Moves every dead letter back by receiving it, sending it to the work queue (body and attributes
 /// unchanged) and deleting it: sent first, deleted after, so none is lost. On a conversation bot's FIFO
 /// queue it goes back to its own message group (its conversation), with the dead letter's id as the
@@ -182,27 +215,7 @@ pub async fn redrive_by_hand(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64>
         }
         quiet = 0;
         for message in output.messages() {
-            let attributes: std::collections::HashMap<String, MessageAttributeValue> =
-                message.message_attributes().cloned().unwrap_or_default();
-            let mut send = aws
-                .sqs
-                .send_message()
-                .queue_url(&queue.queue_url)
-                .message_body(message.body().unwrap_or_default())
-                .set_message_attributes(Some(attributes));
-            if queue.contract == Contract::Conversation {
-                let group = message
-                    .attributes()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                    .or(message.message_id.as_ref());
-                send = send
-                    .set_message_group_id(group.cloned())
-                    .set_message_deduplication_id(message.message_id.clone());
-            }
-            send.send().await.aws(format!(
-                "moving a dead letter back to {}'s queue",
-                queue.bot_id
-            ))?;
+            copy(aws, queue, message, &queue.queue_url).await?;
             aws.sqs
                 .delete_message()
                 .queue_url(&queue.dead_letter_url)

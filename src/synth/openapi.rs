@@ -290,6 +290,11 @@ fn body(key: &str, status: &str) -> (&'static str, Value) {
                 "request_id": text,
                 "status": {"type": "string", "enum": ["completed", "failed"]},
                 "response": {"description": "the bot's answer"},
+                "usage": {"type": "object", "description": "what the answer cost, in the model's tokens (a model backend), or as the bot reports it", "additionalProperties": true, "properties": {
+                    "input_tokens": {"type": "integer", "nullable": true},
+                    "output_tokens": {"type": "integer", "nullable": true}}},
+                "model": {"type": "string", "description": "the model that answered (a model backend)"},
+                "stop_reason": {"type": "string", "nullable": true, "description": "why the model stopped: end_turn, max_tokens, ..."},
                 "error": text,
                 "correlation_id": {"type": "string", "nullable": true},
                 "completed_at": text,

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_sqs::types::Message;
 use serde_json::{Map, Value, json};
 
-use super::bot::Bot;
+use super::bot::{Bot, Failure};
 use crate::aws::{Aws, AwsContext, retry_delay};
 use crate::cloudformation::stack::timestamp;
 use crate::publication::conversations::{self, Conversation, Written};
+use crate::publication::dead_letters;
 use crate::publication::queue::{BotQueue, Delivery};
 use crate::publication::results;
 
@@ -114,17 +115,33 @@ impl Answerer {
                     Err(e) => Outcome::Released(format!("{e:#}")),
                 }
             }
-            Err(error) if attempt >= self.queue.max_receive_count => {
+            Err(Failure { error, retry }) if !retry || attempt >= self.queue.max_receive_count => {
                 let (key, doc) = failed_document(delivery, &error);
                 if let Err(e) = self.persist(&key, &doc).await {
                     return self.release(delivery, e).await;
                 }
-                // Visible again at once: the next receive moves it to the dead-letter queue.
-                self.set_visibility(&delivery.receipt, Duration::ZERO).await;
+                if retry {
+                    // Visible again at once: the next receive moves it to the dead-letter queue.
+                    self.set_visibility(&delivery.receipt, Duration::ZERO).await;
+                } else if let Err(e) = self.dead_letter_now(message, delivery).await {
+                    // Refused for good, yet not moved: the next attempt is refused again, until the last.
+                    return self
+                        .retry_later(delivery, attempt, format!("{error}; {e:#}"))
+                        .await;
+                }
                 Outcome::Failed(error)
             }
-            Err(error) => self.retry_later(delivery, attempt, error).await,
+            Err(Failure { error, .. }) => self.retry_later(delivery, attempt, error).await,
         }
+    }
+
+    /// Moves a message the bot refused for good to the dead-letter queue at once (a copy sent there, then
+    /// the original deleted), so that no further attempt calls the model, and `dlq --redrive` answers it
+    /// once the cause is fixed.
+    async fn dead_letter_now(&self, message: &Message, delivery: &Delivery) -> anyhow::Result<()> {
+        resend(|| dead_letters::copy(&self.aws, &self.queue, message, &self.queue.dead_letter_url))
+            .await?;
+        self.delete(&delivery.receipt).await
     }
 
     /// Hides the message for the pause before its next attempt, when SQS delivers it again.
@@ -213,9 +230,10 @@ impl Answerer {
             "role": "assistant",
             "content": content(fields.get("response").unwrap_or(&Value::Null)),
             "model": fields.get("model"),
+            "usage": fields.get("usage"),
             "create_time": unix_now(),
         });
-        let (user, assistant) = (without_null_model(user), without_null_model(assistant));
+        let (user, assistant) = (without_nulls(user), without_nulls(assistant));
         let doc = read.with_exchange(conversation_id, user, assistant.clone());
         let written = resend(|| async {
             conversations::write(&self.aws, &self.queue.bucket, conversation_id, read, &doc).await
@@ -335,12 +353,12 @@ fn history(conversation: &Conversation) -> Value {
         .collect()
 }
 
-/// A message without `"model": null`: the field is optional, and left out when there is none.
-fn without_null_model(mut message: Value) -> Value {
-    if let Some(fields) = message.as_object_mut()
-        && fields.get("model").is_some_and(Value::is_null)
-    {
-        fields.remove("model");
+/// A message without `"model": null` or `"usage": null`: the fields are optional, and left out when
+/// there is nothing to say.
+fn without_nulls(mut message: Value) -> Value {
+    if let Some(fields) = message.as_object_mut() {
+        fields
+            .retain(|name, value| !(matches!(name.as_str(), "model" | "usage") && value.is_null()));
     }
     message
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::model::Model;
+
 /// How the worker reaches the bot.
 #[derive(Debug, Clone)]
 pub enum Bot {
@@ -15,10 +17,40 @@ pub enum Bot {
     Exec { program: String, args: Vec<String> },
     /// POST the request document to this URL; a 2xx answer is the answer.
     Http { url: String },
+    /// A model answers, with no code of the user's ([`super::model`]).
+    Model(Model),
 }
 
-/// A failed attempt, in one line (the bot's last stderr line, the HTTP status, the timeout).
-pub type Failure = String;
+/// A failed attempt: why, in one line (the bot's last stderr line, the HTTP status, the timeout, the
+/// model's own message), and whether another attempt may go better.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: String,
+    /// False when the request is refused for good (a model's bad request, access denied): it fails at
+    /// once, with no further calls.
+    pub retry: bool,
+}
+
+impl Failure {
+    /// A failure another attempt may not have (a crash, a time-out, throttling, a server fault).
+    pub fn retry(error: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            retry: true,
+        }
+    }
+
+    /// A request refused for good: trying again would only be refused again.
+    pub fn refused(error: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            retry: false,
+        }
+    }
+}
+
+/// Why a user's bot failed an attempt: always worth another attempt, as far as botpub can tell.
+type Why = String;
 
 impl Bot {
     /// Calls the bot once; the answer's fields (at least `response`), or why the attempt failed.
@@ -27,16 +59,20 @@ impl Bot {
         document: &Value,
         timeout: Duration,
     ) -> Result<Map<String, Value>, Failure> {
-        let input = serde_json::to_vec(document).map_err(|e| e.to_string())?;
+        let input = || serde_json::to_vec(document).map_err(|e| Failure::retry(e.to_string()));
         match self {
-            Bot::Exec { program, args } => exec(program, args, input, timeout).await,
+            Bot::Exec { program, args } => exec(program, args, input()?, timeout)
+                .await
+                .map_err(Failure::retry),
             Bot::Http { url } => {
-                let url = url.clone();
+                let (url, input) = (url.clone(), input()?);
                 // ureq blocks; its own timeout ends the call, so the thread never outlives it for long.
                 tokio::task::spawn_blocking(move || http(&url, &input, timeout))
                     .await
-                    .map_err(|e| format!("the bot call stopped: {e}"))?
+                    .map_err(|e| Failure::retry(format!("the bot call stopped: {e}")))?
+                    .map_err(Failure::retry)
             }
+            Bot::Model(model) => model.call(document, timeout).await,
         }
     }
 }
@@ -46,7 +82,7 @@ async fn exec(
     args: &[String],
     input: Vec<u8>,
     timeout: Duration,
-) -> Result<Map<String, Value>, Failure> {
+) -> Result<Map<String, Value>, Why> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -117,7 +153,7 @@ async fn tail(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Vec<u8> {
     kept
 }
 
-fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>, Failure> {
+fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>, Why> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -220,7 +256,7 @@ mod tests {
             .call(&doc, second)
             .await
             .unwrap_err();
-        assert_eq!(failure, "no model");
+        assert_eq!(failure, Failure::retry("no model"));
         let failure = bot(
             "cat >/dev/null; yes noise | head -c 3000000 >&2; echo 'the real reason' >&2; exit 1",
         )
@@ -228,13 +264,16 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(
-            failure, "the real reason",
+            failure.error, "the real reason",
             "a chatty stderr keeps its last line"
         );
         let failure = bot("sleep 5")
             .call(&doc, Duration::from_millis(200))
             .await
             .unwrap_err();
-        assert!(failure.starts_with("timed out after 200ms"), "{failure}");
+        assert!(
+            failure.error.starts_with("timed out after 200ms"),
+            "{failure:?}"
+        );
     }
 }

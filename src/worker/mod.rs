@@ -1,7 +1,7 @@
 //! `botpub worker`: answers a published bot's requests. It receives them from the bot's queue with a
 //! heartbeat that keeps each message hidden while it runs, and on Ctrl-C or SIGTERM stops receiving, lets
 //! running requests finish, and releases what it cannot finish ([`run`]). Each message ([`answer`]) goes to
-//! the user's bot ([`bot`]), for a conversation with its history, and its answer is written before the
+//! the user's bot ([`bot`]) or a model ([`model`]), for a conversation with its history, and its answer is written before the
 //! message is deleted (at-least-once delivery, answered once). A request SQS gives up on without an answer
 //! (its deliveries reached workers that stopped or died) is marked `failed` ([`given_up`]).
 //!
@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod bot;
 pub mod given_up;
+pub mod model;
 pub mod run;
 
 pub use bot::Bot;

@@ -213,6 +213,22 @@ impl World {
             .unwrap()
     }
 
+    /// The base URL and default API key of each of these published bots.
+    pub fn apis(&self, bot_ids: &[&str]) -> std::collections::HashMap<String, (String, String)> {
+        let sdk = self.sdk();
+        bot_ids
+            .iter()
+            .map(|id| {
+                let status = self
+                    .botpub_bot("status", id, &["--output", "json"])
+                    .expect(0)
+                    .json();
+                let key = sdk.key_value(&sdk.output(&self.stack(id), "DefaultApiKeyId"));
+                (id.to_string(), (self.api_url(&status), key))
+            })
+            .collect()
+    }
+
     /// The base URL of a published API on LocalStack, as `status` and `publish` print it through a
     /// custom endpoint (`{endpoint}/_aws/execute-api/{api}/{stage}`), always pointed at LocalStack itself
     /// (not at a proxy the command may have gone through).
@@ -412,4 +428,38 @@ pub fn unsafe_kill(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args([&format!("-{signal}"), &pid.to_string()])
         .status();
+}
+
+/// A Python server of the project's on a free loopback port (a bot server, a model stand-in) that prints
+/// `listening on URL` first; killed when dropped.
+pub struct LoopbackServer {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl LoopbackServer {
+    /// Starts `script` (relative to the repository) with `--port 0`.
+    pub fn start(script: &str) -> LoopbackServer {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(root().join(script))
+            .args(["--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().trim_start_matches("listening on ").to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{script}: {line}");
+        LoopbackServer { child, url }
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

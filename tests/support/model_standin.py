@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""A stand-in for the model servers `botpub worker` answers from, on loopback, speaking their real wire
+protocol so that the worker's real client runs end to end (no model, no account, no network):
+
+  OpenAI-compatible chat completions (vLLM, Ollama, llama.cpp's server, LiteLLM):
+    POST /v1/chat/completions  ->  {"choices": [{"message": {...}, "finish_reason"}], "usage": {...}, "model"}
+    errors as OpenAI sends them: {"error": {"message", "type", "code"}} with the HTTP status
+
+    python3 tests/support/model_standin.py --port 0 [--delay-ms 100]
+
+prints `listening on http://127.0.0.1:PORT` and serves until killed. The answer is made from the request, so
+a test can tell what the model was sent: "You said: <last user text>" (with the number of messages and of
+turns before it), usage counts words (input: every message's words, output: the answer's).
+
+For the tests:
+  GET  /_standin/calls           every request received, in order: {"path", "headers", "body"}
+  POST /_standin/fail            {"status": 429, "message": "...", "times": 2}: the next `times` model calls
+                                 answer that error instead (throttling, refusals, access denied...)
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+lock = threading.Lock()
+calls = []
+failures = []
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def words(text):
+    return len(str(text).split())
+
+
+def text_of(content):
+    """An OpenAI message's content: a string, or a list of parts."""
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content or ""
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    delay = 0.0
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, doc):
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def read_json(self):
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError:
+            return None
+
+    def do_GET(self):
+        if self.path == "/_standin/calls":
+            with lock:
+                return self.reply(200, list(calls))
+        self.reply(404, {"error": {"message": f"no route {self.path}", "type": "not_found_error"}})
+
+    def do_POST(self):
+        body = self.read_json()
+        if self.path == "/_standin/fail":
+            with lock:
+                failures.extend([body] * int(body.get("times", 1)))
+            return self.reply(200, {"queued": len(failures)})
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            return self.reply(404, {"error": {"message": f"no route {self.path}", "type": "not_found_error"}})
+        with lock:
+            calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            failure = failures.pop(0) if failures else None
+        if failure:
+            status = int(failure.get("status", 500))
+            return self.reply(status, {"error": {
+                "message": failure.get("message", "the stand-in was told to fail"),
+                "type": ERROR_TYPES.get(status, "server_error"),
+                "code": failure.get("code"),
+            }})
+        if body is None or not isinstance(body.get("messages"), list):
+            return self.reply(400, {"error": {"message": "messages: field required", "type": "invalid_request_error"}})
+        time.sleep(self.delay)
+        messages = body["messages"]
+        users = [m for m in messages if m.get("role") == "user"]
+        last = text_of(users[-1]["content"]) if users else ""
+        turns = len([m for m in messages if m.get("role") in ("user", "assistant")]) - 1
+        answer = f"You said: {last} ({len(messages)} messages, {turns} turns before)"
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if limit is not None and words(answer) > limit:
+            answer = " ".join(answer.split()[:limit])
+            finish = "length"
+        prompt = sum(words(text_of(m.get("content"))) for m in messages)
+        self.reply(200, {
+            "id": f"chatcmpl-{len(calls)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "stand-in"),
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": answer},
+                "finish_reason": finish,
+            }],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": words(answer),
+                      "total_tokens": prompt + words(answer)},
+        })
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay-ms", type=int, default=0, help="time the model takes to answer")
+    args = parser.parse_args()
+    Handler.delay = args.delay_ms / 1000
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
