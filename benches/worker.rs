@@ -1,7 +1,9 @@
 //! Worker benchmark on LocalStack: `botpub worker --http --concurrency 8` against a hand-written boto3
 //! consumer of the kind tutorials show (long poll, one message at a time, call the bot, put the result,
 //! delete), both calling the same bot server (examples/bots/server.py) that answers after 100 ms; the exec
-//! mode's cost per request; and `botpub ask` against seed 000's client loop (POST, then GET every 2 s).
+//! mode's cost per request; each model backend (`--bedrock`, `--agentcore`, `--openai`) against the
+//! project's model stand-in (tests/support/model_standin.py) answering in 100 ms; and `botpub ask`
+//! against seed 000's client loop (POST, then GET every 2 s).
 //!
 //!   cargo bench --bench worker     full measurement (release build; 500 requests a side, ~2.5 min)
 //!   cargo test --bench worker      smoke run (debug build, 20 requests a side, ~40 s)
@@ -27,6 +29,7 @@ use support::{LocalStack, REGION, utc_now, verdict};
 
 const TARGET_THROUGHPUT: f64 = 5.0;
 const TARGET_OWN_MS: f64 = 30.0;
+const TARGET_MODEL_OWN_MS: f64 = 20.0;
 const TARGET_ASK: f64 = 5.0;
 const BOT_DELAY_MS: u32 = 100;
 
@@ -113,6 +116,17 @@ impl Bench {
 
     /// botpub worker until it has answered `n`: wall seconds and (handling ms, bot ms) per request.
     fn worker(&self, n: usize, concurrency: u32, bot: &[&str]) -> (f64, Vec<(f64, f64)>) {
+        self.worker_with_env(n, concurrency, bot, &[])
+    }
+
+    /// [`Bench::worker`] with more environment (a model backend's endpoint).
+    fn worker_with_env(
+        &self,
+        n: usize,
+        concurrency: u32,
+        bot: &[&str],
+        env: &[(&str, &str)],
+    ) -> (f64, Vec<(f64, f64)>) {
         let n = n.to_string();
         let concurrency = concurrency.to_string();
         let mut args = vec![
@@ -131,7 +145,11 @@ impl Bench {
         ];
         args.extend_from_slice(bot);
         let started = Instant::now();
-        let out = self.botpub(&args).output().unwrap();
+        let out = self
+            .botpub(&args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
         let wall = started.elapsed().as_secs_f64();
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{log}");
@@ -167,9 +185,14 @@ impl Drop for Stopped {
     }
 }
 
-fn bot_server(root: &Path) -> (Stopped, String) {
+/// A model backend: its name, the worker's options and environment for it.
+type Backend<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// A server of the project's that answers after the bench's bot delay: the example bot server, or the
+/// model stand-in.
+fn bot_server(root: &Path, script: &str) -> (Stopped, String) {
     let mut child = Command::new("python3")
-        .arg(root.join("examples/bots/server.py"))
+        .arg(root.join(script))
         .args(["--port", "0", "--delay-ms", &BOT_DELAY_MS.to_string()])
         .stdout(Stdio::piped())
         .spawn()
@@ -284,7 +307,7 @@ fn main() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (server, bot_url) = bot_server(&root);
+    let (server, bot_url) = bot_server(&root, "examples/bots/server.py");
 
     // 1. The hand-written boto3 consumer.
     let posted = bench.post(n, "reference");
@@ -328,7 +351,43 @@ fn main() {
     let exec_bot: Vec<f64> = exec_times.iter().map(|(_, bot)| *bot).collect();
     let exec_own: Vec<f64> = exec_times.iter().map(|(all, bot)| all - bot).collect();
 
-    // 4. ask against seed 000's client loop, with a worker running.
+    // 4. The model backends, one request at a time, each against the stand-in answering in 100 ms: the
+    // worker's own time beyond the model call (building the prompt, the client, the result).
+    let (standin, standin_url) = bot_server(&root, "tests/support/model_standin.py");
+    let openai_url = format!("{standin_url}/v1");
+    let backends: [Backend; 3] = [
+        (
+            "--bedrock",
+            vec!["--bedrock", "anthropic.claude-3-haiku-20240307-v1:0"],
+            vec![("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", standin_url.as_str())],
+        ),
+        (
+            "--agentcore",
+            vec![
+                "--agentcore",
+                "arn:aws:bedrock-agentcore:us-east-1:000000000000:runtime/bench-a1b2c3d4e5",
+            ],
+            vec![("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", standin_url.as_str())],
+        ),
+        (
+            "--openai",
+            vec!["--openai", &openai_url, "--model", "bench"],
+            vec![],
+        ),
+    ];
+    let mut model_rows = Vec::new();
+    for (name, args, env) in &backends {
+        let posted = bench.post(single_n, name);
+        let (_, times) = bench.worker_with_env(single_n, 1, args, env);
+        bench.latencies(&posted);
+        assert_eq!(times.len(), single_n, "{name}: every request answered once");
+        let own: Vec<f64> = times.iter().map(|(all, model)| all - model).collect();
+        let model: Vec<f64> = times.iter().map(|(_, model)| *model).collect();
+        model_rows.push((*name, own, model));
+    }
+    drop(standin);
+
+    // 5. ask against seed 000's client loop, with a worker running.
     let mut worker = bench
         .botpub(&[
             "worker",
@@ -442,6 +501,15 @@ fn main() {
         percentile(&exec_own, 0.5),
         exec_n as f64 / exec_s
     );
+    for (name, own, model) in &model_rows {
+        let p50 = percentile(own, 0.5);
+        println!(
+            "| `{name}` against its stand-in ({BOT_DELAY_MS} ms), one at a time, {single_n} requests: own time beyond the model call p50 / p95 | | {p50:.1} / {:.1} ms (model call p50 {:.0} ms) | ≤ {TARGET_MODEL_OWN_MS} ms p50: {} |",
+            percentile(own, 0.95),
+            percentile(model, 0.5),
+            verdict(p50 <= TARGET_MODEL_OWN_MS)
+        );
+    }
     println!(
         "| time to the answer, {BOT_DELAY_MS} ms bot, median of {asks}: seed client loop (2 s polls) / botpub ask | {:.0} ms | {:.0} ms ({ask_ratio:.1}×) | ≥ {TARGET_ASK}×: {} |",
         percentile(&seed_ms, 0.5),

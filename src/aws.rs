@@ -47,6 +47,16 @@ pub struct Aws {
     /// The S3 endpoint when it is not AWS's own (LocalStack, a proxy): template URLs must point there.
     pub s3_endpoint: Option<String>,
     requests: Arc<Recorder>,
+    /// What every client is made from, for the clients only some commands need (the model backends).
+    config: aws_config::SdkConfig,
+}
+
+/// A model call's timeouts: connecting is quick, answering is the worker's `--timeout` to bound.
+fn model_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .disable_operation_attempt_timeout()
+        .build()
 }
 
 /// Fails within two seconds when the host of a custom endpoint does not resolve.
@@ -198,7 +208,32 @@ impl Aws {
             localstack: Arc::default(),
             s3_endpoint,
             requests,
+            config,
         })
+    }
+
+    /// A Bedrock Runtime client (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME` reaches a stand-in). A model may take
+    /// minutes: the worker's own timeout ends a call, and throttling is retried three times here.
+    pub fn bedrock_runtime(&self) -> aws_sdk_bedrockruntime::Client {
+        aws_sdk_bedrockruntime::Client::from_conf(
+            aws_sdk_bedrockruntime::config::Builder::from(&self.config)
+                .retry_config(RetryConfig::standard().with_max_attempts(3))
+                .timeout_config(model_timeouts())
+                .interceptor(RecorderHandle(self.requests.clone()))
+                .build(),
+        )
+    }
+
+    /// An AgentCore client (`AWS_ENDPOINT_URL_BEDROCK_AGENTCORE` reaches a stand-in), timed and retried as
+    /// [`Aws::bedrock_runtime`].
+    pub fn agentcore(&self) -> aws_sdk_bedrockagentcore::Client {
+        aws_sdk_bedrockagentcore::Client::from_conf(
+            aws_sdk_bedrockagentcore::config::Builder::from(&self.config)
+                .retry_config(RetryConfig::standard().with_max_attempts(3))
+                .timeout_config(model_timeouts())
+                .interceptor(RecorderHandle(self.requests.clone()))
+                .build(),
+        )
     }
 
     /// The URL clients call a published API at. On AWS that is the stack's `Endpoint` output

@@ -306,11 +306,13 @@ pub enum Command {
                       field (other fields such as `usage` are kept) or plain text. Exit 0 (or a 2xx answer) is success.\n\
                       Ctrl-C or SIGTERM stops receiving; running requests get --grace to finish, and what is left is handed \
                       back to the queue. A second signal stops at once. Exit 0 after a clean stop.\n\n\
-                      A model answers with no code: --openai BASE_URL --model NAME (the conversation becomes its messages; \
-                      the result has response, usage {input_tokens, output_tokens}, model and stop_reason).\n\n\
+                      A model answers with no code: --bedrock MODEL_ID, --agentcore RUNTIME_ARN or --openai BASE_URL --model NAME \
+                      (the conversation becomes its messages; the result has response, usage {input_tokens, output_tokens}, \
+                      model and stop_reason).\n\n\
                       Example:\n  botpub worker support-bot -- python3 examples/bots/echo.py\n  \
                       botpub worker support-bot --http http://127.0.0.1:8080/invocations --concurrency 16\n  \
-                      botpub worker support-bot --openai http://127.0.0.1:11434/v1 --model llama3.2 --system \"Be brief.\"",
+                      botpub worker support-bot --bedrock anthropic.claude-3-5-haiku-20241022-v1:0 --system \"Be brief.\"\n  \
+                      botpub worker support-bot --openai http://127.0.0.1:11434/v1 --model llama3.2",
         group(clap::ArgGroup::new("bot").required(true))
     )]
     Worker {
@@ -319,35 +321,8 @@ pub enum Command {
         /// POST each request to this bot server instead of running a command.
         #[arg(long, value_name = "URL", group = "bot")]
         http: Option<String>,
-        /// Answer from a model behind an OpenAI-compatible API (vLLM, Ollama, llama.cpp's server,
-        /// LiteLLM), e.g. http://127.0.0.1:11434/v1; needs --model.
-        #[arg(long, value_name = "BASE_URL", group = "bot", requires = "model")]
-        openai: Option<String>,
-        /// The model the --openai server answers with.
-        #[arg(long, value_name = "NAME", conflicts_with_all = ["http", "command"])]
-        model: Option<String>,
-        /// The environment variable holding the --openai server's API key (local servers need none).
-        #[arg(long, value_name = "VAR", requires = "openai")]
-        api_key_env: Option<String>,
-        /// The system prompt sent to the model with every request.
-        #[arg(
-            long,
-            value_name = "TEXT",
-            conflicts_with = "system_file",
-            requires = "openai"
-        )]
-        system: Option<String>,
-        /// The system prompt, read from a file.
-        #[arg(long, value_name = "FILE", requires = "openai")]
-        system_file: Option<std::path::PathBuf>,
-        /// The most output tokens a client may ask of the model (its `max_tokens`), and what is asked
-        /// when it says nothing.
-        #[arg(long, value_name = "N", requires = "openai", value_parser = clap::value_parser!(u32).range(1..))]
-        max_tokens: Option<u32>,
-        /// The most tokens (estimated) of system prompt, conversation history and question sent to the
-        /// model; the oldest turns are left out first.
-        #[arg(long, value_name = "N", requires = "openai", default_value_t = botpub::worker::model::DEFAULT_MAX_HISTORY_TOKENS, value_parser = clap::value_parser!(u32).range(100..))]
-        max_history_tokens: u32,
+        #[command(flatten)]
+        model: Box<ModelArgs>,
         /// Requests worked on at once (1 to 1000).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
         concurrency: u16,
@@ -596,4 +571,43 @@ pub enum ProgressArg {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// How the worker reaches a model with no code of the user's: the backend, and the options every backend
+/// shares (system prompt, token limits).
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Answer from a model on Amazon Bedrock (Converse API): a model id, inference profile id or ARN.
+    #[arg(long, value_name = "MODEL_ID", group = "bot")]
+    pub bedrock: Option<String>,
+    /// Answer from an agent on Amazon Bedrock AgentCore Runtime (InvokeAgentRuntime).
+    #[arg(long, value_name = "RUNTIME_ARN", group = "bot")]
+    pub agentcore: Option<String>,
+    /// The --agentcore runtime's endpoint (qualifier), e.g. DEFAULT.
+    #[arg(long, value_name = "Q", conflicts_with_all = ["http", "command", "bedrock", "openai"])]
+    pub qualifier: Option<String>,
+    /// Answer from a model behind an OpenAI-compatible API (vLLM, Ollama, llama.cpp's server,
+    /// LiteLLM), e.g. http://127.0.0.1:11434/v1; needs --model.
+    #[arg(long, value_name = "BASE_URL", group = "bot", requires = "model")]
+    pub openai: Option<String>,
+    /// The model the --openai server answers with.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["http", "command", "bedrock", "agentcore"])]
+    pub model: Option<String>,
+    /// The environment variable holding the --openai server's API key (local servers need none).
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["http", "command", "bedrock", "agentcore"])]
+    pub api_key_env: Option<String>,
+    /// The system prompt sent to the model with every request.
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["system_file", "http", "command"])]
+    pub system: Option<String>,
+    /// The system prompt, read from a file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["http", "command"])]
+    pub system_file: Option<std::path::PathBuf>,
+    /// The most output tokens a client may ask of the model (its `max_tokens`), and what is asked
+    /// when it says nothing.
+    #[arg(long, value_name = "N", conflicts_with_all = ["http", "command"], value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: Option<u32>,
+    /// The most tokens (estimated) of system prompt, conversation history and question sent to the
+    /// model; the oldest turns are left out first.
+    #[arg(long, value_name = "N", conflicts_with_all = ["http", "command"], default_value_t = botpub::worker::model::DEFAULT_MAX_HISTORY_TOKENS, value_parser = clap::value_parser!(u32).range(100..))]
+    pub max_history_tokens: u32,
 }

@@ -62,13 +62,7 @@ pub fn main() -> ExitCode {
         Command::Worker {
             bot_id,
             http,
-            openai,
             model,
-            api_key_env,
-            system,
-            system_file,
-            max_tokens,
-            max_history_tokens,
             concurrency,
             timeout,
             grace,
@@ -82,16 +76,21 @@ pub fn main() -> ExitCode {
             worker::WorkerArgs {
                 bot_id,
                 http: http.as_deref(),
-                openai: openai.as_deref().map(|base_url| worker::OpenAiArgs {
+                bedrock: model.bedrock.as_deref(),
+                agentcore: model
+                    .agentcore
+                    .as_deref()
+                    .map(|arn| (arn, model.qualifier.as_deref())),
+                openai: model.openai.as_deref().map(|base_url| worker::OpenAiArgs {
                     base_url,
-                    model: model.as_deref().unwrap_or_default(),
-                    api_key_env: api_key_env.as_deref(),
+                    model: model.model.as_deref().unwrap_or_default(),
+                    api_key_env: model.api_key_env.as_deref(),
                 }),
                 model_options: worker::ModelArgs {
-                    system: system.as_deref(),
-                    system_file: system_file.as_deref(),
-                    max_tokens: *max_tokens,
-                    max_history_tokens: *max_history_tokens,
+                    system: model.system.as_deref(),
+                    system_file: model.system_file.as_deref(),
+                    max_tokens: model.max_tokens,
+                    max_history_tokens: model.max_history_tokens,
                 },
                 command,
                 concurrency: *concurrency,

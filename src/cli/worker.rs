@@ -19,6 +19,10 @@ use super::setup::{confirm, connect};
 pub struct WorkerArgs<'a> {
     pub bot_id: &'a str,
     pub http: Option<&'a str>,
+    /// `--bedrock MODEL_ID`.
+    pub bedrock: Option<&'a str>,
+    /// `--agentcore RUNTIME_ARN [--qualifier Q]`.
+    pub agentcore: Option<(&'a str, Option<&'a str>)>,
     pub openai: Option<OpenAiArgs<'a>>,
     pub model_options: ModelArgs<'a>,
     pub command: &'a [String],
@@ -69,32 +73,45 @@ pub async fn worker(
     aws_args: &AwsArgs,
     output: Output,
 ) -> anyhow::Result<u8> {
-    let bot = match (args.http, &args.openai, args.command.split_first()) {
-        (Some(url), _, _) => Bot::Http {
+    let aws = connect(aws_args, None).await?;
+    let model = |backend| args.model_options.model(backend).map(Bot::Model);
+    let bot = if let Some(url) = args.http {
+        Bot::Http {
             url: url.to_string(),
-        },
-        (None, Some(openai), _) => {
-            let api_key = match openai.api_key_env {
-                Some(var) => Some(std::env::var(var).map_err(|_| {
-                    anyhow::anyhow!("--api-key-env {var}: the environment has no {var}")
-                })?),
-                None => None,
-            };
-            Bot::Model(args.model_options.model(Backend::OpenAi {
-                base_url: openai.base_url.to_string(),
-                model: openai.model.to_string(),
-                api_key,
-            })?)
         }
-        (None, None, Some((program, rest))) => Bot::Exec {
+    } else if let Some(model_id) = args.bedrock {
+        model(Backend::Bedrock {
+            client: aws.bedrock_runtime(),
+            model_id: model_id.to_string(),
+        })?
+    } else if let Some((runtime_arn, qualifier)) = args.agentcore {
+        model(Backend::AgentCore {
+            client: aws.agentcore(),
+            runtime_arn: runtime_arn.to_string(),
+            qualifier: qualifier.map(str::to_string),
+        })?
+    } else if let Some(openai) = &args.openai {
+        let api_key = match openai.api_key_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                anyhow::anyhow!("--api-key-env {var}: the environment has no {var}")
+            })?),
+            None => None,
+        };
+        model(Backend::OpenAi {
+            base_url: openai.base_url.to_string(),
+            model: openai.model.to_string(),
+            api_key,
+        })?
+    } else if let Some((program, rest)) = args.command.split_first() {
+        Bot::Exec {
             program: program.clone(),
             args: rest.to_vec(),
-        },
-        (None, None, None) => {
-            anyhow::bail!("give the bot: `-- COMMAND ARGS...`, `--http URL` or `--openai BASE_URL`")
         }
+    } else {
+        anyhow::bail!(
+            "give the bot: `-- COMMAND ARGS...`, `--http URL`, `--bedrock MODEL_ID`, `--agentcore RUNTIME_ARN` or `--openai BASE_URL`"
+        )
     };
-    let aws = connect(aws_args, None).await?;
     let queue = BotQueue::find(&aws, &target.prefix, args.bot_id).await?;
     if let Some(mapping) = queue.lambda_worker(&aws).await? {
         return Err(Blocked(format!(

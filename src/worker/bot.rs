@@ -169,11 +169,12 @@ fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>
             other => format!("calling {url}: {other}"),
         })?;
     let status = reply.status();
-    let event_stream = reply
+    let content_type = reply
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+        .unwrap_or_default()
+        .to_string();
     let body = reply
         .body_mut()
         .with_config()
@@ -184,14 +185,20 @@ fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>
         let first = body.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         return Err(format!("{url} answered {status}: {}", clip(first, 300)));
     }
-    if event_stream {
-        return Ok(answer(json!(joined_events(&body))));
+    Ok(answer_of(&content_type, &body))
+}
+
+/// A bot server's or an agent's answer as result fields: a JSON object with `response` as it is, other
+/// JSON or text as the `response`, and an event stream's `data:` chunks joined.
+pub fn answer_of(content_type: &str, body: &str) -> Map<String, Value> {
+    if content_type.starts_with("text/event-stream") {
+        return answer(json!(joined_events(body)));
     }
-    Ok(match serde_json::from_str::<Value>(&body) {
+    match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(fields)) if fields.contains_key("response") => fields,
         Ok(other) => answer(other),
         Err(_) => answer(json!(body)),
-    })
+    }
 }
 
 /// The text of a server-sent event stream: its `data:` chunks joined, each a JSON string's content when

@@ -189,6 +189,17 @@ impl World {
 
     /// `botpub worker BOT_ID MORE... -- BOT...` with JSON log and summary, its output piped.
     pub fn worker(&self, bot_id: &str, more: &[&str], bot: &[&str]) -> std::process::Child {
+        self.worker_with_env(bot_id, more, bot, &[])
+    }
+
+    /// [`World::worker`] with more environment (a model backend's endpoint).
+    pub fn worker_with_env(
+        &self,
+        bot_id: &str,
+        more: &[&str],
+        bot: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Child {
         let mut args = vec![
             "worker",
             bot_id,
@@ -206,6 +217,7 @@ impl World {
         }
         self.command(&self.endpoint)
             .args(&args)
+            .envs(env.iter().copied())
             .current_dir(root())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -5,6 +5,12 @@ protocol so that the worker's real client runs end to end (no model, no account,
   OpenAI-compatible chat completions (vLLM, Ollama, llama.cpp's server, LiteLLM):
     POST /v1/chat/completions  ->  {"choices": [{"message": {...}, "finish_reason"}], "usage": {...}, "model"}
     errors as OpenAI sends them: {"error": {"message", "type", "code"}} with the HTTP status
+  Amazon Bedrock Runtime's Converse (restJson1, as the AWS SDKs call it; the signature is not checked):
+    POST /model/{modelId}/converse  ->  {"output": {"message": ...}, "stopReason", "usage": {"inputTokens", ...}}
+    errors as AWS sends them: the HTTP status, `x-amzn-ErrorType: ThrottlingException`, {"message": ...}
+  Amazon Bedrock AgentCore Runtime's InvokeAgentRuntime:
+    POST /runtimes/{arn}/invocations?qualifier=Q (session in X-Amzn-Bedrock-AgentCore-Runtime-Session-Id)
+    ->  application/json {"response", "usage"}, or text/event-stream chunks when the payload says "stream"
 
     python3 tests/support/model_standin.py --port 0 [--delay-ms 100]
 
@@ -27,6 +33,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 lock = threading.Lock()
 calls = []
 failures = []
+
+AWS_ERRORS = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -71,6 +86,67 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
+    def record(self, protocol, body):
+        """Keeps the call for the tests; the scripted failure it must answer, if any."""
+        with lock:
+            calls.append({"protocol": protocol, "path": self.path, "headers": dict(self.headers), "body": body})
+            return failures.pop(0) if failures else None
+
+    def aws_call(self, protocol, body, answer):
+        failure = self.record(protocol, body)
+        if failure:
+            status = int(failure.get("status", 500))
+            error = AWS_ERRORS.get(status, "InternalServerException")
+            payload = json.dumps({"message": failure.get("message", "the stand-in was told to fail")}).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("x-amzn-ErrorType", error)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            return self.wfile.write(payload)
+        if body is None:
+            return self.reply(400, {"message": "the body is not JSON"})
+        time.sleep(self.delay)
+        answer(body)
+
+    def converse(self, body):
+        messages = body.get("messages", [])
+        texts = [" ".join(c.get("text", "") for c in m.get("content", [])) for m in messages]
+        system = " ".join(s.get("text", "") for s in body.get("system", []))
+        last = texts[-1] if texts else ""
+        count = len(messages) + (1 if system else 0)
+        answer = f"You said: {last} ({count} messages, {len(messages) - 1} turns before)"
+        limit = body.get("inferenceConfig", {}).get("maxTokens")
+        stop = "end_turn"
+        if limit is not None and words(answer) > limit:
+            answer = " ".join(answer.split()[:limit])
+            stop = "max_tokens"
+        prompt = sum(words(t) for t in texts) + words(system)
+        self.reply(200, {
+            "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
+            "stopReason": stop,
+            "usage": {"inputTokens": prompt, "outputTokens": words(answer), "totalTokens": prompt + words(answer)},
+            "metrics": {"latencyMs": int(self.delay * 1000)},
+        })
+
+    def invoke_agent(self, body):
+        session = self.headers.get("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id", "")
+        answer = f"You said: {body.get('prompt', '')}"
+        if body.get("stream"):
+            chunks = [json.dumps(word + " ") for word in answer.split()]
+            payload = "".join(f"data: {chunk}\n\n" for chunk in chunks).encode()
+            content_type = "text/event-stream"
+        else:
+            payload = json.dumps({"response": answer, "usage": {
+                "input_tokens": words(body.get("prompt", "")), "output_tokens": words(answer)}}).encode()
+            content_type = "application/json"
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id", session)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def do_GET(self):
         if self.path == "/_standin/calls":
             with lock:
@@ -83,11 +159,14 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 failures.extend([body] * int(body.get("times", 1)))
             return self.reply(200, {"queued": len(failures)})
-        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+        path = self.path.split("?")[0]
+        if path.startswith("/model/") and path.endswith("/converse"):
+            return self.aws_call("converse", body, self.converse)
+        if path.startswith("/runtimes/") and path.endswith("/invocations"):
+            return self.aws_call("agentcore", body, self.invoke_agent)
+        if path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             return self.reply(404, {"error": {"message": f"no route {self.path}", "type": "not_found_error"}})
-        with lock:
-            calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            failure = failures.pop(0) if failures else None
+        failure = self.record("openai", body)
         if failure:
             status = int(failure.get("status", 500))
             return self.reply(status, {"error": {

@@ -3,10 +3,12 @@
 //! conversation's earlier turns in order, alternating and starting with the user, trimmed oldest first to
 //! a token budget), passes the client's `temperature` and `max_tokens` on (capped by the worker), and
 //! turns the model's answer into seed 000's result fields: `response`, `usage: {input_tokens,
-//! output_tokens}`, `model`, `stop_reason`. Each backend ([`openai`]) speaks one wire protocol and says
-//! whether a failure is worth another attempt (throttling, 5xx, time-outs) or final (a request the
-//! model refuses, access denied, an unknown model).
+//! output_tokens}`, `model`, `stop_reason`. Each backend ([`bedrock`], [`agentcore`], [`openai`]) speaks
+//! one wire protocol and says whether a failure is worth another attempt (throttling, 5xx, time-outs) or
+//! final (a request the model refuses, access denied, an unknown model).
 
+pub mod agentcore;
+pub mod bedrock;
 pub mod openai;
 
 use serde_json::{Map, Value, json};
@@ -28,6 +30,17 @@ pub struct Model {
 /// Where the model is.
 #[derive(Debug, Clone)]
 pub enum Backend {
+    /// Amazon Bedrock's Converse API, for a model id, inference profile id or ARN.
+    Bedrock {
+        client: aws_sdk_bedrockruntime::Client,
+        model_id: String,
+    },
+    /// An agent on Amazon Bedrock AgentCore Runtime.
+    AgentCore {
+        client: aws_sdk_bedrockagentcore::Client,
+        runtime_arn: String,
+        qualifier: Option<String>,
+    },
     /// An OpenAI-compatible `POST {base_url}/chat/completions`.
     OpenAi {
         base_url: String,
@@ -91,22 +104,45 @@ impl Model {
         timeout: std::time::Duration,
     ) -> Result<Map<String, Value>, Failure> {
         let prompt = self.prompt(document);
-        let reply = match &self.backend {
-            Backend::OpenAi {
-                base_url,
-                model,
-                api_key,
-            } => {
-                let (base_url, model, api_key) = (base_url.clone(), model.clone(), api_key.clone());
-                // ureq blocks; its own timeout ends the call, so the thread never outlives it for long.
-                tokio::task::spawn_blocking(move || {
-                    openai::complete(&base_url, &model, api_key.as_deref(), &prompt, timeout)
-                })
-                .await
-                .map_err(|e| Failure::retry(format!("the model call stopped: {e}")))??
+        let call = async {
+            match &self.backend {
+                Backend::Bedrock { client, model_id } => {
+                    bedrock::converse(client, model_id, &prompt)
+                        .await
+                        .map(fields)
+                }
+                Backend::AgentCore {
+                    client,
+                    runtime_arn,
+                    qualifier,
+                } => {
+                    agentcore::invoke(client, runtime_arn, qualifier.as_deref(), document, &prompt)
+                        .await
+                }
+                Backend::OpenAi {
+                    base_url,
+                    model,
+                    api_key,
+                } => {
+                    let (base_url, model) = (base_url.clone(), model.clone());
+                    let (api_key, prompt) = (api_key.clone(), prompt.clone());
+                    // ureq blocks; its own timeout ends the call, so the thread never outlives it.
+                    tokio::task::spawn_blocking(move || {
+                        openai::complete(&base_url, &model, api_key.as_deref(), &prompt, timeout)
+                    })
+                    .await
+                    .map_err(|e| Failure::retry(format!("the model call stopped: {e}")))?
+                    .map(fields)
+                }
             }
         };
-        Ok(fields(reply))
+        match tokio::time::timeout(timeout, call).await {
+            Ok(answered) => answered,
+            Err(_) => Err(Failure::retry(format!(
+                "the model did not answer within {}",
+                humantime::format_duration(timeout)
+            ))),
+        }
     }
 
     /// The messages and options for one request document.
