@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::model::Model;
+pub use super::reply::Failure;
+use super::reply::{answer_of, response};
 
 /// How the worker reaches the bot.
 #[derive(Debug, Clone)]
@@ -19,34 +21,6 @@ pub enum Bot {
     Http { url: String },
     /// A model answers, with no code of the user's ([`super::model`]).
     Model(Model),
-}
-
-/// A failed attempt: why, in one line (the bot's last stderr line, the HTTP status, the timeout, the
-/// model's own message), and whether another attempt may go better.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub error: String,
-    /// False when the request is refused for good (a model's bad request, access denied): it fails at
-    /// once, with no further calls.
-    pub retry: bool,
-}
-
-impl Failure {
-    /// A failure another attempt may not have (a crash, a time-out, throttling, a server fault).
-    pub fn retry(error: impl Into<String>) -> Failure {
-        Failure {
-            error: error.into(),
-            retry: true,
-        }
-    }
-
-    /// A request refused for good: trying again would only be refused again.
-    pub fn refused(error: impl Into<String>) -> Failure {
-        Failure {
-            error: error.into(),
-            retry: false,
-        }
-    }
 }
 
 /// Why a user's bot failed an attempt: always worth another attempt, as far as botpub can tell.
@@ -128,7 +102,7 @@ async fn exec(
     let text = String::from_utf8_lossy(&out);
     Ok(match serde_json::from_str::<Value>(text.trim()) {
         Ok(Value::Object(fields)) if fields.contains_key("response") => fields,
-        _ => answer(json!(text.trim_end_matches(['\n', '\r']))),
+        _ => response(json!(text.trim_end_matches(['\n', '\r']))),
     })
 }
 
@@ -188,39 +162,6 @@ fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>
     Ok(answer_of(&content_type, &body))
 }
 
-/// A bot server's or an agent's answer as result fields: a JSON object with `response` as it is, other
-/// JSON or text as the `response`, and an event stream's `data:` chunks joined.
-pub fn answer_of(content_type: &str, body: &str) -> Map<String, Value> {
-    if content_type.starts_with("text/event-stream") {
-        return answer(json!(joined_events(body)));
-    }
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(fields)) if fields.contains_key("response") => fields,
-        Ok(other) => answer(other),
-        Err(_) => answer(json!(body)),
-    }
-}
-
-/// The text of a server-sent event stream: its `data:` chunks joined, each a JSON string's content when
-/// it is one (AgentCore streams quoted chunks), as sent otherwise.
-pub fn joined_events(body: &str) -> String {
-    body.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(|data| data.strip_prefix(' ').unwrap_or(data))
-        .filter(|data| *data != "[DONE]")
-        .map(|data| match serde_json::from_str::<Value>(data) {
-            Ok(Value::String(text)) => text,
-            _ => data.to_string(),
-        })
-        .collect()
-}
-
-fn answer(response: Value) -> Map<String, Value> {
-    let mut fields = Map::new();
-    fields.insert("response".into(), response);
-    fields
-}
-
 fn seconds(d: Duration) -> String {
     humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
 }
@@ -235,13 +176,6 @@ fn clip(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_event_stream_is_its_data_chunks_joined() {
-        let body = "data: \"Hel\"\n\ndata: \"lo\"\n\n: comment\ndata: [DONE]\n";
-        assert_eq!(joined_events(body), "Hello");
-        assert_eq!(joined_events("data:plain\ndata: text\n"), "plaintext");
-    }
 
     #[tokio::test]
     async fn exec_takes_json_with_a_response_or_plain_text() {

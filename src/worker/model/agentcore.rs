@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 
 use super::Prompt;
-use crate::worker::bot::{Failure, answer_of};
+use crate::worker::reply::{Failure, answer_of};
 
 /// AgentCore refuses a session id shorter than this.
 const SESSION_ID_MIN: usize = 33;

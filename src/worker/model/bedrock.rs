@@ -9,7 +9,7 @@ use aws_sdk_bedrockruntime::types::{
 };
 
 use super::{Prompt, Reply, Role};
-use crate::worker::bot::Failure;
+use crate::worker::reply::Failure;
 
 /// Asks the model once.
 pub async fn converse(

@@ -13,7 +13,7 @@ pub mod openai;
 
 use serde_json::{Map, Value, json};
 
-use super::bot::Failure;
+use super::reply::Failure;
 
 /// A model and how the worker asks it.
 #[derive(Debug, Clone)]

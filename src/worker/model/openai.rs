@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Prompt, Reply};
-use crate::worker::bot::Failure;
+use crate::worker::reply::Failure;
 
 /// Asks the server once (blocking).
 pub fn complete(
