@@ -229,6 +229,12 @@ fn a_predict_request_is_answered_by_each_backend_with_usage_and_capped_options()
     let f = fleet();
     for backend in BACKENDS {
         let standin = Standin::start();
+        // An agent is also asked once for an answer it streams.
+        let requests = if backend == Backend::AgentCore {
+            "2"
+        } else {
+            "1"
+        };
         let worker = f.worker(
             "llm",
             backend,
@@ -239,7 +245,7 @@ fn a_predict_request_is_answered_by_each_backend_with_usage_and_capped_options()
                 "--max-tokens",
                 "200",
                 "--max-requests",
-                "1",
+                requests,
             ],
         );
         let question = "What is the capital of France?";
@@ -248,18 +254,30 @@ fn a_predict_request_is_answered_by_each_backend_with_usage_and_capped_options()
             json!({"message": question, "temperature": 0.2, "max_tokens": 5000, "style": "plain"}),
         );
         let doc = f.poll("llm", &format!("/result/{id}"), Duration::from_secs(30));
+        if backend == Backend::AgentCore {
+            let streamed = f.predict("llm", json!({"message": "stream it", "stream": true}));
+            let streamed = f.poll(
+                "llm",
+                &format!("/result/{streamed}"),
+                Duration::from_secs(30),
+            );
+            assert_eq!(
+                streamed["response"], "You said: stream it ",
+                "an event stream's chunks joined: {streamed}"
+            );
+        }
         let (summary, log) = done(worker);
         assert_eq!(doc["status"], "completed", "{backend:?}: {doc}\n{log}");
         let answer = backend.answer(question, 2);
         assert_eq!(doc["response"], answer.as_str(), "{backend:?}: {doc}");
         assert_eq!(doc["model"].as_str(), backend.model(), "{backend:?}: {doc}");
-        assert_eq!(summary["answered"], 1);
+        assert_eq!(summary["answered"].as_u64(), requests.parse().ok());
         assert!(
             !log.contains("capital of France"),
             "no question in the log: {log}"
         );
         let calls = standin.calls();
-        assert_eq!(calls.len(), 1, "{backend:?}");
+        assert_eq!(calls.len().to_string(), requests, "{backend:?}");
         let sent = &calls[0]["body"];
         // The stand-in counts words: input is what it was sent, output its answer.
         let words = |text: &str| text.split_whitespace().count() as u64;
