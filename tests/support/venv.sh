@@ -5,15 +5,18 @@
 #
 # The venv lives under ${BOTPUB_CACHE:-$HOME/.cache/botpub}/venvs/NAME-<hash of the file>, so a changed pin
 # builds a fresh one and an unchanged pin costs nothing. A venv is marked complete only after pip succeeds,
-# so an interrupted install is redone rather than half-used.
+# so an interrupted install is redone rather than half-used; concurrent callers wait for one another.
 set -euo pipefail
 name=$1 req=$2 nodeps=${3:-}
 cache=${BOTPUB_CACHE:-$HOME/.cache/botpub}
 hash=$(sha256sum "$req" | cut -c1-12)
 dir="$cache/venvs/$name-$hash"
+mkdir -p "$cache/venvs"
+# One creator at a time: tests running side by side may all ask for the same venv on a fresh machine.
+exec 9>"$cache/venvs/$name-$hash.lock"
+flock 9
 if [ ! -f "$dir/.complete" ]; then
   rm -rf "$dir"
-  mkdir -p "$cache/venvs"
   python3 -m venv "$dir" >&2
   "$dir/bin/pip" install --quiet --disable-pip-version-check $nodeps -r "$req" >&2
   touch "$dir/.complete"
