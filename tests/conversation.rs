@@ -625,8 +625,8 @@ fn republishing_a_bot_published_before_the_contracts_replaces_nothing() {
     let before = physical();
     let endpoint = sdk.output(&stack, "Endpoint");
 
-    // The plan: only the API's methods, its gateway responses, the deployment they make, and the
-    // alarms and dashboard that are new.
+    // The plan: only the API's methods, its gateway responses, its request model (which learnt the
+    // model options), the deployment they make, and the alarms and dashboard that are new.
     let plan = world.botpub(&["plan", spec.to_str().unwrap(), "--output", "json"]);
     assert_eq!(plan.code(), 2, "changes to make: {}", plan.stderr());
     let plan = plan.json();
@@ -637,6 +637,7 @@ fn republishing_a_bot_published_before_the_contracts_replaces_nothing() {
         let action = change["action"].as_str().unwrap();
         let allowed = match kind {
             "AWS::ApiGateway::Method" | "AWS::ApiGateway::GatewayResponse" => action == "modify",
+            "AWS::ApiGateway::Model" => action == "modify" && change["replacement"] == "False",
             "AWS::ApiGateway::Deployment" => action == "add" || action == "remove",
             // Monitoring (alarms and a dashboard), on by default since the template was made.
             "AWS::CloudWatch::Alarm" | "AWS::CloudWatch::Dashboard" => action == "add",
