@@ -29,7 +29,7 @@ use crate::spec::model::Contract;
 /// abandoning it (SQS would still hand that poll messages, and they would wait out their visibility
 /// timeout unanswered, each delivery counted), so this is also the longest a stop of an idle worker
 /// takes. An idle worker costs six requests a minute.
-pub const LONG_POLL: Duration = Duration::from_secs(10);
+const LONG_POLL: Duration = Duration::from_secs(10);
 /// SQS hands out at most ten messages per receive.
 const MAX_BATCH: usize = 10;
 
