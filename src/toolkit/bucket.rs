@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -21,6 +23,11 @@ use crate::synth::{TOOLKIT_SUFFIX, body_hash, publisher_project, sha256_hex};
 pub const BINARY_KEY: &str = "bin/botpub";
 /// Object metadata that records an upload's SHA-256, so the same content is never uploaded twice.
 const SHA256_METADATA: &str = "sha256";
+/// The binary is uploaded in parts of this size (S3's minimum is 5 MiB), so that each part's request fits
+/// well within one attempt's timeout even on a slow link.
+const PART_SIZE: u64 = 16 * 1024 * 1024;
+/// Parts in flight at once: enough to fill a link, few enough that each gets its share of it.
+const PARTS_AT_ONCE: usize = 4;
 
 /// A deployed toolkit.
 #[derive(Debug, Clone)]
@@ -189,22 +196,102 @@ impl Toolkit {
         Ok(self.stored_sha256(aws, BINARY_KEY).await?.as_deref() == Some(sha256))
     }
 
-    /// Uploads the botpub binary the publisher project runs (streamed: it is tens of megabytes).
+    /// Uploads the botpub binary the publisher project runs, in parts: one request for tens or hundreds of
+    /// megabytes would have to finish within a single attempt's timeout on a slow link, while a part that
+    /// fails is retried alone. A failed upload is aborted, so no half-written parts are left to pay for.
     pub async fn upload_binary(&self, aws: &Aws, path: &Path, sha256: &str) -> anyhow::Result<()> {
-        let body = ByteStream::from_path(path)
-            .await
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        aws.s3
-            .put_object()
+        let context = || format!("uploading the botpub binary to {}", self.bucket);
+        let size = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
+            .len();
+        let upload = aws
+            .s3
+            .create_multipart_upload()
             .bucket(&self.bucket)
             .key(BINARY_KEY)
             .content_type("application/octet-stream")
             .metadata(SHA256_METADATA, sha256)
-            .body(body)
             .send()
             .await
-            .aws(format!("uploading the botpub binary to {}", self.bucket))?;
-        Ok(())
+            .aws(context())?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let parts = self.upload_parts(aws, path, size, &upload_id).await;
+        let completed = match parts {
+            Ok(parts) => aws
+                .s3
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(BINARY_KEY)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .aws(context())
+                .map(drop),
+            Err(error) => Err(error),
+        };
+        if completed.is_err() {
+            // Best effort: the original error is what the user needs to see.
+            let _ = aws
+                .s3
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(BINARY_KEY)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        completed
+    }
+
+    /// Sends the file's parts, a few at a time, each streamed from its offset in the file.
+    async fn upload_parts(
+        &self,
+        aws: &Aws,
+        path: &Path,
+        size: u64,
+        upload_id: &str,
+    ) -> anyhow::Result<Vec<CompletedPart>> {
+        let count = size.div_ceil(PART_SIZE).max(1);
+        let sends = (0..count).map(|index| async move {
+            let offset = index * PART_SIZE;
+            let body = ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(Length::Exact(PART_SIZE.min(size - offset)))
+                .build()
+                .await
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            let number = i32::try_from(index + 1)?;
+            let part = aws
+                .s3
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(BINARY_KEY)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(body)
+                .send()
+                .await
+                .aws(format!(
+                    "uploading part {number} of {count} of the botpub binary to {}",
+                    self.bucket
+                ))?;
+            Ok::<_, anyhow::Error>(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_string))
+                    .build(),
+            )
+        });
+        futures::stream::iter(sends)
+            .buffered(PARTS_AT_ONCE)
+            .try_collect()
+            .await
     }
 
     pub async fn write_record(&self, aws: &Aws, record: &BuildRecord) -> anyhow::Result<()> {
