@@ -437,7 +437,10 @@ async fn library_publish(endpoint: &str, prefix: &str, spec: &Path) -> anyhow::R
     let applied = run.apply(&plan, &stacks, false).await?;
     deploy::failures(&applied)?;
     for result in &applied {
-        anyhow::ensure!(result.result == "created", "{result:?}");
+        anyhow::ensure!(
+            result.result == botpub::cloudformation::outcome::ApplyResult::Created,
+            "{result:?}"
+        );
         if let Some(id) = &result.bot_id {
             let published = deploy::published(&run.aws, &result.stack_name, id).await?;
             anyhow::ensure!(

@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use botpub::cloudformation::changeset;
 use botpub::cloudformation::deploy::{self, Applied, Published, Run, Watched};
 use botpub::cloudformation::events;
 use botpub::cloudformation::plan::Plan;
 use botpub::cloudformation::stack;
 use botpub::outcome::{self, Blocked, DeploymentFailed};
+use botpub::publication::localstack;
 use botpub::toolkit::{self, remote};
 use serde_json::json;
 
@@ -30,7 +30,8 @@ pub async fn plan(
     run.concurrency = fleet.concurrency.into();
     run.saved_plan = out.is_some();
     toolkit::attach_for_large_templates(&mut run, &loaded.stacks).await?;
-    let plan = run.plan(specs, &loaded.stacks).await?;
+    let mut plan = run.plan(specs, &loaded.stacks).await?;
+    localstack::warn_of_redeploys(&run.aws, &mut plan).await;
     match out {
         Some(path) => plan.save(path)?,
         // Without a plan file nobody can apply these change sets: leave nothing behind.
@@ -97,7 +98,7 @@ pub async fn apply(
     run.ensure_current(&plan, &loaded.stacks).await?;
     let applied = run.apply(&plan, &loaded.stacks, false).await?;
     report(&run, &applied, output, plan.has_changes()).await?;
-    repeat_localstack_hints(&plan, &applied);
+    localstack::repeat_after_update(&run.aws, &plan, &applied).await;
     deploy::failures(&applied)?;
     Ok(outcome::OK)
 }
@@ -117,7 +118,8 @@ pub async fn publish(
     let mut run = start(args, loaded.region, Some(wait), output, &loaded.prefix).await?;
     run.concurrency = fleet.concurrency.into();
     toolkit::attach_for_large_templates(&mut run, &loaded.stacks).await?;
-    let plan = run.plan(specs, &loaded.stacks).await?;
+    let mut plan = run.plan(specs, &loaded.stacks).await?;
+    localstack::warn_of_redeploys(&run.aws, &mut plan).await;
     anstream::eprintln!("{}\n", plan.render());
     if !plan.has_changes() {
         report(&run, &[], output, false).await?;
@@ -131,23 +133,9 @@ pub async fn publish(
     }
     let applied = run.apply(&plan, &loaded.stacks, detach).await?;
     report(&run, &applied, output, true).await?;
-    repeat_localstack_hints(&plan, &applied);
+    localstack::repeat_after_update(&run.aws, &plan, &applied).await;
     deploy::failures(&applied)?;
     Ok(outcome::OK)
-}
-
-/// After an update that LocalStack serves as 404, the plan's warning again, where the user looks last.
-fn repeat_localstack_hints(plan: &Plan, applied: &[Applied]) {
-    for planned in &plan.stacks {
-        let updated = applied
-            .iter()
-            .any(|a| a.stack_name == planned.stack_name && a.result == "updated");
-        for warning in &planned.warnings {
-            if updated && warning.starts_with(changeset::LOCALSTACK_REDEPLOY) {
-                eprintln!("warning: {}: {warning}", planned.stack_name);
-            }
-        }
-    }
 }
 
 /// Prints what each bot offers its clients now; failures are reported (root cause first) by the caller's error.
@@ -161,7 +149,7 @@ async fn report(
     for result in applied {
         // Best effort: the outcome is known already, and an unreadable endpoint must not replace it.
         let published = match &result.bot_id {
-            Some(id) if ["created", "updated", "unchanged"].contains(&result.result.as_str()) => {
+            Some(id) if result.result.in_service() => {
                 deploy::published(&run.aws, &result.stack_name, id)
                     .await
                     .ok()
@@ -239,11 +227,8 @@ pub async fn watch(
             (status, None)
         }
         Watched::Finished(finished) => {
-            let ok = matches!(
-                finished.status.as_str(),
-                "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "DELETE_COMPLETE" | "IMPORT_COMPLETE"
-            );
-            let failure = (!ok).then(|| events::describe_failure(&stack_name, "update", &finished));
+            let failure = (!finished.class().succeeded())
+                .then(|| events::describe_failure(&stack_name, None, &finished));
             (finished.status, failure)
         }
     };

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use botpub::cloudformation::deploy;
+use botpub::cloudformation::outcome::ApplyResult;
 use botpub::outcome::{self, Blocked, DeploymentFailed};
 use botpub::synth::{self, StackKind};
 use botpub::toolkit::{self, remote};
@@ -70,10 +71,7 @@ pub async fn bootstrap(
         toolkit.upload_binary(&run.aws, &binary, &sha256).await?;
         uploaded = true;
     }
-    let result = applied
-        .first()
-        .map_or("unchanged", |a| a.result.as_str())
-        .to_string();
+    let result = applied.first().map_or(ApplyResult::Unchanged, |a| a.result);
     match output {
         Output::Json => println!(
             "{}",
@@ -83,7 +81,7 @@ pub async fn bootstrap(
             }))?
         ),
         Output::Text => {
-            if result == "unchanged" && !uploaded {
+            if result == ApplyResult::Unchanged && !uploaded {
                 println!("No changes: the toolkit is up to date.");
             }
             println!("{}: {result}", toolkit.stack_name);

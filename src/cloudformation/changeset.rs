@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
 use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetSummary, ChangeSetType, OnStackFailure, Tag,
-    TemplateStage,
+    Capability, ChangeAction as SdkAction, ChangeSetStatus, ChangeSetSummary, ChangeSetType,
+    OnStackFailure, Replacement as ChangeSetReplacement, ResourceAttribute, Tag, TemplateStage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::diff::{self, ResourceDiff};
 use crate::cloudformation::events::{self, Backoff, pause};
+use crate::cloudformation::outcome::{ChangeAction, ChangeScope, Replacement, StackAction};
 use crate::cloudformation::progress::Progress;
 use crate::cloudformation::stack::{self, State};
 use crate::outcome::blocked;
@@ -39,8 +40,7 @@ pub struct StackPlan {
     /// `None` for the shared firewall.
     pub bot_id: Option<String>,
     pub region: String,
-    /// `create`, `update`, or `none` when nothing would change.
-    pub action: String,
+    pub action: StackAction,
     pub change_set_id: Option<String>,
     /// SHA-256 of the template the change set was made from.
     pub template_sha256: String,
@@ -93,7 +93,11 @@ impl StackPlan {
             stack_name: stack.name.clone(),
             bot_id: bot_id(stack),
             region: region.to_string(),
-            action: if exists { "update" } else { "create" }.to_string(),
+            action: if exists {
+                StackAction::Update
+            } else {
+                StackAction::Create
+            },
             change_set_id: None,
             template_sha256: stack.template_hash(),
             changes: Vec::new(),
@@ -114,25 +118,24 @@ fn bot_id(stack: &Stack) -> Option<String> {
 /// One resource change, as CloudFormation predicts it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
-    /// `add`, `modify`, `remove`, `replace` (a modify that replaces), `import` or `dynamic`.
-    pub action: String,
+    pub action: ChangeAction,
     pub logical_id: String,
     pub resource_type: String,
-    /// CloudFormation's Replacement: `True`, `False`, `Conditional`, or absent.
-    pub replacement: Option<String>,
+    /// Absent for additions and removals.
+    pub replacement: Option<Replacement>,
     /// Changed properties, for modifications.
     pub properties: Vec<String>,
-    /// What changed beyond properties (`Tags`, `Metadata`).
-    pub scope: Vec<String>,
+    /// What changed beyond properties (tags, metadata).
+    pub scope: Vec<ChangeScope>,
 }
 
 impl Change {
     /// A modification that touches only tags (every resource, when the stack's spec-hash tag changes).
     pub fn tags_only(&self) -> bool {
-        self.action == "modify"
+        self.action == ChangeAction::Modify
             && self.properties.is_empty()
             && !self.scope.is_empty()
-            && self.scope.iter().all(|s| s == "Tags")
+            && self.scope.iter().all(|s| *s == ChangeScope::Tags)
     }
 }
 
@@ -266,7 +269,11 @@ pub async fn plan_stack(
         stack_name: stack.name.clone(),
         bot_id: bot_id(stack),
         region: aws.region.clone(),
-        action: if create { "create" } else { "update" }.to_string(),
+        action: if create {
+            StackAction::Create
+        } else {
+            StackAction::Update
+        },
         change_set_id: None,
         template_sha256: stack.template_hash(),
         changes: Vec::new(),
@@ -284,7 +291,7 @@ pub async fn plan_stack(
     // The template's metadata carries the spec hash, which covers the tags: the same template means the
     // same publication. (Stack tags themselves are not compared: some engines never update them.)
     if deployed.as_ref() == Some(&stack.template) {
-        plan.action = "none".to_string();
+        plan.action = StackAction::None;
         return Ok(plan);
     }
     let tags: Vec<Tag> = stack
@@ -338,7 +345,7 @@ pub async fn plan_stack(
         let reason = described.status_reason().unwrap_or_default();
         if is_empty_change_set(reason) {
             delete_change_set(aws, &change_set_id, &stack.name).await?;
-            plan.action = "none".to_string();
+            plan.action = StackAction::None;
             plan.change_set_id = None;
             return Ok(plan);
         }
@@ -356,38 +363,7 @@ pub async fn plan_stack(
         );
     }
     plan.warnings = warnings(&plan, &stack.kind, stack.domain_endpoint());
-    if redeploys_the_api(&plan) && aws.is_localstack().await {
-        plan.warnings.push(localstack_redeploy_warning(&plan));
-    }
     Ok(plan)
-}
-
-/// How the LocalStack warning starts, so that `publish` can repeat its hint after the update.
-pub const LOCALSTACK_REDEPLOY: &str = "on LocalStack";
-
-/// An update that replaces the API's deployment or stage: the old one is deleted.
-fn redeploys_the_api(plan: &StackPlan) -> bool {
-    plan.action == "update"
-        && plan.changes.iter().any(|c| {
-            let api_front = ["AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage"];
-            let replaced = matches!(c.replacement.as_deref(), Some("True" | "Conditional"));
-            api_front.contains(&c.resource_type.as_str()) && (c.action == "remove" || replaced)
-        })
-}
-
-/// LocalStack removes the stage when CloudFormation deletes the old deployment, so the updated API answers
-/// 404 there (AWS keeps serving it); the way out is to publish anew.
-fn localstack_redeploy_warning(plan: &StackPlan) -> String {
-    let bot = plan.bot_id.as_deref().unwrap_or(&plan.stack_name);
-    let prefix = plan
-        .stack_name
-        .strip_suffix(&format!("-{bot}"))
-        .filter(|p| *p != crate::spec::model::DEFAULT_PREFIX)
-        .map(|p| format!(" --prefix {p}"))
-        .unwrap_or_default();
-    format!(
-        "{LOCALSTACK_REDEPLOY}, this update redeploys the API and LocalStack then answers 404 NOT FOUND on every route (it removes the stage with the old deployment; AWS keeps serving). To apply it on LocalStack, run `botpub unpublish {bot}{prefix}` and then `botpub publish` instead (the endpoint and key values change)"
-    )
 }
 
 /// The template the stack runs now, when it is one botpub can read (JSON).
@@ -410,7 +386,10 @@ async fn deployed_template(aws: &Aws, stack_name: &str) -> anyhow::Result<Option
 /// at all for a "Modify" without any difference (some engines report every resource so).
 fn complete(changes: &mut Vec<Change>, diffs: &BTreeMap<String, ResourceDiff>, tags_changed: bool) {
     changes.retain_mut(|change| {
-        if change.action != "modify" || !change.properties.is_empty() || !change.scope.is_empty() {
+        if change.action != ChangeAction::Modify
+            || !change.properties.is_empty()
+            || !change.scope.is_empty()
+        {
             return true;
         }
         match diffs.get(&change.logical_id) {
@@ -419,16 +398,16 @@ fn complete(changes: &mut Vec<Change>, diffs: &BTreeMap<String, ResourceDiff>, t
                 replaces,
             }) => {
                 change.properties = properties.clone();
-                change.scope = vec!["Properties".to_string()];
+                change.scope = vec![ChangeScope::Properties];
                 if *replaces {
-                    change.action = "replace".to_string();
-                    change.replacement = Some("True".to_string());
+                    change.action = ChangeAction::Replace;
+                    change.replacement = Some(Replacement::True);
                 }
                 true
             }
             Some(ResourceDiff::Added | ResourceDiff::Removed) => true,
             None if tags_changed => {
-                change.scope = vec!["Tags".to_string()];
+                change.scope = vec![ChangeScope::Tags];
                 true
             }
             None => false,
@@ -488,30 +467,36 @@ async fn read_changes(
             let Some(rc) = change.resource_change() else {
                 continue;
             };
-            let replacement = rc.replacement().map(|r| r.as_str().to_string());
+            let replacement = rc.replacement().map(|r| match r {
+                ChangeSetReplacement::True => Replacement::True,
+                ChangeSetReplacement::Conditional => Replacement::Conditional,
+                _ => Replacement::False,
+            });
             let mut properties: Vec<String> = rc
                 .details()
                 .iter()
                 .filter_map(|d| d.target())
-                .filter(|t| t.attribute().is_some_and(|a| a.as_str() == "Properties"))
+                .filter(|t| t.attribute() == Some(&ResourceAttribute::Properties))
                 .filter_map(|t| t.name().map(str::to_string))
                 .collect();
             properties.dedup();
-            let action = match rc.action().map(|a| a.as_str()).unwrap_or_default() {
-                "Modify" if matches!(replacement.as_deref(), Some("True")) => "replace",
-                "Add" => "add",
-                "Modify" => "modify",
-                "Remove" => "remove",
-                "Import" => "import",
-                _ => "dynamic",
+            let action = match rc.action() {
+                Some(SdkAction::Modify) if replacement == Some(Replacement::True) => {
+                    ChangeAction::Replace
+                }
+                Some(SdkAction::Add) => ChangeAction::Add,
+                Some(SdkAction::Modify) => ChangeAction::Modify,
+                Some(SdkAction::Remove) => ChangeAction::Remove,
+                Some(SdkAction::Import) => ChangeAction::Import,
+                _ => ChangeAction::Dynamic,
             };
             changes.push(Change {
-                action: action.to_string(),
+                action,
                 logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
                 resource_type: rc.resource_type().unwrap_or_default().to_string(),
                 replacement,
                 properties,
-                scope: rc.scope().iter().map(|s| s.as_str().to_string()).collect(),
+                scope: rc.scope().iter().map(scope).collect(),
             });
         }
         match page.next_token() {
@@ -523,18 +508,32 @@ async fn read_changes(
     }
 }
 
+/// CloudFormation's scope of a change, as botpub names it.
+fn scope(attribute: &ResourceAttribute) -> ChangeScope {
+    match attribute {
+        ResourceAttribute::Properties => ChangeScope::Properties,
+        ResourceAttribute::Metadata => ChangeScope::Metadata,
+        ResourceAttribute::CreationPolicy => ChangeScope::CreationPolicy,
+        ResourceAttribute::UpdatePolicy => ChangeScope::UpdatePolicy,
+        ResourceAttribute::DeletionPolicy => ChangeScope::DeletionPolicy,
+        ResourceAttribute::UpdateReplacePolicy => ChangeScope::UpdateReplacePolicy,
+        ResourceAttribute::Tags => ChangeScope::Tags,
+        _ => ChangeScope::Other,
+    }
+}
+
 /// The warnings of a stack's plan. `domain_endpoint` is the custom URL of a bot behind a domain: there,
 /// replacing the API or its stage moves the base path mapping, and clients of the custom URL notice nothing.
 fn warnings(plan: &StackPlan, kind: &StackKind, domain_endpoint: Option<&str>) -> Vec<String> {
     let mut warnings = Vec::new();
-    if *kind == StackKind::Firewall && plan.action != "none" {
+    if *kind == StackKind::Firewall && plan.action != StackAction::None {
         warnings.push(
             "the shared firewall changes: this affects every published API in the region"
                 .to_string(),
         );
     }
     if let StackKind::Domain { name } = kind
-        && plan.action == "update"
+        && plan.action == StackAction::Update
     {
         warnings.push(format!(
             "the shared custom domain {name} changes: this affects every bot on it"
@@ -554,12 +553,12 @@ fn warnings(plan: &StackPlan, kind: &StackKind, domain_endpoint: Option<&str>) -
             ),
             _ => what.to_string(),
         };
-        let replaced = matches!(change.replacement.as_deref(), Some("True" | "Conditional"))
-            && change.action != "add";
-        if change.action == "remove" {
+        let replaced = change.replacement.is_some_and(Replacement::possible)
+            && change.action != ChangeAction::Add;
+        if change.action == ChangeAction::Remove {
             warnings.push(format!("{} is removed: {what}", change.logical_id));
         } else if replaced {
-            let maybe = if change.replacement.as_deref() == Some("Conditional") {
+            let maybe = if change.replacement == Some(Replacement::Conditional) {
                 "may replace"
             } else {
                 "replaces"
@@ -620,12 +619,17 @@ pub async fn delete_change_set(aws: &Aws, id: &str, stack_name: &str) -> anyhow:
 mod tests {
     use super::*;
 
+    /// An outcome by its name in plan files.
+    fn named<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        serde_json::from_value(serde_json::Value::from(name)).unwrap()
+    }
+
     fn change(action: &str, id: &str, kind: &str, replacement: Option<&str>) -> Change {
         Change {
-            action: action.into(),
+            action: named(action),
             logical_id: id.into(),
             resource_type: kind.into(),
-            replacement: replacement.map(str::to_string),
+            replacement: replacement.map(named),
             properties: Vec::new(),
             scope: Vec::new(),
         }
@@ -636,7 +640,7 @@ mod tests {
             stack_name: "BotPub-a".into(),
             bot_id: Some("a".into()),
             region: "us-east-1".into(),
-            action: "update".into(),
+            action: StackAction::Update,
             change_set_id: Some("cs".into()),
             template_sha256: String::new(),
             changes,
@@ -730,7 +734,7 @@ mod tests {
             ["the shared custom domain bots.example.com changes: this affects every bot on it"]
         );
         let mut created = plan(vec![]);
-        created.action = "create".into();
+        created.action = StackAction::Create;
         assert!(warnings(&created, &domain, None).is_empty());
     }
 
@@ -791,7 +795,13 @@ mod tests {
         complete(&mut without_tags, &diffs, false);
         let summary: Vec<(String, String, Vec<String>)> = without_tags
             .iter()
-            .map(|c| (c.logical_id.clone(), c.action.clone(), c.properties.clone()))
+            .map(|c| {
+                (
+                    c.logical_id.clone(),
+                    c.action.to_string(),
+                    c.properties.clone(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::changeset::{self, StackPlan};
 use super::events::{self, Finished, Operation};
 pub use super::execute::Applied;
+use super::outcome::{ApplyResult, StackAction};
 use super::plan::{PLAN_FORMAT, Plan};
 pub use super::run::{DEFAULT_CONCURRENCY, Run};
 use super::stack;
@@ -66,7 +67,7 @@ impl Run {
                 _ => format!("plan-shared{}", planned.len()),
             };
             let plan = self.plan_stack(stack, &purpose).await?;
-            if plan.action == "create" {
+            if plan.action == StackAction::Create {
                 created_domains.extend(stack.domain_export());
             }
             planned.push(plan);
@@ -74,7 +75,7 @@ impl Run {
         let firewall_created = shared
             .iter()
             .zip(&planned)
-            .any(|(s, p)| s.kind == StackKind::Firewall && p.action == "create");
+            .any(|(s, p)| s.kind == StackKind::Firewall && p.action == StackAction::Create);
         let created_domains = &created_domains;
         let bot_plans: Vec<anyhow::Result<StackPlan>> = stream::iter(bots.iter().enumerate())
             .map(|(i, stack)| async move {
@@ -205,10 +206,13 @@ impl Run {
             .partition(|(_, p)| p.bot_id.is_none());
         for (i, planned) in firewalls {
             let outcome = self.apply_stack(planned, stacks, i, false).await?;
-            let failed = outcome.result == "failed";
+            let failed = outcome.result == ApplyResult::Failed;
             applied.push(outcome);
             if failed {
-                applied.extend(bots.iter().map(|(_, p)| Applied::new(p, "skipped")));
+                applied.extend(
+                    bots.iter()
+                        .map(|(_, p)| Applied::new(p, ApplyResult::Skipped)),
+                );
                 return Ok(applied);
             }
         }
@@ -225,9 +229,9 @@ impl Run {
                             return Err(error);
                         }
                         let result = if error.downcast_ref::<Blocked>().is_some() {
-                            "blocked"
+                            ApplyResult::Blocked
                         } else {
-                            "error"
+                            ApplyResult::Error
                         };
                         let mut outcome = Applied::new(planned, result);
                         outcome.failure = Some(format!("{error:#}"));
@@ -262,7 +266,7 @@ impl Run {
         };
         match &planned.change_set_id {
             Some(id) => self.execute(planned, id, index, detach).await,
-            None => Ok(Applied::new(planned, "unchanged")),
+            None => Ok(Applied::new(planned, ApplyResult::Unchanged)),
         }
     }
 
@@ -289,13 +293,13 @@ pub fn failures(applied: &[Applied]) -> anyhow::Result<()> {
         .iter()
         .filter_map(|a| a.failure.as_deref())
         .collect();
-    let any = |result: &str| applied.iter().any(|a| a.result == result);
+    let any = |result: ApplyResult| applied.iter().any(|a| a.result == result);
     let message = failed.join("\n\n");
     if failed.is_empty() {
         Ok(())
-    } else if any("failed") {
+    } else if any(ApplyResult::Failed) {
         Err(DeploymentFailed(message).into())
-    } else if any("error") {
+    } else if any(ApplyResult::Error) {
         Err(anyhow::anyhow!(message))
     } else {
         Err(Blocked(message).into())

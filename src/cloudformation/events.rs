@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_cloudformation::types::StackEvent;
 use aws_smithy_types::DateTime;
 
-use super::stack::is_settled;
+use super::outcome::{StackAction, StatusClass};
 use crate::aws::{Aws, AwsContext};
 use crate::outcome::Interrupted;
 use crate::signals::signalled;
@@ -133,6 +133,10 @@ pub struct Finished {
 }
 
 impl Finished {
+    pub fn class(&self) -> StatusClass {
+        StatusClass::of(&self.status)
+    }
+
     /// The failures of this run, root cause first, then the rest in time order.
     pub fn failure_report(&self) -> String {
         let failures: Vec<&Event> = self.events.iter().filter(|e| e.is_failure()).collect();
@@ -179,16 +183,21 @@ impl Finished {
     }
 }
 
-/// Root cause first, for a stack operation that did not succeed.
-pub fn describe_failure(stack_name: &str, action: &str, finished: &Finished) -> String {
-    let what = match finished.status.as_str() {
-        "DELETE_COMPLETE" if action == "create" => {
+/// Root cause first, for a stack operation that did not succeed. `action` is the plan's, when the
+/// operation was one (a failed create removes the stack, which is then no failure to delete).
+pub fn describe_failure(
+    stack_name: &str,
+    action: Option<StackAction>,
+    finished: &Finished,
+) -> String {
+    let what = match finished.class() {
+        StatusClass::Deleted if action == Some(StackAction::Create) => {
             "failed to create and was removed (nothing is left behind)".to_string()
         }
-        "ROLLBACK_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" => {
+        StatusClass::RolledBack => {
             format!("failed and was rolled back ({})", finished.status)
         }
-        status => format!("failed ({status})"),
+        _ => format!("failed ({})", finished.status),
     };
     format!("{stack_name} {what}\n{}", finished.failure_report())
 }
@@ -307,7 +316,7 @@ pub async fn wait(
             watcher.event(&event);
             if event.is_stack_event(&op.stack_name) {
                 status_now = event.status.clone();
-                settled_hint |= is_settled(&event.status);
+                settled_hint |= StatusClass::of(&event.status).is_settled();
             }
             events.push(event);
         }
@@ -315,7 +324,7 @@ pub async fn wait(
         if settled_hint || last_status_check.elapsed() >= Duration::from_secs(10) {
             last_status_check = Instant::now();
             if let Ok((status, reason)) = status(aws, &op.stack_id).await {
-                if is_settled(&status) && !status.is_empty() {
+                if !status.is_empty() && StatusClass::of(&status).is_settled() {
                     watcher.finish(&status);
                     return Ok(Finished {
                         status,
@@ -366,7 +375,7 @@ pub async fn delete_and_wait(
         watch_hint: watch_hint.to_string(),
     };
     let finished = wait(aws, &op, &mut (), None).await?;
-    if finished.status != "DELETE_COMPLETE" {
+    if finished.class() != StatusClass::Deleted {
         anyhow::bail!(
             "could not delete {name} ({}): {}",
             finished.status,

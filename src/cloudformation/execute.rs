@@ -14,6 +14,7 @@ use aws_smithy_types::DateTime;
 
 use super::changeset::{self, StackPlan};
 use super::events::{self, Operation, describe_failure};
+use super::outcome::{ApplyResult, StackAction, StatusClass};
 use super::run::Run;
 use super::stack;
 use crate::aws::{MAX_ATTEMPTS, is_transient, retry_delay};
@@ -28,20 +29,18 @@ const RIVAL_WINDOW: Duration = Duration::from_secs(600);
 pub struct Applied {
     pub stack_name: String,
     pub bot_id: Option<String>,
-    /// `created`, `updated`, `unchanged`, `failed`, `error` (an AWS call failed), `blocked` (another
-    /// deployment was running), `skipped` (the firewall failed first), or `deploying` (with `--detach`).
-    pub result: String,
+    pub result: ApplyResult,
     pub status: Option<String>,
     /// The root cause and the failures after it, when it failed.
     pub failure: Option<String>,
 }
 
 impl Applied {
-    pub(super) fn new(planned: &StackPlan, result: &str) -> Applied {
+    pub(super) fn new(planned: &StackPlan, result: ApplyResult) -> Applied {
         Applied {
             stack_name: planned.stack_name.clone(),
             bot_id: planned.bot_id.clone(),
-            result: result.to_string(),
+            result,
             status: None,
             failure: None,
         }
@@ -86,7 +85,7 @@ impl Run {
                 }
             );
         }
-        let mut applied = Applied::new(planned, "deploying");
+        let mut applied = Applied::new(planned, ApplyResult::Deploying);
         if detach {
             self.progress.say(&format!(
                 "{}: deploying in the background; follow it with `{}`",
@@ -106,14 +105,14 @@ impl Run {
         let mut display = self.progress.stack(&planned.stack_name, Some(expected));
         let finished = events::wait(&self.aws, &op, &mut display, self.timeout).await?;
         applied.status = Some(finished.status.clone());
-        match finished.status.as_str() {
-            "CREATE_COMPLETE" => applied.result = "created".to_string(),
-            "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => applied.result = "updated".to_string(),
+        match StatusClass::of(&finished.status) {
+            StatusClass::Created => applied.result = ApplyResult::Created,
+            StatusClass::Updated => applied.result = ApplyResult::Updated,
             _ => {
-                applied.result = "failed".to_string();
+                applied.result = ApplyResult::Failed;
                 applied.failure = Some(describe_failure(
                     &planned.stack_name,
-                    &planned.action,
+                    Some(planned.action),
                     &finished,
                 ));
             }
@@ -311,7 +310,7 @@ impl Run {
         change_set_id: &str,
     ) -> anyhow::Result<()> {
         changeset::delete_change_set(&self.aws, change_set_id, &planned.stack_name).await?;
-        if planned.action != "create" {
+        if planned.action != StackAction::Create {
             return Ok(());
         }
         let Some(described) = stack::describe(&self.aws, &planned.stack_name).await? else {

@@ -1,5 +1,5 @@
 //! Deploying templates with CloudFormation: a stack's state ([`stack`]), planning it as a change set
-//! ([`changeset`], with botpub's own template [`diff`]), plans shown and saved ([`plan`]), waiting for an
+//! ([`changeset`], with botpub's own template [`diff`]), plans shown and saved ([`plan`]), what they lead to ([`outcome`]), waiting for an
 //! operation through its events ([`events`]) while [`progress`] shows them, and [`deploy`], which runs all
 //! of it for every stack of a command.
 //!
@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod diff;
 pub mod events;
 mod execute;
+pub mod outcome;
 pub mod plan;
 pub mod progress;
 pub mod run;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::cloudformation::changeset::StackPlan;
+use crate::cloudformation::outcome::{ChangeAction, Replacement};
 use crate::terminal;
 
 pub const PLAN_FORMAT: u32 = 1;
@@ -72,10 +73,10 @@ impl Plan {
                     tags_only += 1;
                     continue;
                 }
-                let (symbol, style) = match change.action.as_str() {
-                    "add" => ("+", terminal::ADD),
-                    "remove" => ("-", terminal::REMOVE),
-                    "replace" => ("-/+", terminal::REPLACE),
+                let (symbol, style) = match change.action {
+                    ChangeAction::Add => ("+", terminal::ADD),
+                    ChangeAction::Remove => ("-", terminal::REMOVE),
+                    ChangeAction::Replace => ("-/+", terminal::REPLACE),
                     _ => ("~", terminal::MODIFY),
                 };
                 let properties = if change.properties.is_empty() {
@@ -83,7 +84,7 @@ impl Plan {
                 } else {
                     format!(": {}", change.properties.join(", "))
                 };
-                let conditional = if change.replacement.as_deref() == Some("Conditional") {
+                let conditional = if change.replacement == Some(Replacement::Conditional) {
                     " (may replace)"
                 } else {
                     ""
@@ -146,11 +147,11 @@ impl Plan {
                     tags_only += 1;
                     continue;
                 }
-                let symbol = match change.action.as_str() {
-                    "add" => "➕",
-                    "remove" => "➖",
-                    "replace" => "⚠️ replace",
-                    _ if change.replacement.as_deref() == Some("Conditional") => "⚠️ may replace",
+                let symbol = match change.action {
+                    ChangeAction::Add => "➕",
+                    ChangeAction::Remove => "➖",
+                    ChangeAction::Replace => "⚠️ replace",
+                    _ if change.replacement == Some(Replacement::Conditional) => "⚠️ may replace",
                     _ => "✏️",
                 };
                 let changed = match change.properties.len() {
@@ -212,7 +213,7 @@ impl Plan {
     fn summary_line(&self) -> String {
         let changing = self.stacks.iter().filter(|s| s.has_changes()).count();
         let changes = || self.stacks.iter().flat_map(|s| &s.changes);
-        let count = |action: &str| {
+        let count = |action: ChangeAction| {
             changes()
                 .filter(|c| c.action == action && !c.tags_only())
                 .count()
@@ -221,10 +222,10 @@ impl Plan {
         format!(
             "Plan: {changing} of {} stack(s) change; {} to add, {} to modify, {} to replace, {} to remove{}.",
             self.stacks.len(),
-            count("add"),
-            count("modify"),
-            count("replace"),
-            count("remove"),
+            count(ChangeAction::Add),
+            count(ChangeAction::Modify),
+            count(ChangeAction::Replace),
+            count(ChangeAction::Remove),
             if tags_only > 0 {
                 format!(" (and {tags_only} with new tags only)")
             } else {
@@ -240,4 +241,90 @@ fn cell(text: &str) -> String {
         .replace(['\n', '\r'], " ")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan file as `plan --out` has written it since format 1, with every kind of outcome in it.
+    const SAVED: &str = r#"{
+  "format": 1,
+  "specs": [
+    "specs/bots.yaml"
+  ],
+  "stacks": [
+    {
+      "stack_name": "BotPub-firewall",
+      "bot_id": null,
+      "region": "us-east-1",
+      "action": "none",
+      "change_set_id": null,
+      "template_sha256": "00",
+      "changes": [],
+      "warnings": [],
+      "after_firewall": false
+    },
+    {
+      "stack_name": "BotPub-hello",
+      "bot_id": "hello",
+      "region": "us-east-1",
+      "action": "update",
+      "change_set_id": "arn:aws:cloudformation:us-east-1:123456789012:changeSet/p/1",
+      "template_sha256": "11",
+      "changes": [
+        {
+          "action": "replace",
+          "logical_id": "Stage",
+          "resource_type": "AWS::ApiGateway::Stage",
+          "replacement": "True",
+          "properties": [
+            "StageName"
+          ],
+          "scope": [
+            "Properties"
+          ]
+        },
+        {
+          "action": "modify",
+          "logical_id": "Queue",
+          "resource_type": "AWS::SQS::Queue",
+          "replacement": "Conditional",
+          "properties": [],
+          "scope": [
+            "Tags"
+          ]
+        },
+        {
+          "action": "add",
+          "logical_id": "Alarm",
+          "resource_type": "AWS::CloudWatch::Alarm",
+          "replacement": null,
+          "properties": [],
+          "scope": []
+        }
+      ],
+      "warnings": [
+        "Stage replaces the stage"
+      ],
+      "after_firewall": false,
+      "after_domain": true
+    }
+  ]
+}
+"#;
+
+    #[test]
+    fn a_saved_plan_of_format_one_reads_and_writes_back_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, SAVED).unwrap();
+        let plan = Plan::load(&path).unwrap();
+        let changes = &plan.stacks[1].changes;
+        assert_eq!(changes[0].action, ChangeAction::Replace);
+        assert_eq!(changes[1].replacement, Some(Replacement::Conditional));
+        assert!(changes[1].tags_only());
+        plan.save(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), SAVED);
+    }
 }

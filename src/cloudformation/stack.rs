@@ -6,6 +6,7 @@ use aws_sdk_cloudformation::types::StackStatus;
 use aws_smithy_types::DateTime;
 
 use crate::aws::{Aws, AwsContext, error_code, explain};
+use crate::cloudformation::outcome::StatusClass;
 use crate::outcome::blocked;
 
 /// What a stack's status lets botpub do next.
@@ -89,22 +90,17 @@ impl Described {
     }
 }
 
-pub fn classify(status: &str) -> State {
+fn classify(status: &StackStatus) -> State {
     match status {
-        "REVIEW_IN_PROGRESS" => State::Review,
-        "ROLLBACK_COMPLETE" => State::FailedCreate,
-        "UPDATE_ROLLBACK_FAILED" | "ROLLBACK_FAILED" | "IMPORT_ROLLBACK_FAILED" => {
-            State::RollbackFailed
-        }
-        "DELETE_FAILED" => State::DeleteFailed,
-        s if s.ends_with("_IN_PROGRESS") => State::Busy,
+        StackStatus::ReviewInProgress => State::Review,
+        StackStatus::RollbackComplete => State::FailedCreate,
+        StackStatus::UpdateRollbackFailed
+        | StackStatus::RollbackFailed
+        | StackStatus::ImportRollbackFailed => State::RollbackFailed,
+        StackStatus::DeleteFailed => State::DeleteFailed,
+        other if !StatusClass::of(other.as_str()).is_settled() => State::Busy,
         _ => State::Stable,
     }
-}
-
-/// True once a stack operation has finished, successfully or not.
-pub fn is_settled(status: &str) -> bool {
-    !status.ends_with("_IN_PROGRESS")
 }
 
 /// The stack, or `None` when it does not exist (or only as a deleted stack).
@@ -148,19 +144,19 @@ pub async fn describe(aws: &Aws, name_or_id: &str) -> anyhow::Result<Option<Desc
     let Some(stack) = output.stacks().first() else {
         return Ok(None);
     };
-    let status = stack
+    let stack_status = stack
         .stack_status()
-        .map(StackStatus::as_str)
-        .unwrap_or_default()
-        .to_string();
+        .cloned()
+        .unwrap_or_else(|| StackStatus::from(""));
     // Looked up by id, a deleted stack is still found; by name it is not. Treat both alike.
-    if status == "DELETE_COMPLETE" {
+    if stack_status == StackStatus::DeleteComplete {
         return Ok(None);
     }
+    let status = stack_status.as_str().to_string();
     Ok(Some(Described {
         name: stack.stack_name().unwrap_or(name_or_id).to_string(),
         id: stack.stack_id().unwrap_or(name_or_id).to_string(),
-        state: classify(&status),
+        state: classify(&stack_status),
         reason: stack.stack_status_reason().map(str::to_string),
         status,
         outputs: stack

@@ -1,6 +1,6 @@
 //! A published bot and what can be done to it: its publication read live from AWS and the list of every
 //! published bot ([`status`]), its API keys ([`keys`]), what it has been doing ([`metrics`], [`usage`]),
-//! and taking it down cleanly ([`unpublish`]).
+//! taking it down cleanly ([`unpublish`]), and what LocalStack makes of an update ([`localstack`]).
 //!
 //! Built on the deployed stacks (`cloudformation`); it never plans or changes a template.
 
@@ -8,6 +8,7 @@ pub mod ask;
 pub mod conversations;
 pub mod dead_letters;
 pub mod keys;
+pub mod localstack;
 pub mod metrics;
 pub mod queue;
 pub mod results;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::aws::{AwsContext, error_code};
 use crate::cloudformation::deploy::Run;
 use crate::cloudformation::events::{self, Operation};
+use crate::cloudformation::outcome::StatusClass;
 use crate::cloudformation::stack::{self, Described, State};
 use crate::outcome::{DeploymentFailed, blocked};
 use crate::publication::status::usage_plan_keys;
@@ -212,11 +213,11 @@ async fn delete_stack(run: &Run, stack: &Described, purpose: &str) -> anyhow::Re
     };
     let mut display = run.progress.stack(&stack.name, None);
     let finished = events::wait(aws, &op, &mut display, run.timeout).await?;
-    if finished.status != "DELETE_COMPLETE" {
+    if finished.class() != StatusClass::Deleted {
         return Err(
             DeploymentFailed(crate::cloudformation::events::describe_failure(
                 &stack.name,
-                "delete",
+                None,
                 &finished,
             ))
             .into(),
