@@ -6,10 +6,11 @@
 //! leads with the root cause: the earliest failure that is not a cancellation caused by another.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudformation::types::StackEvent;
 use aws_smithy_types::DateTime;
+use tokio::time::Instant;
 
 use super::outcome::{StackAction, StatusClass};
 use crate::aws::{Aws, AwsContext};
@@ -125,6 +126,7 @@ pub struct Operation {
 }
 
 /// How an operation ended.
+#[derive(Debug)]
 pub struct Finished {
     pub status: String,
     pub reason: Option<String>,
@@ -271,15 +273,34 @@ async fn status(aws: &Aws, stack_id: &str) -> anyhow::Result<(String, Option<Str
     ))
 }
 
-/// How long botpub keeps polling a CloudFormation it cannot reach (each poll already retries with backoff).
-const LOST_CONTACT: Duration = Duration::from_secs(300);
+/// How long a wait goes on: at most `timeout` in all (no limit by default), and no longer than
+/// `lost_contact` once CloudFormation stops answering (each poll already retries with backoff).
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    pub timeout: Option<Duration>,
+    pub lost_contact: Duration,
+}
 
-/// Waits until the operation settles, handing its events to `watcher`. `timeout` bounds the wait (none by default).
+impl Patience {
+    pub const DEFAULT_LOST_CONTACT: Duration = Duration::from_secs(300);
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            timeout: None,
+            lost_contact: Patience::DEFAULT_LOST_CONTACT,
+        }
+    }
+}
+
+/// Waits until the operation settles, handing its events to `watcher`. Its clock is tokio's, so that
+/// tests can run the give-up paths in paused time.
 pub async fn wait(
     aws: &Aws,
     op: &Operation,
     watcher: &mut dyn Watcher,
-    timeout: Option<Duration>,
+    patience: Patience,
 ) -> anyhow::Result<Finished> {
     let started = Instant::now();
     let mut backoff = Backoff::new();
@@ -296,11 +317,13 @@ pub async fn wait(
                 last_contact = Instant::now();
                 fresh
             }
-            Err(error) if last_contact.elapsed() >= LOST_CONTACT => {
+            Err(error) if last_contact.elapsed() >= patience.lost_contact => {
                 watcher.finish("out of contact");
                 anyhow::bail!(
-                    "lost contact with CloudFormation for {} s ({error:#}); {} goes on in AWS: follow it with `{}` once AWS answers again",
-                    LOST_CONTACT.as_secs(),
+                    "lost contact with CloudFormation for {} ({error:#}); {} goes on in AWS: follow it with `{}` once AWS answers again",
+                    humantime::format_duration(Duration::from_secs(
+                        patience.lost_contact.as_secs()
+                    )),
                     op.stack_name,
                     op.watch_hint
                 );
@@ -335,7 +358,7 @@ pub async fn wait(
                 status_now = status;
             }
         }
-        if let Some(limit) = timeout
+        if let Some(limit) = patience.timeout
             && started.elapsed() >= limit
         {
             watcher.finish("still in progress");
@@ -374,7 +397,7 @@ pub async fn delete_and_wait(
         since: DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(2)),
         watch_hint: watch_hint.to_string(),
     };
-    let finished = wait(aws, &op, &mut (), None).await?;
+    let finished = wait(aws, &op, &mut (), Patience::default()).await?;
     if finished.class() != StatusClass::Deleted {
         anyhow::bail!(
             "could not delete {name} ({}): {}",
@@ -426,100 +449,4 @@ async fn new_events(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(id: &str, secs: i64, logical: &str, status: &str, reason: &str) -> Event {
-        Event {
-            id: id.into(),
-            time: DateTime::from_secs(secs),
-            logical_id: logical.into(),
-            resource_type: if logical == "S" {
-                "AWS::CloudFormation::Stack".into()
-            } else {
-                "AWS::SQS::Queue".into()
-            },
-            status: status.into(),
-            reason: Some(reason.into()),
-            token: None,
-        }
-    }
-
-    #[test]
-    fn the_root_cause_is_the_earliest_failure_that_is_not_a_cancellation() {
-        let finished = Finished {
-            status: "ROLLBACK_COMPLETE".into(),
-            reason: None,
-            events: vec![
-                event(
-                    "1",
-                    10,
-                    "Api",
-                    "CREATE_FAILED",
-                    "Resource creation cancelled",
-                ),
-                event(
-                    "2",
-                    11,
-                    "Queue",
-                    "CREATE_FAILED",
-                    "Value 1 for MaximumMessageSize is invalid",
-                ),
-                event(
-                    "3",
-                    12,
-                    "S",
-                    "ROLLBACK_IN_PROGRESS",
-                    "The following resource(s) failed to create: [Queue]",
-                ),
-                event("4", 13, "Bucket", "DELETE_FAILED", "bucket not empty"),
-            ],
-        };
-        let report = finished.failure_report();
-        assert!(
-            report.starts_with("root cause: Queue (AWS::SQS::Queue) CREATE_FAILED: Value 1"),
-            "{report}"
-        );
-        let rest = report.split_once("then, in order:\n").unwrap().1;
-        assert!(
-            rest.find("Api").unwrap() < rest.find("Bucket").unwrap(),
-            "{report}"
-        );
-    }
-
-    #[test]
-    fn polling_starts_fast_and_settles_below_one_call_per_second() {
-        let mut backoff = Backoff::new();
-        let delays: Vec<Duration> = (0..40).map(|_| backoff.next_delay()).collect();
-        assert!(delays[0] <= Duration::from_millis(60));
-        let total: Duration = delays.iter().sum();
-        assert!(
-            total.as_secs_f64() > 40.0 * 0.9,
-            "40 polls took only {total:?}"
-        );
-        assert!(
-            delays.iter().all(|d| *d <= Duration::from_millis(1800)),
-            "completion must be seen within ~2 s"
-        );
-    }
-
-    #[test]
-    fn events_of_other_runs_are_not_ours() {
-        let op = Operation {
-            stack_name: "S".into(),
-            stack_id: "id".into(),
-            token: Some("mine".into()),
-            since: DateTime::from_secs(100),
-            watch_hint: String::new(),
-        };
-        let mut e = event("1", 200, "Queue", "CREATE_COMPLETE", "");
-        e.token = Some("theirs".into());
-        assert!(!belongs(&e, &op));
-        e.token = Some("mine".into());
-        assert!(belongs(&e, &op));
-        e.token = None;
-        assert!(belongs(&e, &op));
-        e.time = DateTime::from_secs(50);
-        assert!(!belongs(&e, &op));
-    }
-}
+mod tests;

@@ -247,7 +247,6 @@ struct BotContext<'a> {
     contract: Contract,
     monitoring: &'a Monitoring,
     spec_hash: &'a str,
-    deployment_id: String,
     firewall_export: Option<String>,
     domain: Option<DomainMapping>,
     cors: Cors,
@@ -290,13 +289,12 @@ pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         .first()
         .map(String::as_str)
         .unwrap_or("*");
-    let mut context = BotContext {
+    let context = BotContext {
         stack_name: &name,
         bot,
         contract: bot.contract,
         monitoring: &bot.monitoring,
         spec_hash: &spec_hash,
-        deployment_id: "Deployment".to_string(),
         firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),
         domain: bot.domain.as_ref().map(|d| DomainMapping::new(spec, d)),
         cors: Cors {
@@ -309,11 +307,12 @@ pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
             origins: bot.allowed_origins.clone(),
         },
     };
+    let mut template = render::render("bot.json.j2", &context)?;
     // The Deployment's logical id carries a hash of the API definition: CloudFormation deploys an API
-    // change only by creating a new Deployment, so a changed definition must mean a new logical id.
-    let draft = render::render("bot.json.j2", &context)?;
-    context.deployment_id = format!("Deployment{}", &api_definition_hash(&draft)[..10]);
-    let template = render::render("bot.json.j2", &context)?;
+    // change only by creating a new Deployment, so a changed definition must mean a new logical id. The
+    // hash is of the rendered template, so the id is given afterwards rather than by a second render.
+    let deployment_id = format!("Deployment{}", &api_definition_hash(&template)[..10]);
+    rename_resource(&mut template, DEPLOYMENT, &deployment_id);
     check::check(&name, &template)?;
 
     let mut tags = bot.tags.clone();
@@ -326,6 +325,39 @@ pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         template,
         tags,
     })
+}
+
+/// The Deployment's logical id in `bot.json.j2`, before [`bot_stack`] appends the hash of the API definition.
+const DEPLOYMENT: &str = "Deployment";
+
+/// Gives resource `from` the logical id `to`, in its place among the resources, and points every `Ref` to it
+/// at `to`. A reference of any other kind would be left dangling, which `check` reports.
+fn rename_resource(template: &mut Value, from: &str, to: &str) {
+    if let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) {
+        *resources = std::mem::take(resources)
+            .into_iter()
+            .map(|(id, resource)| (if id == from { to.to_string() } else { id }, resource))
+            .collect();
+    }
+    retarget_refs(template, from, to);
+}
+
+fn retarget_refs(value: &mut Value, from: &str, to: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if key == "Ref" && *inner == from {
+                    *inner = Value::from(to);
+                } else {
+                    retarget_refs(inner, from, to);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| retarget_refs(item, from, to)),
+        _ => {}
+    }
 }
 
 /// Resource types whose properties make up what a Deployment snapshots.

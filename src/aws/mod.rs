@@ -1,6 +1,11 @@
 //! The connection to AWS: configuration resolved as the AWS CLI resolves it (profiles, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`), botpub's own overrides, bounded retries, and one
-//! interceptor that counts every request and, with `--verbose`, logs it.
+//! interceptor that counts every request and, with `--verbose`, logs it. What a failed call means is
+//! [`error`]'s.
+
+mod error;
+
+pub use error::{AwsContext, AwsError, Fact, explain, fact, is_transient};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +20,9 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
     FinalizerInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// How to reach AWS, from the command line.
 #[derive(Debug, Clone, Default)]
@@ -87,27 +90,19 @@ async fn resolves(url: &str) -> anyhow::Result<()> {
 /// spans about a minute of a throttled API before an operation gives up.
 pub const MAX_ATTEMPTS: u32 = 10;
 
-/// Whether a failed request is worth sending again: throttled, a fault on the server's side, or no answer
-/// at all. For the requests botpub resends itself, because a blind retry of them could act twice.
-pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
-    match error {
-        SdkError::ServiceError(service) => {
-            service.raw().status().is_server_error()
-                || matches!(
-                    service.err().code(),
-                    Some(
-                        "Throttling"
-                            | "ThrottlingException"
-                            | "TooManyRequestsException"
-                            | "RequestLimitExceeded"
-                    )
-                )
-        }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        _ => false,
-    }
+/// Every request is tried up to [`MAX_ATTEMPTS`] times, with backoff capped at 8 s.
+fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_max_backoff(Duration::from_secs(8))
+}
+
+/// A connection is quick to make; an attempt that takes half a minute will not answer.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .build()
 }
 
 /// The pause before botpub resends such a request: exponential from 200 ms, capped near the SDK's own.
@@ -118,17 +113,8 @@ pub fn retry_delay(attempt: u32) -> Duration {
 impl Aws {
     pub async fn connect(options: &Options) -> anyhow::Result<Aws> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(MAX_ATTEMPTS)
-                    .with_max_backoff(Duration::from_secs(8)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .build(),
-            );
+            .retry_config(retries())
+            .timeout_config(timeouts());
         if let Some(region) = &options.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -155,8 +141,53 @@ impl Aws {
             Some(url) => resolves(url).await?,
             None => {}
         }
+        // A custom endpoint (LocalStack, a proxy) has no per-bucket DNS names: address buckets by path.
+        let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+            .ok()
+            .filter(|url| !url.is_empty() && options.endpoint_url.is_none())
+            .or_else(|| config.endpoint_url().map(str::to_string));
+        Ok(Aws::from_config(
+            config,
+            region,
+            s3_endpoint,
+            options.verbose,
+        ))
+    }
+
+    /// Clients whose every request `answer` answers, with botpub's own retries and timeouts: the
+    /// in-process tests of retry, give-up and lost-contact paths run on it, in paused time.
+    #[cfg(test)]
+    pub fn scripted(
+        answer: impl Fn(http::Request<aws_smithy_types::body::SdkBody>) -> http::Response<String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Aws {
+        use aws_sdk_cloudformation::config::{Credentials, SharedCredentialsProvider};
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "scripted",
+            )))
+            .http_client(aws_smithy_http_client::test_util::infallible_client_fn(
+                answer,
+            ))
+            .retry_config(retries())
+            .timeout_config(timeouts())
+            .build();
+        Aws::from_config(config, "us-east-1".to_string(), None, false)
+    }
+
+    /// The clients, made from a loaded configuration.
+    fn from_config(
+        config: aws_config::SdkConfig,
+        region: String,
+        s3_endpoint: Option<String>,
+        verbose: bool,
+    ) -> Aws {
         let requests = Arc::new(Recorder {
-            verbose: options.verbose,
+            verbose,
             requests: AtomicU64::new(0),
         });
         let recorder = RecorderHandle(requests.clone());
@@ -185,18 +216,13 @@ impl Aws {
                 .interceptor(recorder.clone())
                 .build(),
         );
-        // A custom endpoint (LocalStack, a proxy) has no per-bucket DNS names: address buckets by path.
-        let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-            .ok()
-            .filter(|url| !url.is_empty() && options.endpoint_url.is_none())
-            .or_else(|| config.endpoint_url().map(str::to_string));
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
                 .force_path_style(s3_endpoint.is_some())
                 .interceptor(recorder)
                 .build(),
         );
-        Ok(Aws {
+        Aws {
             cloudformation,
             apigateway,
             s3,
@@ -209,7 +235,7 @@ impl Aws {
             s3_endpoint,
             requests,
             config,
-        })
+        }
     }
 
     /// A Bedrock Runtime client (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME` reaches a stand-in). A model may take
@@ -396,75 +422,6 @@ fn target(uri: &str, body: Option<&[u8]>) -> String {
                 .map_or(uri, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
             path.split('?').next().unwrap_or(path).to_string()
         }
-    }
-}
-
-/// Root cause first: the service's error code and message, or what went wrong on the way there.
-pub fn explain<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    let text = match error {
-        SdkError::ServiceError(service) => {
-            let err = service.err();
-            match (err.code(), err.message()) {
-                (Some(code @ ("ExpiredToken" | "ExpiredTokenException" | "RequestExpired")), _) => {
-                    format!("the AWS credentials have expired ({code}); refresh them and run botpub again")
-                }
-                (Some(code @ ("InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch")), _) => {
-                    format!("AWS does not accept these credentials ({code}); check the access key, secret and profile")
-                }
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_string(),
-                _ => innermost(error),
-            }
-        }
-        SdkError::TimeoutError(_) => "the request timed out".to_string(),
-        SdkError::DispatchFailure(failure) if failure.is_io() => format!("cannot connect: {}", innermost(error)),
-        _ if innermost(error).contains("no credentials") => {
-            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile, or run `aws configure`"
-                .to_string()
-        }
-        _ => innermost(error),
-    };
-    // One line: some errors (the credential chain) explain themselves over many.
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(':')
-        .to_string()
-}
-
-/// The last error in the `source()` chain: the one that says what actually happened.
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(source) = current.source() {
-        current = source;
-    }
-    current.to_string()
-}
-
-/// The error code of a service error, if it is one.
-pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
-    match error {
-        SdkError::ServiceError(service) => service.err().code(),
-        _ => None,
-    }
-}
-
-/// `.aws("what was being done")?` turns an SDK error into a one-line, root-cause-first error.
-pub trait AwsContext<T> {
-    fn aws(self, doing: impl std::fmt::Display) -> anyhow::Result<T>;
-}
-
-impl<T, E, R> AwsContext<T> for Result<T, SdkError<E, R>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    fn aws(self, doing: impl std::fmt::Display) -> anyhow::Result<T> {
-        self.map_err(|error| anyhow::anyhow!("{doing}: {}", explain(&error)))
     }
 }
 
