@@ -431,7 +431,12 @@ async fn library_publish(endpoint: &str, prefix: &str, spec: &Path) -> anyhow::R
         ..Options::default()
     })
     .await?;
-    let run = Run::new(aws, Progress::new(Mode::None), None, prefix);
+    let run = Run::new(
+        aws,
+        Progress::new(Mode::None),
+        botpub::cloudformation::events::Patience::default(),
+        prefix,
+    );
     let plan = run.plan(&[spec.to_path_buf()], &stacks).await?;
     anyhow::ensure!(plan.has_changes(), "a new bot must be a change");
     let applied = run.apply(&plan, &stacks, false).await?;

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::aws::{AwsError, Fact};
+
 /// Success.
 pub const OK: u8 = 0;
 /// An error: invalid input, a refused request, an unreachable endpoint.
@@ -57,6 +59,12 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<DeploymentFailed>().is_some() {
         FAILED
     } else if error.downcast_ref::<Blocked>().is_some() {
+        BLOCKED
+    } else if error
+        .downcast_ref::<AwsError>()
+        .is_some_and(|aws| aws.fact == Fact::Busy)
+    {
+        // AWS refused because another operation on the stack is under way: nothing was done.
         BLOCKED
     } else if let Some(interrupted) = error.downcast_ref::<Interrupted>() {
         interrupted.code

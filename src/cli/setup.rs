@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use botpub::aws::{self, Aws};
 use botpub::cloudformation::deploy::Run;
+use botpub::cloudformation::events::Patience;
 use botpub::cloudformation::progress::{Mode, Progress};
 use botpub::outcome::{Blocked, Interrupted};
 use botpub::spec;
@@ -84,7 +85,10 @@ pub async fn start(
     Ok(Run::new(
         aws,
         progress(wait, output),
-        wait.and_then(|w| w.timeout),
+        wait.map_or_else(Patience::default, |w| Patience {
+            timeout: w.timeout,
+            lost_contact: w.lost_contact,
+        }),
         prefix,
     ))
 }

@@ -14,7 +14,7 @@ use aws_sdk_cloudformation::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aws::{Aws, AwsContext};
+use crate::aws::{Aws, AwsContext, Fact};
 use crate::cloudformation::diff::{self, ResourceDiff};
 use crate::cloudformation::events::{self, Backoff, pause};
 use crate::cloudformation::outcome::{ChangeAction, ChangeScope, Replacement, StackAction};
@@ -325,10 +325,7 @@ pub async fn plan_stack(
         // Another deployment got there between our look at the stack and this request: it is deploying
         // the stack, or it created the stack this run meant to create ("already exists and cannot be
         // created again with the changeSet").
-        Err(e)
-            if crate::aws::explain(&e).contains("_IN_PROGRESS")
-                || crate::aws::explain(&e).contains("already exists") =>
-        {
+        Err(e) if matches!(crate::aws::fact(&e), Fact::Busy | Fact::AlreadyExists) => {
             return blocked(format!(
                 "stack {} is busy: {}; follow it with `{watch_hint}`",
                 stack.name,
@@ -607,7 +604,7 @@ pub async fn delete_change_set(aws: &Aws, id: &str, stack_name: &str) -> anyhow:
         .send()
         .await
     {
-        Err(e) if crate::aws::error_code(&e) == Some("ChangeSetNotFound") => Ok(()),
+        Err(e) if crate::aws::fact(&e) == Fact::NotFound => Ok(()),
         deleted => {
             deleted.aws(format!("deleting an unused change set of {stack_name}"))?;
             Ok(())

@@ -16,7 +16,7 @@ use super::outcome::{ApplyResult, StackAction};
 use super::plan::{PLAN_FORMAT, Plan};
 pub use super::run::{DEFAULT_CONCURRENCY, Run};
 use super::stack;
-use crate::aws::{Aws, AwsContext};
+use crate::aws::{Aws, AwsContext, Fact};
 use crate::outcome::{Blocked, DeploymentFailed, Interrupted};
 use crate::signals;
 use crate::synth::{Stack, StackKind};
@@ -167,9 +167,7 @@ impl Run {
                     .execution_status()
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
-                Err(e) if crate::aws::error_code(&e) == Some("ChangeSetNotFound") => {
-                    "DELETED".to_string()
-                }
+                Err(e) if crate::aws::fact(&e) == Fact::NotFound => "DELETED".to_string(),
                 Err(e) => {
                     return Err(e).aws(format!(
                         "reading the planned change set of {}",
@@ -394,7 +392,7 @@ impl Run {
         ));
         let mut display = self.progress.stack(stack_name, None);
         Ok(Watched::Finished(
-            events::wait(&self.aws, &op, &mut display, self.timeout).await?,
+            events::wait(&self.aws, &op, &mut display, self.patience).await?,
         ))
     }
 }

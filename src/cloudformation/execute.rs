@@ -17,7 +17,7 @@ use super::events::{self, Operation, describe_failure};
 use super::outcome::{ApplyResult, StackAction, StatusClass};
 use super::run::Run;
 use super::stack;
-use crate::aws::{MAX_ATTEMPTS, is_transient, retry_delay};
+use crate::aws::{Fact, MAX_ATTEMPTS, is_transient, retry_delay};
 use crate::outcome::Blocked;
 use crate::synth::Stack;
 
@@ -65,7 +65,7 @@ impl Run {
         if let Err(error) = self.start_execution(change_set_id, &stack_id, &token).await {
             let text = crate::aws::explain(&error);
             let cleared = self.abandon(planned, change_set_id).await;
-            if text.contains("IN_PROGRESS") || text.contains("InvalidChangeSetStatus") {
+            if crate::aws::fact(&error) == Fact::Busy {
                 return Err(Blocked(format!(
                     "{} is busy: another deployment started first ({text}); follow it with `{}`",
                     planned.stack_name,
@@ -103,7 +103,7 @@ impl Run {
         };
         let expected = planned.changes.len().max(1);
         let mut display = self.progress.stack(&planned.stack_name, Some(expected));
-        let finished = events::wait(&self.aws, &op, &mut display, self.timeout).await?;
+        let finished = events::wait(&self.aws, &op, &mut display, self.patience).await?;
         applied.status = Some(finished.status.clone());
         match StatusClass::of(&finished.status) {
             StatusClass::Created => applied.result = ApplyResult::Created,

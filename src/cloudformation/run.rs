@@ -1,9 +1,10 @@
 //! One command's run: its connection, display, limits and identity. The run id makes every idempotency
 //! token of this run unique, and lets this run's events be told from any other's.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::changeset::TemplateStore;
+use super::events::Patience;
 use super::progress::Progress;
 use crate::aws::Aws;
 
@@ -12,7 +13,8 @@ use crate::aws::Aws;
 pub struct Run {
     pub aws: Aws,
     pub progress: Progress,
-    pub timeout: Option<Duration>,
+    /// How long to wait for an operation, and for a CloudFormation that stopped answering.
+    pub patience: Patience,
     /// The stack prefix, for the `botpub watch` hints.
     pub prefix: String,
     /// How many bot stacks are planned or deployed at once (the shared firewall always goes alone, first).
@@ -28,7 +30,7 @@ pub struct Run {
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 impl Run {
-    pub fn new(aws: Aws, progress: Progress, timeout: Option<Duration>, prefix: &str) -> Run {
+    pub fn new(aws: Aws, progress: Progress, patience: Patience, prefix: &str) -> Run {
         let millis = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -36,7 +38,7 @@ impl Run {
         Run {
             aws,
             progress,
-            timeout,
+            patience,
             prefix: prefix.to_string(),
             concurrency: DEFAULT_CONCURRENCY,
             saved_plan: false,

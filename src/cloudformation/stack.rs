@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudformation::types::StackStatus;
 use aws_smithy_types::DateTime;
 
-use crate::aws::{Aws, AwsContext, error_code, explain};
+use crate::aws::{Aws, AwsContext, Fact, fact};
 use crate::cloudformation::outcome::StatusClass;
 use crate::outcome::blocked;
 
@@ -133,12 +133,7 @@ pub async fn describe(aws: &Aws, name_or_id: &str) -> anyhow::Result<Option<Desc
         .await;
     let output = match result {
         Ok(output) => output,
-        Err(e)
-            if error_code(&e) == Some("ValidationError")
-                && explain(&e).contains("does not exist") =>
-        {
-            return Ok(None);
-        }
+        Err(e) if fact(&e) == Fact::NotFound => return Ok(None),
         Err(e) => return Err(e).aws(format!("reading stack {name_or_id}")),
     };
     let Some(stack) = output.stacks().first() else {

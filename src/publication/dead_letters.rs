@@ -106,7 +106,8 @@ pub async fn redrive(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
         .await;
     let handle = match started {
         Ok(started) => started.task_handle().unwrap_or_default().to_string(),
-        Err(error) if lacks_move_tasks(&crate::aws::explain(&error)) => {
+        // An engine without move tasks (LocalStack) gets the messages moved one by one.
+        Err(error) if crate::aws::fact(&error) == crate::aws::Fact::Unsupported => {
             return redrive_by_hand(aws, queue).await;
         }
         Err(error) => {
@@ -142,19 +143,6 @@ pub async fn redrive(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(std::time::Duration::from_secs(2));
     }
-}
-
-/// Whether an engine said it has no message move tasks (rather than refusing this one).
-fn lacks_move_tasks(explained: &str) -> bool {
-    [
-        "UnsupportedOperation",
-        "InvalidAction",
-        "UnknownOperation",
-        "not implemented",
-        "not yet implemented",
-    ]
-    .iter()
-    .any(|sign| explained.contains(sign))
 }
 
 /// Sends a copy of a received message (body and attributes unchanged) to one of the bot's queues. On a

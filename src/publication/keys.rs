@@ -7,7 +7,7 @@
 use aws_sdk_apigateway::types::ApiKey;
 use serde::Serialize;
 
-use crate::aws::{Aws, AwsContext, MAX_ATTEMPTS, error_code, explain, is_transient, retry_delay};
+use crate::aws::{Aws, AwsContext, Fact, MAX_ATTEMPTS, explain, fact, is_transient, retry_delay};
 use crate::cloudformation::stack::{self, State};
 use crate::outcome::blocked;
 use crate::publication::status::usage_plan_keys;
@@ -273,7 +273,7 @@ async fn attach(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()> {
         .await
     {
         // Attached already: a retried request that had succeeded.
-        Err(e) if error_code(&e) == Some("ConflictException") => Ok(()),
+        Err(e) if fact(&e) == Fact::AlreadyExists => Ok(()),
         other => other.map(|_| ()).aws(format!(
             "attaching key {key_id} to the usage plan of {}",
             bot.bot_id
@@ -299,7 +299,7 @@ async fn take_back(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()> {
         return remove(aws, bot, key_id).await;
     }
     match aws.apigateway.delete_api_key().api_key(key_id).send().await {
-        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(()),
+        Err(e) if fact(&e) == Fact::NotFound => Ok(()),
         other => other.map(|_| ()).aws(format!("deleting key {key_id}")),
     }
 }
@@ -314,13 +314,13 @@ async fn remove(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()> {
         .send()
         .await
     {
-        Err(e) if error_code(&e) == Some("NotFoundException") => {}
+        Err(e) if fact(&e) == Fact::NotFound => {}
         other => {
             other.aws(format!("detaching key {key_id}"))?;
         }
     }
     match aws.apigateway.delete_api_key().api_key(key_id).send().await {
-        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(()),
+        Err(e) if fact(&e) == Fact::NotFound => Ok(()),
         other => other.map(|_| ()).aws(format!("deleting key {key_id}")),
     }
 }

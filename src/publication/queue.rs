@@ -155,7 +155,7 @@ impl BotQueue {
                 .and_then(|r| r.physical_resource_id())
                 .map(str::to_string)
                 .or_else(|| Some("a Lambda event source mapping".to_string()))),
-            Err(error) if crate::aws::explain(&error).contains("does not exist") => Ok(None),
+            Err(error) if crate::aws::fact(&error) == crate::aws::Fact::NotFound => Ok(None),
             Err(error) => Err(error).aws(format!("reading {}'s resources", self.stack_name)),
         }
     }

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
-use crate::aws::{AwsContext, error_code};
+use crate::aws::{AwsContext, Fact, fact};
 use crate::cloudformation::deploy::Run;
 use crate::cloudformation::events::{self, Operation};
 use crate::cloudformation::outcome::StatusClass;
@@ -112,7 +112,7 @@ pub async fn unpublish(
                     .send()
                     .await
                 {
-                    Err(e) if error_code(&e) == Some("NotFoundException") => {}
+                    Err(e) if fact(&e) == Fact::NotFound => {}
                     other => {
                         other.aws(format!("deleting key {key_id}"))?;
                     }
@@ -177,7 +177,7 @@ async fn mapped_base_paths(run: &Run, domain: &str) -> anyhow::Result<Vec<String
             .send()
             .await
         {
-            Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(paths),
+            Err(e) if fact(&e) == Fact::NotFound => return Ok(paths),
             other => other.aws(format!("listing the base path mappings of {domain}"))?,
         };
         paths.extend(
@@ -212,7 +212,7 @@ async fn delete_stack(run: &Run, stack: &Described, purpose: &str) -> anyhow::Re
         watch_hint: run.watch_hint(&stack.name),
     };
     let mut display = run.progress.stack(&stack.name, None);
-    let finished = events::wait(aws, &op, &mut display, run.timeout).await?;
+    let finished = events::wait(aws, &op, &mut display, run.patience).await?;
     if finished.class() != StatusClass::Deleted {
         return Err(
             DeploymentFailed(crate::cloudformation::events::describe_failure(
@@ -238,7 +238,7 @@ async fn empty_bucket(run: &Run, bucket: &str) -> anyhow::Result<usize> {
             .send()
             .await
         {
-            Err(e) if error_code(&e) == Some("NoSuchBucket") => return Ok(deleted),
+            Err(e) if fact(&e) == Fact::NotFound => return Ok(deleted),
             other => other.aws(format!("listing the results in {bucket}"))?,
         };
         let objects: Vec<ObjectIdentifier> = listed

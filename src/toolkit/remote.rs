@@ -224,7 +224,7 @@ pub async fn follow(
                 }
             }
         }
-        if let Some(limit) = run.timeout
+        if let Some(limit) = run.patience.timeout
             && started.elapsed() >= limit
         {
             anyhow::bail!(

@@ -561,6 +561,10 @@ pub struct WaitArgs {
     /// Stop waiting after this long (e.g. 30m); the deployment goes on in AWS. Default: no limit.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    /// Give up waiting once CloudFormation has not answered for this long (each request is retried
+    /// meanwhile); the deployment goes on in AWS.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    pub lost_contact: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
