@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs botpub's whole test suite on a fresh machine: formatting, lints, unit and integration tests.
+# Runs botpub's whole test suite on a fresh machine: formatting, lints, unit and integration tests, and
+# the benchmarks' smoke runs.
 #
 #   tests/run.sh
 #
@@ -14,9 +15,23 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/botpub/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 trap 'tests/support/servers.sh stop all >/dev/null 2>&1 || true' EXIT
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test"
-cargo test --all-targets --locked --no-fail-fast
+# Each part's time is printed as it ends, and again at the end.
+parts=()
+status=0
+part() {
+  local name=$1 start=$SECONDS
+  shift
+  echo "== $name"
+  if ! "$@"; then status=1; fi
+  parts+=("$(printf '%5d s  %s' $((SECONDS - start)) "$name")")
+}
+
+part "cargo fmt --check" cargo fmt --all -- --check
+part "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
+# The test binaries side by side, longest first (cargo test would run them one after another).
+part "tests" tests/support/run_tests.py
+part "benchmark smoke runs" cargo test --benches --locked
+
+echo "== time per part"
+printf '%s\n' "${parts[@]}"
+exit $status

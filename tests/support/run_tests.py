@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Runs botpub's test binaries side by side, longest first, and reports the time of each.
+
+    tests/support/run_tests.py [--jobs N] [--test-threads T] [--times FILE] [-- FILTER...]
+
+`cargo test` runs its test binaries one after another, so a binary of offline checks waits for one that
+waits on LocalStack. Here every binary (the library's unit tests, the command line's, each file of tests/)
+runs as its own job, at most N at a time (default 4: most of them wait on LocalStack, a model stand-in or
+a timer rather than on a core). Each job runs its tests T at a time (default 2, as `cargo test` does on
+this machine). Binaries start longest first, by the times of the last run (kept in FILE, default
+$CARGO_TARGET_DIR/botpub-test-times.json, else tests/support/test-times.json), so the longest one
+never starts last.
+
+A job's output is printed when it ends, whole, so the output of two jobs never interleaves. The exit code
+is 0 when every job passed, else 1; the summary lists each job with its time and result. FILTER (any
+arguments after --) is passed to every binary, as with `cargo test -- FILTER`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_binaries():
+    """(name, executable) of every test target, built if needed (the benches are run on their own)."""
+    command = ["cargo", "test", "--locked", "--lib", "--bins", "--tests", "--no-run",
+               "--message-format=json-render-diagnostics"]
+    built = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    if built.returncode != 0:
+        sys.exit(built.returncode)
+    binaries = []
+    for line in built.stdout.splitlines():
+        message = json.loads(line)
+        if message.get("reason") != "compiler-artifact" or not message.get("executable"):
+            continue
+        if not message["profile"]["test"]:
+            continue
+        target = message["target"]
+        kind = target["kind"][0]
+        name = target["name"] if kind == "test" else f"{kind} {target['name']}"
+        binaries.append((name, message["executable"]))
+    return binaries
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("BOTPUB_TEST_JOBS", 4)))
+    parser.add_argument("--test-threads", type=int, default=2)
+    target_dir = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+    parser.add_argument("--times", default=os.path.join(target_dir, "botpub-test-times.json"))
+    parser.add_argument("filters", nargs="*")
+    args = parser.parse_args()
+
+    last_times = {}
+    # The last run's times on this machine, else those committed beside this script.
+    for times in (Path(args.times), Path(__file__).with_name("test-times.json")):
+        try:
+            last_times = json.loads(times.read_text())
+            break
+        except (OSError, ValueError):
+            continue
+    binaries = test_binaries()
+    # Unknown binaries first (they may be long), then longest first.
+    binaries.sort(key=lambda b: -last_times.get(b[0], float("inf")))
+
+    lock = threading.Lock()
+    results = {}
+    started = time.monotonic()
+
+    def run(binary):
+        name, executable = binary
+        begin = time.monotonic()
+        done = subprocess.run(
+            [executable, "--test-threads", str(args.test_threads), *args.filters],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            errors="replace",
+        )
+        seconds = time.monotonic() - begin
+        passed = done.returncode == 0
+        with lock:
+            results[name] = (seconds, passed)
+            at = time.monotonic() - started
+            print(f"\n==== {'PASS' if passed else 'FAIL'} {name} ({seconds:.1f} s, "
+                  f"at {at:.0f} s)", flush=True)
+            # A passing job prints its summary lines only; a failing one, everything.
+            lines = done.stdout.splitlines()
+            shown = lines if not passed else [l for l in lines if l.startswith("test result:")]
+            print("\n".join(shown), flush=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(run, binaries))
+
+    total = time.monotonic() - started
+    print(f"\n==== test binaries: {len(results)} in {total:.0f} s, {args.jobs} at a time")
+    for name, (seconds, passed) in sorted(results.items(), key=lambda r: -r[1][0]):
+        print(f"  {'ok  ' if passed else 'FAIL'} {seconds:7.1f} s  {name}")
+    if not args.filters:
+        last_times.update({name: seconds for name, (seconds, _) in results.items()})
+        try:
+            Path(args.times).write_text(json.dumps(last_times, indent=1, sort_keys=True))
+        except OSError:
+            pass
+    failed = [name for name, (_, passed) in results.items() if not passed]
+    if failed:
+        print(f"failed: {', '.join(sorted(failed))}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
