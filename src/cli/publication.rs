@@ -106,11 +106,11 @@ pub async fn status(
                 let quiet: Vec<String> = p
                     .alarms
                     .iter()
-                    .filter(|a| a.state != "ALARM")
+                    .filter(|a| !a.is_raised())
                     .map(|a| format!("{} {}", short_alarm(&p.stack_name, &a.name), a.state))
                     .collect();
                 println!("  alarms:          {}", quiet.join(", "));
-                for alarm in p.alarms.iter().filter(|a| a.state == "ALARM") {
+                for alarm in p.alarms.iter().filter(|a| a.is_raised()) {
                     println!(
                         "  ALARM:           {}: {}",
                         short_alarm(&p.stack_name, &alarm.name),

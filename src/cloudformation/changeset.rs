@@ -412,6 +412,8 @@ fn complete(changes: &mut Vec<Change>, diffs: &BTreeMap<String, ResourceDiff>, t
     });
 }
 
+/// A change set that failed only because it changes nothing: CloudFormation gives it status FAILED
+/// and says why in the reason alone.
 fn is_empty_change_set(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_cloudformation::types::ExecutionStatus;
 use aws_smithy_types::DateTime;
 
 use futures::stream::{self, StreamExt};
@@ -12,7 +13,7 @@ use serde::Serialize;
 use super::changeset::{self, StackPlan};
 use super::events::{self, Finished, Operation};
 pub use super::execute::Applied;
-use super::outcome::{ApplyResult, StackAction};
+use super::outcome::{ApplyResult, StackAction, StatusClass};
 use super::plan::{PLAN_FORMAT, Plan};
 pub use super::run::{DEFAULT_CONCURRENCY, Run};
 use super::stack;
@@ -162,12 +163,14 @@ impl Run {
                 .change_set_name(id)
                 .send()
                 .await;
-            let status = match described {
-                Ok(d) => d
-                    .execution_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                Err(e) if crate::aws::fact(&e) == Fact::NotFound => "DELETED".to_string(),
+            let (available, status) = match described {
+                Ok(d) => (
+                    d.execution_status() == Some(&ExecutionStatus::Available),
+                    d.execution_status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                ),
+                Err(e) if crate::aws::fact(&e) == Fact::NotFound => (false, "DELETED".to_string()),
                 Err(e) => {
                     return Err(e).aws(format!(
                         "reading the planned change set of {}",
@@ -175,7 +178,7 @@ impl Run {
                     ));
                 }
             };
-            if status != "AVAILABLE" {
+            if !available {
                 return Err(Blocked(format!(
                     "stale plan: the change set of {} is {status} (the stack changed or the plan was applied); run `botpub plan` again",
                     planned.stack_name
@@ -367,7 +370,8 @@ impl Run {
             .find(|e| {
                 e.logical_resource_id() == Some(stack_name)
                     && e.resource_status()
-                        .is_some_and(|s| s.as_str().ends_with("_IN_PROGRESS"))
+                        .is_some_and(|s| StatusClass::of(s.as_str()) == StatusClass::InProgress)
+                    // CloudFormation marks the start of an operation asked for by a caller only so.
                     && e.resource_status_reason()
                         .is_some_and(|r| r.contains("User Initiated"))
             })

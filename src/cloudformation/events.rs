@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_cloudformation::types::StackEvent;
+use aws_sdk_cloudformation::types::{ResourceStatus, StackEvent};
 use aws_smithy_types::DateTime;
 use tokio::time::Instant;
 
@@ -50,11 +50,23 @@ impl Event {
         self.resource_type == "AWS::CloudFormation::Stack" && self.logical_id == stack_name
     }
 
-    fn is_failure(&self) -> bool {
-        self.status.ends_with("_FAILED")
+    pub fn is_failure(&self) -> bool {
+        use ResourceStatus::*;
+        matches!(
+            ResourceStatus::from(self.status.as_str()),
+            CreateFailed
+                | DeleteFailed
+                | ExportFailed
+                | ExportRollbackFailed
+                | ImportFailed
+                | ImportRollbackFailed
+                | RollbackFailed
+                | UpdateFailed
+                | UpdateRollbackFailed
+        )
     }
 
-    /// A failure that only follows from another one.
+    /// A failure that only follows from another one (CloudFormation says so in the reason only).
     fn is_cancellation(&self) -> bool {
         self.reason
             .as_deref()

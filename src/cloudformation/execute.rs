@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetError;
-use aws_sdk_cloudformation::types::ChangeSetSummary;
+use aws_sdk_cloudformation::types::{ChangeSetSummary, ExecutionStatus};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::DateTime;
@@ -167,11 +167,13 @@ impl Run {
             let mine = key(mine);
             let recent = mine.0 - RIVAL_WINDOW.as_nanos() as i128;
             rival = others.into_iter().find(|s| {
-                let status = s.execution_status().map(|e| e.as_str()).unwrap_or("");
                 let theirs = key(s);
                 s.description() == Some(changeset::TO_EXECUTE)
-                    && (status == "EXECUTE_IN_PROGRESS"
-                        || (status == "AVAILABLE" && theirs < mine && theirs.0 >= recent))
+                    && match s.execution_status() {
+                        Some(ExecutionStatus::ExecuteInProgress) => true,
+                        Some(ExecutionStatus::Available) => theirs < mine && theirs.0 >= recent,
+                        _ => false,
+                    }
             });
         }
         let hint = self.watch_hint(&planned.stack_name);
@@ -256,8 +258,14 @@ impl Run {
             .await;
         match described {
             Ok(d)
-                if d.execution_status()
-                    .is_some_and(|s| s.as_str().starts_with("EXECUTE_")) =>
+                if matches!(
+                    d.execution_status(),
+                    Some(
+                        ExecutionStatus::ExecuteInProgress
+                            | ExecutionStatus::ExecuteComplete
+                            | ExecutionStatus::ExecuteFailed
+                    )
+                ) =>
             {
                 true
             }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::events::{Event, Watcher, clock_now};
+use super::outcome::StatusClass;
 
 /// How long CI output may stay silent while botpub waits.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -105,19 +106,21 @@ impl Watcher for StackProgress {
             }
             return;
         }
-        if event.status.ends_with("_IN_PROGRESS") {
+        let class = StatusClass::of(&event.status);
+        if class == StatusClass::InProgress {
             self.in_progress.insert(event.logical_id.clone());
         } else {
             self.in_progress.remove(&event.logical_id);
             if let Some(bar) = &self.bar
-                && event.status.ends_with("_COMPLETE")
+                && !event.is_failure()
+                && class.is_settled()
             {
                 bar.inc(1);
             }
         }
         match (&self.bar, self.progress.mode) {
             (Some(bar), _) => {
-                if event.status.ends_with("_FAILED") {
+                if event.is_failure() {
                     bar.println(event.line(&self.name));
                 }
                 let busy: Vec<&str> = self

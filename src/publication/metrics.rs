@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use serde::Serialize;
 
+use aws_sdk_cloudwatch::types::StateValue;
+
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack::{Described, timestamp};
 
@@ -18,6 +20,13 @@ pub struct Alarm {
     /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
     pub state: String,
     pub reason: Option<String>,
+}
+
+impl Alarm {
+    /// Whether it is raised.
+    pub fn is_raised(&self) -> bool {
+        StateValue::from(self.state.as_str()) == StateValue::Alarm
+    }
 }
 
 /// The alarms of a bot stack: every metric alarm named `{stack}-…`.

@@ -1,6 +1,7 @@
 //! What is published: one bot's publication (the fields of Bedrock Chat's "get publication", read live
 //! from AWS) and the list of every published bot in a region.
 
+use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -194,10 +195,10 @@ pub async fn list(aws: &Aws) -> anyhow::Result<Vec<Listed>> {
             else {
                 continue;
             };
-            let status = stack.stack_status().map(|s| s.as_str()).unwrap_or_default();
-            if status == "DELETE_COMPLETE" {
+            if stack.stack_status() == Some(&StackStatus::DeleteComplete) {
                 continue;
             }
+            let status = stack.stack_status().map(|s| s.as_str()).unwrap_or_default();
             listed.push(Listed {
                 bot_id: bot_id.to_string(),
                 stack_name: stack.stack_name().unwrap_or_default().to_string(),

@@ -9,7 +9,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType, StatusType};
+use aws_sdk_codebuild::types::{
+    Build, BuildPhaseType, EnvironmentVariable, EnvironmentVariableType, StatusType,
+};
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
@@ -207,7 +209,7 @@ pub async fn follow(
             run.progress.say(&format!("{what}: {}", now.status));
             return Ok(now);
         }
-        if phase == "BUILD" {
+        if BuildPhaseType::from(phase.as_str()) == BuildPhaseType::Build {
             for name in stack_names {
                 if followed.contains(&name) {
                     continue;
