@@ -745,6 +745,15 @@ fn when_cloudformation_stops_answering_mid_deployment_botpub_says_how_to_follow_
         "{}",
         failed.stderr()
     );
+    // The deployment went on without botpub: once AWS answers again, `watch` (as the error says) follows
+    // it to its end, and a rerun then has nothing in its way.
+    scenario.proxy.set(json!({"rules": []}));
+    let prefix = scenario.world.prefix.clone();
+    let watched = scenario.proxy.botpub(
+        &scenario.world,
+        &["watch", BOT, "--prefix", &prefix, "--progress", "none"],
+    );
+    assert_eq!(watched.code(), 0, "{}", watched.stderr());
     scenario.recovers();
 }
 
