@@ -13,7 +13,7 @@
 //!   on a warm client: CreateChangeSet (CREATE), DescribeChangeSet every 50 ms until CREATE_COMPLETE,
 //!   ExecuteChangeSet, DescribeStacks every 50 ms until CREATE_COMPLETE;
 //! - library: the same publish through botpub's library in this process (`Aws::connect`, `Run::plan`,
-//!   `Run::apply`, `deploy::published`), whose request count comes from botpub's own SDK interceptor
+//!   `Run::apply`, `status::published`), whose request count comes from botpub's own SDK interceptor
 //!   (`Aws::requests`).
 //!
 //! One more `botpub publish -v` run logs every request (operation, duration) with the time it arrived, which
@@ -447,7 +447,8 @@ async fn library_publish(endpoint: &str, prefix: &str, spec: &Path) -> anyhow::R
             "{result:?}"
         );
         if let Some(id) = &result.bot_id {
-            let published = deploy::published(&run.aws, &result.stack_name, id).await?;
+            let published =
+                botpub::publication::status::published(&run.aws, &result.stack_name, id).await?;
             anyhow::ensure!(
                 published.is_some_and(|p| p.endpoint.is_some()),
                 "no endpoint"

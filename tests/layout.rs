@@ -257,3 +257,31 @@ fn every_folder_says_what_it_owns() {
         }
     }
 }
+
+/// The deployment engine deploys any stack: it uses nothing of what is built on it (publication, the
+/// worker, the command line) and reads no stack output by name (a bot's are `synth::outputs`'s, read by
+/// publication/).
+#[test]
+fn the_engine_knows_nothing_of_bots() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = sources();
+    let known: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(f)).collect();
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| f.starts_with(root.join("src/cloudformation"))) {
+        let name = file.strip_prefix(root).unwrap().display().to_string();
+        for used in references(file, &known) {
+            let top = used.get(1).map(String::as_str).unwrap_or_default();
+            if ["publication", "worker"].contains(&top) || used[0] == "bin" {
+                found.push(format!("{name} uses {}", used.join("::")));
+            }
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap();
+        for read in [".output(\"", "outputs::", "[\"Outputs\"]["] {
+            if code.contains(read) {
+                found.push(format!("{name} reads a stack output by name ({read}…)"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -45,3 +45,34 @@ fn synthesized_example_templates_match_their_snapshots() {
         );
     });
 }
+
+/// Bot stacks declare their outputs under the names publication/ reads them by
+/// (`botpub::synth::outputs`), and across the examples every one of those names is declared.
+#[test]
+fn bot_templates_declare_the_outputs_botpub_reads() {
+    use std::collections::BTreeSet;
+
+    use botpub::synth::{StackKind, outputs};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut declared = BTreeSet::new();
+    for example in ["quickstart", "conversation", "domains", "full"] {
+        let path = root.join(format!("examples/{example}.yaml"));
+        let checked = check_files(std::slice::from_ref(&path));
+        for stack in synthesize(&checked.specs[0]).unwrap() {
+            if !matches!(stack.kind, StackKind::Bot { .. }) {
+                continue;
+            }
+            for name in stack.template["Outputs"].as_object().unwrap().keys() {
+                assert!(
+                    outputs::ALL.contains(&name.as_str()),
+                    "{example}: {} declares output {name}, which synth::outputs does not name",
+                    stack.name
+                );
+                declared.insert(name.clone());
+            }
+        }
+    }
+    let named: BTreeSet<String> = outputs::ALL.iter().map(|s| s.to_string()).collect();
+    assert_eq!(declared, named);
+}

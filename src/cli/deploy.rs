@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use botpub::cloudformation::deploy::{self, Applied, Published, Run, Watched};
+use botpub::cloudformation::deploy::{self, Applied, Run, Watched};
 use botpub::cloudformation::events;
 use botpub::cloudformation::plan::Plan;
 use botpub::cloudformation::stack;
 use botpub::outcome::{self, Blocked, DeploymentFailed};
 use botpub::publication::localstack;
+use botpub::publication::status::{self, Published};
 use botpub::toolkit::{self, remote};
 use serde_json::json;
 
@@ -150,7 +151,7 @@ async fn report(
         // Best effort: the outcome is known already, and an unreadable endpoint must not replace it.
         let published = match &result.bot_id {
             Some(id) if result.result.in_service() => {
-                deploy::published(&run.aws, &result.stack_name, id)
+                status::published(&run.aws, &result.stack_name, id)
                     .await
                     .ok()
                     .flatten()

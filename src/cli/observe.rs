@@ -2,8 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use botpub::cloudformation::stack;
 use botpub::outcome;
+use botpub::publication::bot_stack::BotStack;
 use botpub::publication::metrics::{self, Summary};
 use botpub::publication::{keys, usage};
 
@@ -22,7 +22,7 @@ pub async fn metrics(
     output: Output,
 ) -> anyhow::Result<u8> {
     let aws = connect(aws_args, None).await?;
-    let stack = stack::describe_published(&aws, &target.prefix, bot_id).await?;
+    let stack = BotStack::find(&aws, &target.prefix, bot_id).await?;
     let read = metrics::read(&aws, &stack, bot_id, since, period).await?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&read)?),

@@ -3,6 +3,7 @@
 use botpub::aws::Aws;
 use botpub::cloudformation::stack;
 use botpub::outcome::{self, Blocked};
+use botpub::publication::bot_stack::BotStack;
 use botpub::publication::{status, unpublish};
 use botpub::toolkit::{self, remote};
 use serde_json::json;
@@ -204,8 +205,11 @@ pub async fn unpublish(
         return Ok(outcome::OK);
     };
     unpublish::ensure_removable(&described, &run.watch_hint(&stack_name))?;
-    let endpoint = described.output("Endpoint").unwrap_or("(none)");
-    let mapping = match described.output("DomainEndpoint") {
+    // Even a stack only under review goes: unpublishing leaves nothing behind.
+    let bot = BotStack(described);
+    let endpoint = bot.api_endpoint(&run.aws);
+    let endpoint = endpoint.as_deref().unwrap_or("(none)");
+    let mapping = match bot.domain_endpoint() {
         Some(url) => format!(", its mapping {url}"),
         None => String::new(),
     };
@@ -215,7 +219,7 @@ pub async fn unpublish(
     if !confirm("Unpublish?", yes).await? {
         return Err(Blocked("not confirmed; nothing was removed".into()).into());
     }
-    let done = unpublish::unpublish(&run, &described, &target.prefix, remove_domain).await?;
+    let done = unpublish::unpublish(&run, &bot, &target.prefix, remove_domain).await?;
     match output {
         Output::Json => println!(
             "{}",

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use botpub::cloudformation::deploy;
 use botpub::cloudformation::outcome::ApplyResult;
 use botpub::outcome::{self, Blocked, DeploymentFailed};
+use botpub::publication::status;
 use botpub::synth::{self, StackKind};
 use botpub::toolkit::{self, remote};
 use serde_json::json;
@@ -155,7 +156,7 @@ pub async fn publish_remote(
     let mut published = Vec::new();
     if !state.failed() {
         for (id, stack) in &bots {
-            let Some(found) = deploy::published(&run.aws, stack, id).await? else {
+            let Some(found) = status::published(&run.aws, stack, id).await? else {
                 anyhow::bail!(
                     "remote build {} succeeded, but there is no stack {stack}: read the build log",
                     state.id

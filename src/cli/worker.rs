@@ -6,6 +6,7 @@ use botpub::aws::Aws;
 use botpub::cloudformation::stack;
 use botpub::outcome::{self, Blocked, Interrupted};
 use botpub::publication::ask::{self, Answer, Question};
+use botpub::publication::bot_stack::BotStack;
 use botpub::publication::dead_letters;
 use botpub::publication::queue::BotQueue;
 use botpub::spec::model::Contract;
@@ -229,10 +230,9 @@ pub async fn ask(
 /// The URL a published bot answers at, and the contract it serves there.
 async fn endpoint(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<(String, Contract)> {
     let stack_name = format!("{prefix}-{bot_id}");
-    let described = stack::describe(aws, &stack_name).await?;
-    let contract = Contract::from_output(described.as_ref().and_then(|s| s.output("Contract")));
-    match described.as_ref().and_then(|s| s.output("Endpoint")) {
-        Some(endpoint) => Ok((aws.api_url(endpoint), contract)),
+    let described = stack::describe(aws, &stack_name).await?.map(BotStack);
+    match described.as_ref().and_then(|s| Some((s.api_endpoint(aws)?, s.contract()))) {
+        Some(found) => Ok(found),
         None => Err(Blocked(format!(
             "{bot_id} is not published (there is no stack {stack_name} with an endpoint in {}); publish it first, or pass --prefix",
             aws.region

@@ -8,7 +8,6 @@ use aws_sdk_cloudformation::types::ExecutionStatus;
 use aws_smithy_types::DateTime;
 
 use futures::stream::{self, StreamExt};
-use serde::Serialize;
 
 use super::changeset::{self, StackPlan};
 use super::events::{self, Finished, Operation};
@@ -17,7 +16,7 @@ use super::outcome::{ApplyResult, StackAction, StatusClass};
 use super::plan::{PLAN_FORMAT, Plan};
 pub use super::run::{DEFAULT_CONCURRENCY, Run};
 use super::stack;
-use crate::aws::{Aws, AwsContext, Fact};
+use crate::aws::{AwsContext, Fact};
 use crate::outcome::{Blocked, DeploymentFailed, Interrupted};
 use crate::signals;
 use crate::synth::{Stack, StackKind};
@@ -305,37 +304,6 @@ pub fn failures(applied: &[Applied]) -> anyhow::Result<()> {
     } else {
         Err(Blocked(message).into())
     }
-}
-
-/// What a published bot offers its clients, read from its stack.
-#[derive(Debug, Clone, Serialize)]
-pub struct Published {
-    pub bot_id: String,
-    pub stack_name: String,
-    pub status: String,
-    /// The custom domain's URL when the bot has one, else API Gateway's.
-    pub endpoint: Option<String>,
-    pub api_endpoint: Option<String>,
-    pub stage: Option<String>,
-    pub default_key_id: Option<String>,
-    pub queue_url: Option<String>,
-}
-
-pub async fn published(
-    aws: &Aws,
-    stack_name: &str,
-    bot_id: &str,
-) -> anyhow::Result<Option<Published>> {
-    Ok(stack::describe(aws, stack_name).await?.map(|s| Published {
-        bot_id: bot_id.to_string(),
-        stack_name: s.name.clone(),
-        endpoint: s.client_endpoint(aws),
-        api_endpoint: s.output("Endpoint").map(|e| aws.api_url(e)),
-        stage: s.output("Stage").map(str::to_string),
-        default_key_id: s.output("DefaultApiKeyId").map(str::to_string),
-        queue_url: s.output("QueueUrl").map(str::to_string),
-        status: s.status,
-    }))
 }
 
 /// How `watch` found a stack.

@@ -45,20 +45,6 @@ impl Described {
         self.outputs.get(key).map(String::as_str)
     }
 
-    /// The URL a bot's clients call: its custom domain's when it has one (the `DomainEndpoint` output),
-    /// else API Gateway's (as reachable through a custom AWS endpoint such as LocalStack's).
-    pub fn client_endpoint(&self, aws: &Aws) -> Option<String> {
-        self.output("DomainEndpoint")
-            .map(str::to_string)
-            .or_else(|| self.output("Endpoint").map(|e| aws.api_url(e)))
-    }
-
-    /// The custom domain a bot's stack is mapped onto, from its `DomainEndpoint` output.
-    pub fn domain_name(&self) -> Option<&str> {
-        let url = self.output("DomainEndpoint")?.strip_prefix("https://")?;
-        Some(url.split('/').next().unwrap_or(url))
-    }
-
     /// Refuses, with the command that clears the way, unless the stack may be planned or changed.
     pub fn ensure_ready(&self, watch_hint: &str) -> anyhow::Result<()> {
         match self.state {
@@ -104,26 +90,6 @@ fn classify(status: &StackStatus) -> State {
 }
 
 /// The stack, or `None` when it does not exist (or only as a deleted stack).
-/// The stack of a published bot, `{prefix}-{bot_id}`; an error (exit 4) when there is none, or only one
-/// under review (a plan nobody applied publishes nothing).
-pub async fn describe_published(
-    aws: &Aws,
-    prefix: &str,
-    bot_id: &str,
-) -> anyhow::Result<Described> {
-    let stack_name = format!("{prefix}-{bot_id}");
-    match describe(aws, &stack_name)
-        .await?
-        .filter(|s| s.state != State::Review)
-    {
-        Some(stack) => Ok(stack),
-        None => blocked(format!(
-            "{bot_id} is not published (there is no stack {stack_name} in {}); publish it first, or pass --prefix",
-            aws.region
-        )),
-    }
-}
-
 pub async fn describe(aws: &Aws, name_or_id: &str) -> anyhow::Result<Option<Described>> {
     let result = aws
         .cloudformation

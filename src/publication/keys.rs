@@ -7,8 +7,9 @@
 use aws_sdk_apigateway::types::ApiKey;
 use serde::Serialize;
 
+use super::bot_stack::BotStack;
 use crate::aws::{Aws, AwsContext, Fact, MAX_ATTEMPTS, explain, fact, is_transient, retry_delay};
-use crate::cloudformation::stack::{self, State};
+use crate::cloudformation::stack::State;
 use crate::outcome::blocked;
 use crate::publication::status::usage_plan_keys;
 
@@ -68,32 +69,29 @@ pub fn mask(value: &str) -> String {
 
 /// Finds the bot's usage plan, refusing while the bot is unpublished or its stack busy.
 pub async fn bot(aws: &Aws, stack_name: &str, bot_id: &str) -> anyhow::Result<Bot> {
-    let Some(described) = stack::describe(aws, stack_name)
-        .await?
-        .filter(|s| s.state != State::Review)
-    else {
+    let Some(described) = BotStack::describe(aws, stack_name).await? else {
         return blocked(format!(
             "{bot_id} is not published (no stack {stack_name} in {}); publish it first",
             aws.region
         ));
     };
-    if described.state == State::Busy {
+    if described.0.state == State::Busy {
         return blocked(format!(
             "{stack_name} is busy ({}); manage keys once it settles (`botpub watch {bot_id}`)",
-            described.status
+            described.0.status
         ));
     }
-    let Some(usage_plan_id) = described.output("UsagePlanId") else {
+    let Some(usage_plan_id) = described.usage_plan_id() else {
         return blocked(format!(
             "{stack_name} has no usage plan yet ({}); publish it first",
-            described.status
+            described.0.status
         ));
     };
     Ok(Bot {
         bot_id: bot_id.to_string(),
         stack_name: stack_name.to_string(),
         usage_plan_id: usage_plan_id.to_string(),
-        default_key_id: described.output("DefaultApiKeyId").map(str::to_string),
+        default_key_id: described.default_key_id().map(str::to_string),
     })
 }
 

@@ -5,13 +5,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
+};
 use serde::Serialize;
 
-use aws_sdk_cloudwatch::types::StateValue;
-
 use crate::aws::{Aws, AwsContext};
-use crate::cloudformation::stack::{Described, timestamp};
+use crate::cloudformation::stack::timestamp;
+use crate::publication::bot_stack::BotStack;
+use crate::synth::outputs;
 
 /// One of the bot's alarms.
 #[derive(Debug, Clone, Serialize)]
@@ -211,27 +213,19 @@ pub struct Metrics {
 /// Reads every series of a bot's stack for the `since` before now, in periods of `period`.
 pub async fn read(
     aws: &Aws,
-    stack: &Described,
+    stack: &BotStack,
     bot_id: &str,
     since: Duration,
     period: Duration,
 ) -> anyhow::Result<Metrics> {
-    let output = |key: &str| {
-        stack.output(key).map(str::to_string).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{} has no {key} output: republish the bot with this version of botpub",
-                stack.name
-            )
-        })
-    };
-    let stage = output("Stage")?;
-    let queue = queue_name(&output("QueueUrl")?);
-    let dead_letters = queue_name(&output("DeadLetterQueueUrl")?);
+    let stage = stack.required(outputs::STAGE)?;
+    let queue = queue_name(stack.required(outputs::QUEUE_URL)?);
+    let dead_letters = queue_name(stack.required(outputs::DEAD_LETTER_QUEUE_URL)?);
     let dimensions = |of: Of| match of {
         // The API's name is its stack's name (templates/bot.json.j2).
         Of::Api => vec![
-            dimension("ApiName", &stack.name),
-            dimension("Stage", &stage),
+            dimension("ApiName", stack.name()),
+            dimension("Stage", stage),
         ],
         Of::Queue => vec![dimension("QueueName", &queue)],
         Of::DeadLetters => vec![dimension("QueueName", &dead_letters)],

@@ -3,9 +3,11 @@
 
 use serde::Serialize;
 
+use super::bot_stack::BotStack;
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack;
 use crate::spec::model::Contract;
+use crate::synth::outputs;
 
 /// What botpub reads off a message of a bot's queue: the request it carries and how often it was received.
 #[derive(Debug, Clone)]
@@ -89,20 +91,10 @@ pub struct QueueCounts {
 impl BotQueue {
     /// The queues of `{prefix}-{bot_id}`; an error (exit 4) when the bot is not published or has no queue.
     pub async fn find(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<BotQueue> {
-        let stack = stack::describe_published(aws, prefix, bot_id).await?;
-        let stack_name = stack.name.clone();
-        let output = |key: &str| {
-            stack.output(key).map(str::to_string).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{stack_name} has no {key} output ({}): republish the bot with this version of botpub",
-                    stack.status
-                )
-            })
-        };
-        let queue_url = output("QueueUrl")?;
-        let contract = Contract::from_output(stack.output("Contract"));
-        let dead_letter_url = output("DeadLetterQueueUrl")?;
-        let bucket = output("ResultsBucket")?;
+        let stack = BotStack::find(aws, prefix, bot_id).await?;
+        let queue_url = stack.required(outputs::QUEUE_URL)?.to_string();
+        let dead_letter_url = stack.required(outputs::DEAD_LETTER_QUEUE_URL)?.to_string();
+        let bucket = stack.required(outputs::RESULTS_BUCKET)?.to_string();
         let attributes = aws
             .sqs
             .get_queue_attributes()
@@ -127,13 +119,13 @@ impl BotQueue {
             .unwrap_or(1) as u32;
         Ok(BotQueue {
             bot_id: bot_id.to_string(),
-            stack_name,
+            stack_name: stack.name().to_string(),
             queue_url,
             dead_letter_url,
             bucket,
             visibility_timeout,
             max_receive_count,
-            contract,
+            contract: stack.contract(),
         })
     }
 }

@@ -5,10 +5,11 @@ use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::bot_stack::BotStack;
 use super::metrics::{Alarm, alarms};
 use super::queue::{QueueCounts, counts};
 use crate::aws::{Aws, AwsContext};
-use crate::cloudformation::stack::{self, timestamp};
+use crate::cloudformation::stack::timestamp;
 use crate::synth::BOT_ID_TAG;
 
 /// A bot's publication. Field names are a contract: scripts read them.
@@ -38,6 +39,41 @@ pub struct Publication {
     pub last_updated: Option<String>,
 }
 
+/// What a bot just published offers its clients: the summary of `publish` and `apply`. Field names are a
+/// contract too.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub bot_id: String,
+    pub stack_name: String,
+    pub status: String,
+    /// The custom domain's URL when the bot has one, else API Gateway's.
+    pub endpoint: Option<String>,
+    pub api_endpoint: Option<String>,
+    pub stage: Option<String>,
+    pub default_key_id: Option<String>,
+    pub queue_url: Option<String>,
+}
+
+/// What the bot of `stack_name` offers, or `None` when it is not published.
+pub async fn published(
+    aws: &Aws,
+    stack_name: &str,
+    bot_id: &str,
+) -> anyhow::Result<Option<Published>> {
+    Ok(BotStack::describe(aws, stack_name)
+        .await?
+        .map(|s| Published {
+            bot_id: bot_id.to_string(),
+            stack_name: s.name().to_string(),
+            endpoint: s.client_endpoint(aws),
+            api_endpoint: s.api_endpoint(aws),
+            stage: s.stage().map(str::to_string),
+            default_key_id: s.default_key_id().map(str::to_string),
+            queue_url: s.queue_url().map(str::to_string),
+            status: s.0.status,
+        }))
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Quota {
     pub limit: i32,
@@ -57,33 +93,29 @@ pub async fn publication(
     stack_name: &str,
     bot_id: &str,
 ) -> anyhow::Result<Option<Publication>> {
-    // A stack only under review (a plan nobody applied) holds nothing: the bot is not published.
-    let Some(stack) = stack::describe(aws, stack_name)
-        .await?
-        .filter(|s| s.state != stack::State::Review)
-    else {
+    let Some(stack) = BotStack::describe(aws, stack_name).await? else {
         return Ok(None);
     };
     let mut publication = Publication {
         bot_id: bot_id.to_string(),
         published: true,
-        stack_name: stack.name.clone(),
-        stage: stack.output("Stage").map(str::to_string),
+        stack_name: stack.name().to_string(),
+        stage: stack.stage().map(str::to_string),
         quota: None,
         throttle: None,
-        allowed_origins: allowed_origins(aws, &stack.name).await?,
-        cfn_status: stack.status.clone(),
+        allowed_origins: allowed_origins(aws, stack.name()).await?,
+        cfn_status: stack.0.status.clone(),
         codebuild_id: None,
         codebuild_status: None,
         endpoint: stack.client_endpoint(aws),
-        api_endpoint: stack.output("Endpoint").map(|e| aws.api_url(e)),
+        api_endpoint: stack.api_endpoint(aws),
         api_key_ids: Vec::new(),
-        queue_url: stack.output("QueueUrl").map(str::to_string),
+        queue_url: stack.queue_url().map(str::to_string),
         queue: None,
         alarms: Vec::new(),
-        last_updated: stack.last_updated.as_ref().map(timestamp),
+        last_updated: stack.0.last_updated.as_ref().map(timestamp),
     };
-    if let Some(plan_id) = stack.output("UsagePlanId") {
+    if let Some(plan_id) = stack.usage_plan_id() {
         let plan = aws
             .apigateway
             .get_usage_plan()
@@ -106,11 +138,11 @@ pub async fn publication(
         publication.api_key_ids = usage_plan_keys(aws, plan_id).await?;
     }
     if let (Some(queue_url), Some(dead_letter_url)) =
-        (stack.output("QueueUrl"), stack.output("DeadLetterQueueUrl"))
+        (stack.queue_url(), stack.dead_letter_queue_url())
     {
         publication.queue = Some(counts(aws, queue_url, dead_letter_url).await?);
     }
-    publication.alarms = alarms(aws, &stack.name).await?;
+    publication.alarms = alarms(aws, stack.name()).await?;
     Ok(Some(publication))
 }
 

@@ -15,6 +15,7 @@ use crate::cloudformation::events::{self, Operation};
 use crate::cloudformation::outcome::StatusClass;
 use crate::cloudformation::stack::{self, Described, State};
 use crate::outcome::{DeploymentFailed, blocked};
+use crate::publication::bot_stack::BotStack;
 use crate::publication::status::usage_plan_keys;
 use crate::spec::model::{ROOT_BASE_PATH, domain_stack_name};
 
@@ -64,11 +65,12 @@ pub fn ensure_removable(stack: &Described, watch_hint: &str) -> anyhow::Result<(
 /// other bot is mapped onto it; `prefix` names that stack.
 pub async fn unpublish(
     run: &Run,
-    stack: &Described,
+    bot: &BotStack,
     prefix: &str,
     remove_domain: bool,
 ) -> anyhow::Result<Unpublished> {
     let aws = &run.aws;
+    let stack = &bot.0;
     let mut done = Unpublished {
         stack_name: stack.name.clone(),
         deleted_key_ids: Vec::new(),
@@ -76,8 +78,8 @@ pub async fn unpublish(
         deleted_results: 0,
         domain: None,
     };
-    if let Some(plan_id) = stack.output("UsagePlanId") {
-        let default_key = stack.output("DefaultApiKeyId");
+    if let Some(plan_id) = bot.usage_plan_id() {
+        let default_key = bot.default_key_id();
         for key_id in usage_plan_keys(aws, plan_id).await? {
             if Some(key_id.as_str()) == default_key {
                 continue;
@@ -121,12 +123,12 @@ pub async fn unpublish(
             }
         }
     }
-    if let Some(bucket) = stack.output("ResultsBucket") {
+    if let Some(bucket) = bot.results_bucket() {
         done.deleted_results = empty_bucket(run, bucket).await?;
     }
 
     delete_stack(run, stack, "unpublish").await?;
-    if let Some(name) = stack.domain_name() {
+    if let Some(name) = bot.domain_name() {
         done.domain = Some(domain_left(run, prefix, name, remove_domain).await?);
     }
     Ok(done)

@@ -6,6 +6,7 @@
 
 mod check;
 pub mod openapi;
+pub mod outputs;
 mod render;
 
 use std::collections::BTreeMap;
@@ -82,7 +83,7 @@ impl Stack {
 
     /// The URL of a bot on its custom domain, when it has one.
     pub fn domain_endpoint(&self) -> Option<&str> {
-        self.template["Outputs"]["DomainEndpoint"]["Value"].as_str()
+        self.template["Outputs"][outputs::DOMAIN_ENDPOINT]["Value"].as_str()
     }
 
     /// The order stacks deploy in: the firewall, then the domains, then the bots (which import from both).
