@@ -6,7 +6,7 @@
 `cargo test` runs its test binaries one after another, so a binary of offline checks waits for one that
 waits on LocalStack. Here every binary (the library's unit tests, the command line's, each file of tests/)
 runs as its own job, at most N at a time (default 4: most of them wait on LocalStack, a model stand-in or
-a timer rather than on a core). Each job runs its tests T at a time (default 2, as `cargo test` does on
+a timer rather than on a core), each job slot with its own LocalStack and moto. Each job runs its tests T at a time (default 2, as `cargo test` does on
 this machine). Binaries start longest first, by the times of the last run (kept in FILE, default
 $CARGO_TARGET_DIR/botpub-test-times.json, else tests/support/test-times.json), so the longest one
 never starts last.
@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -73,16 +74,26 @@ def main():
 
     lock = threading.Lock()
     results = {}
+    # Each job runs with its own LocalStack and moto (tests/support/servers.sh, BOTPUB_SERVER_INSTANCE):
+    # LocalStack's CloudFormation runs one stack operation at a time, so one LocalStack shared by every
+    # job would make their publishes wait for one another.
+    slots = queue.Queue()
+    for slot in range(max(1, args.jobs)):
+        slots.put(str(slot) if slot else "")
     started = time.monotonic()
 
     def run(binary):
         name, executable = binary
+        slot = slots.get()
         begin = time.monotonic()
-        done = subprocess.run(
-            [executable, "--test-threads", str(args.test_threads), *args.filters],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            errors="replace",
-        )
+        try:
+            done = subprocess.run(
+                [executable, "--test-threads", str(args.test_threads), *args.filters],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                errors="replace", env={**os.environ, "BOTPUB_SERVER_INSTANCE": slot},
+            )
+        finally:
+            slots.put(slot)
         seconds = time.monotonic() - begin
         passed = done.returncode == 0
         with lock:

@@ -19,6 +19,10 @@
 #   BOTPUB_LOCALSTACK_SERVICES                  SERVICES for LocalStack (default below)
 #   BOTPUB_SERVER_TIMEOUT                       seconds to wait for health (default 120)
 #   BOTPUB_CACHE                                cache root (default $HOME/.cache/botpub)
+#   BOTPUB_SERVER_INSTANCE                      a name for a second, third... set of servers (state under
+#                                               servers/NAME-INSTANCE/): test binaries run side by side each
+#                                               get their own LocalStack, whose CloudFormation runs one stack
+#                                               operation at a time
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,7 +45,8 @@ check_name() {
   esac
 }
 
-state_dir() { echo "$cache/servers/$1"; }
+instance=${BOTPUB_SERVER_INSTANCE:-}
+state_dir() { echo "$cache/servers/$1${instance:+-$instance}"; }
 
 read_pid() { local f; f="$(state_dir "$1")/pid"; [ -f "$f" ] && cat "$f" || true; }
 read_port() { local f; f="$(state_dir "$1")/port"; [ -f "$f" ] && cat "$f" || true; }
@@ -277,7 +282,15 @@ case "$cmd" in
     ;;
   stop)
     case "${2:-}" in
-      all) stop_one localstack; stop_one moto ;;
+      # every instance's
+      all)
+        for dir in "$cache"/servers/localstack "$cache"/servers/localstack-* "$cache"/servers/moto "$cache"/servers/moto-*; do
+          [ -d "$dir" ] || continue
+          server=$(basename "$dir")
+          case "$server" in *-*) instance=${server#*-} ;; *) instance= ;; esac
+          stop_one "${server%%-*}"
+        done
+        ;;
       *) check_name "${2:-}"; stop_one "$2" ;;
     esac
     ;;
