@@ -342,24 +342,17 @@ pub async fn wait(
             }
             Err(_) => Vec::new(),
         };
-        let mut settled_hint = false;
-        for event in fresh {
-            seen.insert(event.id.clone());
-            if !belongs(&event, op) {
-                continue;
-            }
-            watcher.event(&event);
-            if event.is_stack_event(&op.stack_name) {
-                status_now = event.status.clone();
-                settled_hint |= StatusClass::of(&event.status).is_settled();
-            }
-            events.push(event);
-        }
+        let settled_hint = take(fresh, op, &mut seen, watcher, &mut events, &mut status_now);
         // Events can be missed or late; check the stack itself when they say it settled, and now and then.
         if settled_hint || last_status_check.elapsed() >= Duration::from_secs(10) {
             last_status_check = Instant::now();
             if let Ok((status, reason)) = status(aws, &op.stack_id).await {
                 if !status.is_empty() && StatusClass::of(&status).is_settled() {
+                    // The stack may have settled since the events were read: read them once more, so
+                    // that the failure that ended it is among them (the root cause of the report).
+                    if let Ok(fresh) = new_events(aws, op, &seen).await {
+                        take(fresh, op, &mut seen, watcher, &mut events, &mut status_now);
+                    }
                     watcher.finish(&status);
                     return Ok(Finished {
                         status,
@@ -384,6 +377,32 @@ pub async fn wait(
         watcher.heartbeat(&status_now);
         pause(backoff.next_delay(), &op.stack_name, &op.watch_hint).await?;
     }
+}
+
+/// Takes newly read events: shows this operation's, keeps them, and follows the stack's own status in
+/// `status_now`. True when the stack's own events say it settled.
+fn take(
+    fresh: Vec<Event>,
+    op: &Operation,
+    seen: &mut HashSet<String>,
+    watcher: &mut dyn Watcher,
+    events: &mut Vec<Event>,
+    status_now: &mut String,
+) -> bool {
+    let mut settled = false;
+    for event in fresh {
+        seen.insert(event.id.clone());
+        if !belongs(&event, op) {
+            continue;
+        }
+        watcher.event(&event);
+        if event.is_stack_event(&op.stack_name) {
+            *status_now = event.status.clone();
+            settled |= StatusClass::of(&event.status).is_settled();
+        }
+        events.push(event);
+    }
+    settled
 }
 
 /// Deletes a stack that holds nothing worth keeping (a failed first create, an unused review stack) and
