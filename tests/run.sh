@@ -30,7 +30,8 @@ part "cargo fmt --check" cargo fmt --all -- --check
 part "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
 # The test binaries side by side, longest first (cargo test would run them one after another).
 part "tests" tests/support/run_tests.py
-part "benchmark smoke runs" cargo test --benches --locked
+# The benchmarks' smoke runs, side by side too (each with its own LocalStack).
+part "benchmark smoke runs" tests/support/run_tests.py --benches
 
 echo "== time per part"
 printf '%s\n' "${parts[@]}"

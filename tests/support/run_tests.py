@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs botpub's test binaries side by side, longest first, and reports the time of each.
 
-    tests/support/run_tests.py [--jobs N] [--test-threads T] [--times FILE] [-- FILTER...]
+    tests/support/run_tests.py [--jobs N] [--test-threads T] [--times FILE] [--benches] [-- FILTER...]
 
 `cargo test` runs its test binaries one after another, so a binary of offline checks waits for one that
 waits on LocalStack. Here every binary (the library's unit tests, the command line's, each file of tests/)
@@ -13,7 +13,8 @@ never starts last.
 
 A job's output is printed when it ends, whole, so the output of two jobs never interleaves. The exit code
 is 0 when every job passed, else 1; the summary lists each job with its time and result. FILTER (any
-arguments after --) is passed to every binary, as with `cargo test -- FILTER`.
+arguments after --) is passed to every binary, as with `cargo test -- FILTER`. With --benches the jobs are
+the benchmarks' smoke runs (each bench run without `--bench`), as `cargo test --benches` runs them.
 """
 
 import argparse
@@ -30,9 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_binaries():
-    """(name, executable) of every test target, built if needed (the benches are run on their own)."""
-    command = ["cargo", "test", "--locked", "--lib", "--bins", "--tests", "--no-run",
+def test_binaries(benches):
+    """(name, executable) of every test target, or with `benches` of every bench, built if needed."""
+    targets = ["--benches"] if benches else ["--lib", "--bins", "--tests"]
+    command = ["cargo", "test", "--locked", *targets, "--no-run",
                "--message-format=json-render-diagnostics"]
     built = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if built.returncode != 0:
@@ -43,6 +45,9 @@ def test_binaries():
         if message.get("reason") != "compiler-artifact" or not message.get("executable"):
             continue
         if not message["profile"]["test"]:
+            continue
+        # `cargo test --benches` also builds the library's and binary's unit tests; those are the tests'.
+        if benches and message["target"]["kind"][0] != "bench":
             continue
         target = message["target"]
         kind = target["kind"][0]
@@ -55,6 +60,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("BOTPUB_TEST_JOBS", 4)))
     parser.add_argument("--test-threads", type=int, default=2)
+    parser.add_argument("--benches", action="store_true",
+                        help="run the benchmarks' smoke runs (as `cargo test --benches` does) instead")
     target_dir = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
     parser.add_argument("--times", default=os.path.join(target_dir, "botpub-test-times.json"))
     parser.add_argument("filters", nargs="*")
@@ -68,7 +75,7 @@ def main():
             break
         except (OSError, ValueError):
             continue
-    binaries = test_binaries()
+    binaries = test_binaries(args.benches)
     # Unknown binaries first (they may be long), then longest first.
     binaries.sort(key=lambda b: -last_times.get(b[0], float("inf")))
 
@@ -87,8 +94,10 @@ def main():
         slot = slots.get()
         begin = time.monotonic()
         try:
+            # A bench run without `--bench` is its smoke run; it takes no test-harness arguments.
+            harness = [] if args.benches else ["--test-threads", str(args.test_threads)]
             done = subprocess.run(
-                [executable, "--test-threads", str(args.test_threads), *args.filters],
+                [executable, *harness, *args.filters],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 errors="replace", env={**os.environ, "BOTPUB_SERVER_INSTANCE": slot},
             )
@@ -101,9 +110,11 @@ def main():
             at = time.monotonic() - started
             print(f"\n==== {'PASS' if passed else 'FAIL'} {name} ({seconds:.1f} s, "
                   f"at {at:.0f} s)", flush=True)
-            # A passing job prints its summary lines only; a failing one, everything.
+            # A passing test binary prints its summary lines only; a failing one, and a bench (whose
+            # output is its figures), everything.
             lines = done.stdout.splitlines()
-            shown = lines if not passed else [l for l in lines if l.startswith("test result:")]
+            summary = [l for l in lines if l.startswith("test result:")]
+            shown = lines if not passed or args.benches else summary
             print("\n".join(shown), flush=True)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
