@@ -98,8 +98,7 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
             };
             let file = format!("{}.template.{extension}", stack.name);
             let path = out.join(&file);
-            std::fs::write(&path, &body)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            replace(&path, &body)?;
             if output == Output::Text {
                 println!("{} ({} bytes)", path.display(), body.len());
             }
@@ -120,15 +119,27 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
     }
     let document = json!({"stacks": manifest});
     let manifest_path = out.join("manifest.json");
-    std::fs::write(
+    replace(
         &manifest_path,
-        serde_json::to_string_pretty(&document)? + "\n",
-    )
-    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+        &(serde_json::to_string_pretty(&document)? + "\n"),
+    )?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&document)?);
     }
     Ok(outcome::OK)
+}
+
+/// Writes `body` to `path`, removing an earlier file there first rather than truncating it: on ext4 (and
+/// XFS) truncating a file that holds data makes its close wait for the data to reach the disk, which made
+/// a second `synth` into the same directory half as fast again as the first.
+fn replace(path: &Path, body: &str) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot replace {}", path.display()));
+        }
+        _ => {}
+    }
+    std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn openapi(
