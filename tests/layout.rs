@@ -267,7 +267,10 @@ fn the_engine_knows_nothing_of_bots() {
     let files = sources();
     let known: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(f)).collect();
     let mut found = Vec::new();
-    for file in files.iter().filter(|f| f.starts_with(root.join("src/cloudformation"))) {
+    for file in files
+        .iter()
+        .filter(|f| f.starts_with(root.join("src/cloudformation")))
+    {
         let name = file.strip_prefix(root).unwrap().display().to_string();
         for used in references(file, &known) {
             let top = used.get(1).map(String::as_str).unwrap_or_default();
