@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use botpub::aws::Aws;
-use botpub::cloudformation::stack;
 use botpub::outcome::{self, Blocked, Interrupted};
 use botpub::publication::ask::{self, Answer, Question};
 use botpub::publication::bot_stack::BotStack;
@@ -230,7 +229,7 @@ pub async fn ask(
 /// The URL a published bot answers at, and the contract it serves there.
 async fn endpoint(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<(String, Contract)> {
     let stack_name = format!("{prefix}-{bot_id}");
-    let described = stack::describe(aws, &stack_name).await?.map(BotStack);
+    let described = BotStack::describe(aws, &stack_name).await?;
     match described.as_ref().and_then(|s| Some((s.api_endpoint(aws)?, s.contract()))) {
         Some(found) => Ok(found),
         None => Err(Blocked(format!(
