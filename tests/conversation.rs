@@ -254,7 +254,8 @@ fn three_messages_see_their_history_and_the_conversation_lists_all_six() {
     );
     assert_eq!(docs[2]["history"][1]["role"], "assistant");
 
-    // Unknown ids: a conversation that does not exist is 404; a message not answered yet is 202.
+    // Unknown ids: a conversation that does not exist is 404; a message not answered yet is 202 (one
+    // that never will be is 404: a_message_never_given_or_expired_is_not_found…).
     let unknown = f.get(
         "talk",
         "/conversation/no-such-conversation",
@@ -265,7 +266,7 @@ fn three_messages_see_their_history_and_the_conversation_lists_all_six() {
     assert_eq!(unknown.header("X-Correlation-ID"), Some("c-404"));
     let pending = f.get(
         "talk",
-        &format!("/conversation/{conversation}/not-yet"),
+        &format!("/conversation/{conversation}/{}-not-yet", now_ms()),
         &[("X-Correlation-ID", "c-202")],
     );
     assert_eq!(pending.status, 202, "{}", pending.body);
@@ -508,9 +509,11 @@ fn an_idempotency_key_makes_a_retry_the_same_message_and_its_absence_never_merge
     let key = [("Idempotency-Key", "retry-1f3a")];
     let (conversation, first) = Fleet::ids(&f.say("retry", None, "Book a table", &key));
     let (again_conversation, again) = Fleet::ids(&f.say("retry", None, "Book a table", &key));
+    // A message id is the time the API accepted the POST, then SQS's id: a retry's differs in its time.
+    let (sqs_id, again_sqs_id) = (accepted(&first).1, accepted(&again).1);
     assert_eq!(
-        (&again_conversation, &again),
-        (&conversation, &first),
+        (&again_conversation, again_sqs_id),
+        (&conversation, sqs_id),
         "a retry names the same message"
     );
     // The same text twice without a key is two messages (a user may well say "yes" twice).
@@ -543,7 +546,71 @@ fn an_idempotency_key_makes_a_retry_the_same_message_and_its_absence_never_merge
         f.answer("retry", &conversation, &yes2)["status"],
         "completed"
     );
+    // Either id of the retried message reads its one answer.
+    let (answer, again_answer) = (
+        f.answer("retry", &conversation, &first),
+        f.answer("retry", &conversation, &again),
+    );
+    assert_eq!(answer["status"], "completed", "{answer}");
+    assert_eq!(answer, again_answer);
     assert!(summary["answered"].as_u64().unwrap() >= 4, "{summary}");
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The two parts of a message id the API gave: when it accepted the message (ms since the epoch), SQS's id.
+fn accepted(message_id: &str) -> (u64, &str) {
+    let (at, sqs_id) = message_id
+        .split_once('-')
+        .unwrap_or_else(|| panic!("{message_id}: not a time-stamped message id"));
+    assert_eq!(at.len(), 13, "{message_id}");
+    (at.parse().expect("milliseconds since the epoch"), sqs_id)
+}
+
+#[test]
+fn a_message_never_given_or_expired_is_not_found_and_a_recent_one_is_processing() {
+    let f = fleet();
+    let now = now_ms();
+    let sqs_id = "5fa2b0c4-8d1e-4c3b-9a7f-0e6d2c1b4a93";
+    let day = 86_400_000;
+    let not_found = [
+        // Never given: not an id the API gives (a bare SQS id, as an earlier API gave, included), or from
+        // the future.
+        "no-such-message".to_string(),
+        sqs_id.to_string(),
+        format!("{}-{sqs_id}", now + day),
+        // Accepted eight days ago (past the queue's four days of retention) and without an answer, such as
+        // one whose answer has expired.
+        format!("{}-{sqs_id}", now - 8 * day),
+    ];
+    for asked in &not_found {
+        let reply = f.get(
+            "talk",
+            &format!("/conversation/some-conversation/{asked}"),
+            &[],
+        );
+        assert_eq!(reply.status, 404, "{asked}: {}", reply.body);
+        let doc = reply.json();
+        assert_eq!(doc["status"], "not_found", "{doc}");
+        assert_eq!(doc["message_id"], asked.as_str(), "{doc}");
+        assert_eq!(doc["conversation_id"], "some-conversation", "{doc}");
+        assert!(reply.header("x-correlation-id").is_some());
+    }
+    // Within the retention an answer may still come.
+    for recent in [now, now - 3 * day] {
+        let reply = f.get(
+            "talk",
+            &format!("/conversation/some-conversation/{recent}-{sqs_id}"),
+            &[],
+        );
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        assert_eq!(reply.json()["status"], "processing");
+    }
 }
 
 #[test]
@@ -735,17 +802,28 @@ fn dead_letters_moved_back_by_hand_return_to_their_conversations() {
             "letters",
         ))
         .unwrap();
+    let mut dead_ids = Vec::new();
     for (group, body) in [("conversation-a", "first"), ("conversation-b", "second")] {
-        sdk.block_on(
-            aws.sqs
-                .send_message()
-                .queue_url(&queue.dead_letter_url)
-                .message_body(body)
-                .message_group_id(group)
-                .message_deduplication_id(format!("{group}-{body}"))
-                .send(),
-        )
-        .unwrap();
+        let sent = sdk
+            .block_on(
+                aws.sqs
+                    .send_message()
+                    .queue_url(&queue.dead_letter_url)
+                    .message_body(body)
+                    .message_group_id(group)
+                    .message_deduplication_id(format!("{group}-{body}"))
+                    .message_attributes(
+                        "conversation_id",
+                        aws_sdk_sqs::types::MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(group)
+                            .build()
+                            .unwrap(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+        dead_ids.push(sent.message_id().unwrap().to_string());
     }
     let moved = sdk
         .block_on(botpub::publication::dead_letters::redrive_by_hand(
@@ -763,9 +841,19 @@ fn dead_letters_moved_back_by_hand_return_to_their_conversations() {
                 .message_system_attribute_names(
                     aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
                 )
+                .message_attribute_names("All")
                 .send(),
         )
         .unwrap();
+    // SQS gives each copy an id of its own; the id its client polls goes with it.
+    let mut polled: Vec<String> = received
+        .messages()
+        .iter()
+        .map(|m| botpub::publication::queue::Delivery::of(m).request_id)
+        .collect();
+    polled.sort();
+    dead_ids.sort();
+    assert_eq!(polled, dead_ids);
     let mut back: Vec<(String, String)> = received
         .messages()
         .iter()

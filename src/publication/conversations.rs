@@ -16,8 +16,21 @@ pub fn conversation_key(conversation_id: &str) -> String {
     format!("conversations/{conversation_id}.json")
 }
 
+/// Where the answer to `message_id` is kept: under SQS's id alone, without the time the API put before
+/// it, as the API reads it (a retried POST's id differs only in that time).
 pub fn message_key(conversation_id: &str, message_id: &str) -> String {
-    format!("conversations/{conversation_id}/{message_id}.json")
+    let stored = match message_id.split_once('-') {
+        Some((at, sqs_id))
+            if at.len() == 13
+                && !at.starts_with('0')
+                && at.bytes().all(|b| b.is_ascii_digit())
+                && !sqs_id.is_empty() =>
+        {
+            sqs_id
+        }
+        _ => message_id,
+    };
+    format!("conversations/{conversation_id}/{stored}.json")
 }
 
 /// A conversation as read, with the version it was read at (`None`: it does not exist yet).
@@ -135,4 +148,24 @@ pub fn failed(
         "create_time": time,
         "correlation_id": correlation_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_kept_under_sqs_id_without_the_time_before_it() {
+        let sqs_id = "5fa2b0c4-8d1e-4c3b-9a7f-0e6d2c1b4a93";
+        let expected = format!("conversations/c/{sqs_id}.json");
+        assert_eq!(
+            message_key("c", &format!("1796601600000-{sqs_id}")),
+            expected
+        );
+        // A message accepted by an API without the time keeps its plain id.
+        assert_eq!(message_key("c", sqs_id), expected);
+        for odd in ["0796601600000-x", "179660160000-x", "1796601600000-"] {
+            assert_eq!(message_key("c", odd), format!("conversations/c/{odd}.json"));
+        }
+    }
 }

@@ -73,8 +73,13 @@ pub async fn scan(aws: &Aws, queue: &BotQueue) -> anyhow::Result<Vec<Message>> {
 }
 
 /// Moves every dead letter back to the work queue with SQS's own message move task, and waits for it to
-/// finish; an engine without move tasks gets [`redrive_by_hand`]. Returns how many were moved.
+/// finish; an engine without move tasks gets [`redrive_by_hand`], and so does a conversation bot, whose
+/// clients poll an id made of SQS's (a move task is not documented to keep it; by hand it goes along).
+/// Returns how many were moved.
 pub async fn redrive(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
+    if queue.contract == Contract::Conversation {
+        return redrive_by_hand(aws, queue).await;
+    }
     let arn = |url: &str| {
         let url = url.to_string();
         async move {
@@ -147,15 +152,26 @@ pub async fn redrive(aws: &Aws, queue: &BotQueue) -> anyhow::Result<u64> {
 
 /// Sends a copy of a received message (body and attributes unchanged) to one of the bot's queues. On a
 /// conversation bot's FIFO queues it keeps its message group (its conversation), with its own id as the
-/// deduplication id, so that a send repeated after a lost answer does not queue it twice.
+/// deduplication id, so that a send repeated after a lost answer does not queue it twice, and the id its
+/// client polls (the `message_id` attribute), since SQS gives the copy a new one.
 pub async fn copy(
     aws: &Aws,
     queue: &BotQueue,
     message: &Message,
     to_url: &str,
 ) -> anyhow::Result<()> {
-    let attributes: std::collections::HashMap<String, MessageAttributeValue> =
+    let mut attributes: std::collections::HashMap<String, MessageAttributeValue> =
         message.message_attributes().cloned().unwrap_or_default();
+    if queue.contract == Contract::Conversation {
+        // The copy gets an id of its own from SQS: the id the client polls goes with it.
+        if !attributes.contains_key("message_id") {
+            let client_id = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(Delivery::of(message).request_id)
+                .build()?;
+            attributes.insert("message_id".into(), client_id);
+        }
+    }
     let mut send = aws
         .sqs
         .send_message()

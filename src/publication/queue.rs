@@ -14,8 +14,9 @@ use crate::synth::outputs;
 pub struct Delivery {
     pub message_id: String,
     pub receipt: String,
-    /// The id the client got: the message id for a conversation's message, otherwise the `request_id`
-    /// attribute the API sets (else the message id).
+    /// The id the client got: the `request_id` attribute the API sets on a request; for a conversation's
+    /// message, the time the API accepted it then SQS's id (or the `message_id` a redrive kept). Else
+    /// the message id.
     pub request_id: String,
     pub correlation_id: Option<String>,
     /// The conversation a message belongs to (the conversation contract).
@@ -41,7 +42,8 @@ impl Delivery {
         let conversation_id = attribute("conversation_id");
         let sent_ms = system(Name::SentTimestamp).and_then(|ms| ms.parse::<i64>().ok());
         let request_id = match conversation_id {
-            Some(_) => None,
+            Some(_) => attribute("message_id")
+                .or_else(|| attribute("accepted_at").map(|at| format!("{at}-{message_id}"))),
             None => attribute("request_id"),
         };
         Delivery {

@@ -341,6 +341,12 @@ fn body(key: &str, status: &str) -> (&'static str, Value) {
                 "create_time": {"type": "number"},
                 "correlation_id": {"type": "string", "nullable": true}}}),
         ),
+        ("GET /conversation/{conversation_id}/{message_id}", "404") => (
+            "no answer will come: the message id was never given (it is not of the form the API gives, or not from the last retention period of the queue), or its answer has expired",
+            json!({"type": "object", "required": ["conversation_id", "message_id", "status"], "properties": {
+                "conversation_id": text, "message_id": text,
+                "status": {"type": "string", "enum": ["not_found"]}, "message": text}}),
+        ),
         ("GET /conversation/{conversation_id}/{message_id}", "202") => (
             "not answered yet: poll again",
             json!({"type": "object", "properties": {

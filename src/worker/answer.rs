@@ -66,7 +66,7 @@ impl Answerer {
             Some(id) => match self.load_conversation(id, delivery).await {
                 Ok(Some(conversation)) => {
                     document["conversation_id"] = json!(id);
-                    document["message_id"] = json!(delivery.message_id);
+                    document["message_id"] = json!(delivery.request_id);
                     document["history"] = history(&conversation);
                     Some((id.as_str(), conversation))
                 }
@@ -159,7 +159,7 @@ impl Answerer {
         delivery: &Delivery,
     ) -> anyhow::Result<Option<Conversation>> {
         let (aws, bucket) = (&self.aws, &self.queue.bucket);
-        let message_id = &delivery.message_id;
+        let message_id = &delivery.request_id;
         if let Some(doc) =
             conversations::read_message(aws, bucket, conversation_id, message_id).await?
             && doc["status"] == "completed"
@@ -184,7 +184,7 @@ impl Answerer {
         conversation: &Conversation,
         delivery: &Delivery,
     ) -> anyhow::Result<bool> {
-        let message_id = &delivery.message_id;
+        let message_id = &delivery.request_id;
         let Some(answer) = conversation.answer_to(message_id) else {
             return Ok(false);
         };
@@ -212,7 +212,7 @@ impl Answerer {
         request: &Value,
         fields: Map<String, Value>,
     ) -> anyhow::Result<Written> {
-        let message_id = &delivery.message_id;
+        let message_id = &delivery.request_id;
         let sent = delivery
             .sent_ms
             .map(|ms| ms as f64 / 1000.0)
@@ -325,10 +325,10 @@ pub fn failed_document(delivery: &Delivery, error: &str) -> (String, Value) {
             ),
         ),
         Some(conversation_id) => (
-            conversations::message_key(conversation_id, &delivery.message_id),
+            conversations::message_key(conversation_id, &delivery.request_id),
             conversations::failed(
                 conversation_id,
-                &delivery.message_id,
+                &delivery.request_id,
                 delivery.correlation_id.as_deref(),
                 error,
                 unix_now(),
