@@ -15,6 +15,10 @@ dir=${1:?usage: check.sh DIR}
 cache=${BOTPUB_CACHE:-$HOME/.cache/botpub}
 hash=$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -c1-12)
 modules="$cache/node/ci-lint-$hash"
+# One install at a time: checks run side by side, and a second one must wait for the first's modules.
+mkdir -p "$cache/node"
+exec 8>"$modules.lock"
+flock 8
 if [ ! -f "$modules/.complete" ]; then
   rm -rf "$modules"
   mkdir -p "$modules"
@@ -22,6 +26,7 @@ if [ ! -f "$modules/.complete" ]; then
   (cd "$modules" && npm ci --silent --no-audit --no-fund >&2)
   touch "$modules/.complete"
 fi
+flock -u 8
 venv=$("$support/venv.sh" ci "$support/ci-requirements.txt" --no-deps)
 shopt -s nullglob
 github=("$dir"/*github*.yml)
