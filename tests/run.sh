@@ -28,10 +28,9 @@ part() {
 
 part "cargo fmt --check" cargo fmt --all -- --check
 part "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
-# The test binaries side by side, longest first (cargo test would run them one after another).
-part "tests" tests/support/run_tests.py
-# The benchmarks' smoke runs, side by side too (each with its own LocalStack).
-part "benchmark smoke runs" tests/support/run_tests.py --benches
+# The test binaries and the benchmarks' smoke runs side by side, longest first, each job with its own
+# LocalStack (cargo test would run them one after another); the summary reports the two apart.
+part "tests and benchmark smoke runs" tests/support/run_tests.py --with-benches
 
 echo "== time per part"
 printf '%s\n' "${parts[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs botpub's test binaries side by side, longest first, and reports the time of each.
 
-    tests/support/run_tests.py [--jobs N] [--test-threads T] [--times FILE] [--benches] [-- FILTER...]
+    tests/support/run_tests.py [--jobs N] [--test-threads T] [--times FILE] [--benches | --with-benches]
+                               [-- FILTER...]
 
 `cargo test` runs its test binaries one after another, so a binary of offline checks waits for one that
 waits on LocalStack. Here every binary (the library's unit tests, the command line's, each file of tests/)
@@ -14,7 +15,9 @@ never starts last.
 A job's output is printed when it ends, whole, so the output of two jobs never interleaves. The exit code
 is 0 when every job passed, else 1; the summary lists each job with its time and result. FILTER (any
 arguments after --) is passed to every binary, as with `cargo test -- FILTER`. With --benches the jobs are
-the benchmarks' smoke runs (each bench run without `--bench`), as `cargo test --benches` runs them.
+the benchmarks' smoke runs (each bench run without `--bench`), as `cargo test --benches` runs them; with
+--with-benches they join the test binaries in one pool (a smoke run fills a slot that the tail of the
+tests leaves idle), and the summary reports them apart.
 """
 
 import argparse
@@ -31,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_binaries(benches):
-    """(name, executable) of every test target, or with `benches` of every bench, built if needed."""
-    targets = ["--benches"] if benches else ["--lib", "--bins", "--tests"]
+def test_binaries(tests, benches):
+    """(name, executable, is_bench) of every test target and of every bench, as asked, built if needed."""
+    targets = (["--lib", "--bins", "--tests"] if tests else []) + (["--benches"] if benches else [])
     command = ["cargo", "test", "--locked", *targets, "--no-run",
                "--message-format=json-render-diagnostics"]
     built = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -46,14 +49,14 @@ def test_binaries(benches):
             continue
         if not message["profile"]["test"]:
             continue
-        # `cargo test --benches` also builds the library's and binary's unit tests; those are the tests'.
-        if benches and message["target"]["kind"][0] != "bench":
-            continue
         target = message["target"]
         kind = target["kind"][0]
+        # `cargo test --benches` also builds the library's and binary's unit tests; those are the tests'.
+        if kind != "bench" and not tests:
+            continue
         name = target["name"] if kind == "test" else f"{kind} {target['name']}"
-        binaries.append((name, message["executable"]))
-    return binaries
+        binaries.append((name, message["executable"], kind == "bench"))
+    return list(dict.fromkeys(binaries))
 
 
 def main():
@@ -62,6 +65,8 @@ def main():
     parser.add_argument("--test-threads", type=int, default=2)
     parser.add_argument("--benches", action="store_true",
                         help="run the benchmarks' smoke runs (as `cargo test --benches` does) instead")
+    parser.add_argument("--with-benches", action="store_true",
+                        help="run the benchmarks' smoke runs beside the test binaries, in one pool")
     target_dir = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
     parser.add_argument("--times", default=os.path.join(target_dir, "botpub-test-times.json"))
     parser.add_argument("filters", nargs="*")
@@ -75,7 +80,7 @@ def main():
             break
         except (OSError, ValueError):
             continue
-    binaries = test_binaries(args.benches)
+    binaries = test_binaries(tests=not args.benches, benches=args.benches or args.with_benches)
     # Unknown binaries first (they may be long), then longest first.
     binaries.sort(key=lambda b: -last_times.get(b[0], float("inf")))
 
@@ -90,12 +95,12 @@ def main():
     started = time.monotonic()
 
     def run(binary):
-        name, executable = binary
+        name, executable, bench = binary
         slot = slots.get()
         begin = time.monotonic()
         try:
             # A bench run without `--bench` is its smoke run; it takes no test-harness arguments.
-            harness = [] if args.benches else ["--test-threads", str(args.test_threads)]
+            harness = [] if bench else ["--test-threads", str(args.test_threads)]
             done = subprocess.run(
                 [executable, *harness, *args.filters],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -106,7 +111,7 @@ def main():
         seconds = time.monotonic() - begin
         passed = done.returncode == 0
         with lock:
-            results[name] = (seconds, passed)
+            results[name] = (seconds, passed, bench)
             at = time.monotonic() - started
             print(f"\n==== {'PASS' if passed else 'FAIL'} {name} ({seconds:.1f} s, "
                   f"at {at:.0f} s)", flush=True)
@@ -114,23 +119,28 @@ def main():
             # output is its figures), everything.
             lines = done.stdout.splitlines()
             summary = [l for l in lines if l.startswith("test result:")]
-            shown = lines if not passed or args.benches else summary
+            shown = lines if not passed or bench else summary
             print("\n".join(shown), flush=True)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(run, binaries))
 
     total = time.monotonic() - started
-    print(f"\n==== test binaries: {len(results)} in {total:.0f} s, {args.jobs} at a time")
-    for name, (seconds, passed) in sorted(results.items(), key=lambda r: -r[1][0]):
-        print(f"  {'ok  ' if passed else 'FAIL'} {seconds:7.1f} s  {name}")
+    print(f"\n==== {len(results)} binaries in {total:.0f} s, {args.jobs} at a time")
+    for group, benches in (("test binaries", False), ("benchmark smoke runs", True)):
+        ran = sorted(((n, r) for n, r in results.items() if r[2] == benches), key=lambda r: -r[1][0])
+        if not ran:
+            continue
+        print(f"{group}: {len(ran)}, {sum(r[0] for _, r in ran):.0f} s of jobs")
+        for name, (seconds, passed, _) in ran:
+            print(f"  {'ok  ' if passed else 'FAIL'} {seconds:7.1f} s  {name}")
     if not args.filters:
-        last_times.update({name: seconds for name, (seconds, _) in results.items()})
+        last_times.update({name: seconds for name, (seconds, _, _) in results.items()})
         try:
             Path(args.times).write_text(json.dumps(last_times, indent=1, sort_keys=True))
         except OSError:
             pass
-    failed = [name for name, (_, passed) in results.items() if not passed]
+    failed = [name for name, (_, passed, _) in results.items() if not passed]
     if failed:
         print(f"failed: {', '.join(sorted(failed))}")
         return 1
