@@ -443,11 +443,18 @@ fn three_workers_answer_three_hundred_requests_each_once_with_its_own_answer() {
             )
         })
         .collect();
+    let mut errors = Vec::new();
     let summaries: Vec<Value> = workers
         .into_iter()
         .map(|w| {
             let (code, summary, log) = finish(w, Duration::from_secs(120));
             assert_eq!(code, 0, "{log}");
+            errors.extend(
+                log.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter(|l| !l["error"].is_null())
+                    .map(|l| l["error"].to_string()),
+            );
             summary
         })
         .collect();
@@ -457,7 +464,7 @@ fn three_workers_answer_three_hundred_requests_each_once_with_its_own_answer() {
     assert_eq!(
         total("failed_attempts") + total("duplicates"),
         0,
-        "{summaries:?}"
+        "{summaries:?}: {errors:?}"
     );
     assert!(
         summaries
