@@ -31,6 +31,7 @@ pub struct WorkerArgs<'a> {
     pub grace: Duration,
     pub max_requests: Option<u64>,
     pub idle_exit: Option<Duration>,
+    pub flush_interval: Duration,
     pub log_format: LogFormat,
 }
 
@@ -134,6 +135,7 @@ pub async fn worker(
         grace: args.grace,
         max_requests: args.max_requests,
         idle_exit: args.idle_exit,
+        flush_interval: args.flush_interval,
         log: match args.log_format {
             LogFormat::Text => worker::LogFormat::Text,
             LogFormat::Json => worker::LogFormat::Json,
@@ -164,6 +166,8 @@ pub struct AskArgs<'a> {
     pub key: Option<&'a str>,
     pub timeout: Duration,
     pub conversation: Option<&'a str>,
+    /// Print the text as the bot writes it (text output only).
+    pub stream: bool,
 }
 
 pub async fn ask(
@@ -196,8 +200,15 @@ pub async fn ask(
         contract,
         conversation_id: args.conversation,
     };
+    let mut shown = Shown::default();
+    let stream = args.stream && output == Output::Text;
+    let written = |text: &str| {
+        if stream {
+            shown.update(text);
+        }
+    };
     let answer = tokio::select! {
-        answer = ask::ask(&base, &key, question, args.timeout) => answer?,
+        answer = ask::ask(&base, &key, question, args.timeout, written) => answer?,
         (signal, code) = botpub::signals::signalled() => {
             return Err(Interrupted { signal, code, message: "stopped waiting for the answer".into() }.into());
         }
@@ -209,21 +220,67 @@ pub async fn ask(
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
         Output::Text if code == outcome::OK => {
-            println!("{}", Answer::text(&doc));
+            shown.finish(&Answer::text(&doc));
             if let Some(id) = doc["conversation_id"].as_str() {
                 eprintln!("(conversation {id}: continue it with --conversation {id})");
             }
         }
-        Output::Text => eprintln!(
-            "request {} failed: {}",
-            doc["request_id"]
-                .as_str()
-                .or(doc["message_id"].as_str())
-                .unwrap_or("?"),
-            doc["error"].as_str().unwrap_or("no error given")
-        ),
+        Output::Text => {
+            shown.abandon();
+            eprintln!(
+                "request {} failed: {}",
+                doc["request_id"]
+                    .as_str()
+                    .or(doc["message_id"].as_str())
+                    .unwrap_or("?"),
+                doc["error"].as_str().unwrap_or("no error given")
+            )
+        }
     }
     Ok(code)
+}
+
+/// The answer's text as printed so far: each update prints only what is new, at once (a pipe gets the
+/// bytes as they come); an attempt that starts over starts a new line.
+#[derive(Default)]
+struct Shown {
+    printed: String,
+}
+
+impl Shown {
+    fn update(&mut self, text: &str) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = match text.strip_prefix(self.printed.as_str()) {
+            Some(new) => write!(out, "{new}"),
+            None => {
+                let _ = writeln!(out);
+                eprintln!("(the bot started its answer again)");
+                write!(out, "{text}")
+            }
+        };
+        let _ = out.flush();
+        self.printed = text.to_string();
+    }
+
+    /// Prints the final answer: what is still missing of it, or all of it when the printed text was not
+    /// its start.
+    fn finish(&mut self, text: &str) {
+        if !self.printed.is_empty() && !text.starts_with(self.printed.as_str()) {
+            println!();
+            eprintln!("(the final answer differs from the text so far; here it is whole)");
+            println!("{text}");
+            return;
+        }
+        println!("{}", &text[self.printed.len()..]);
+    }
+
+    /// Ends a line of text an answer that failed left unfinished.
+    fn abandon(&mut self) {
+        if !self.printed.is_empty() {
+            println!();
+        }
+    }
 }
 
 /// The URL a published bot answers at, and the contract it serves there.

@@ -1,6 +1,7 @@
 //! The client side of the published API in one call: `POST /predict`, then `GET /result/{request_id}`
 //! (seed 000), or `POST /conversation`, then `GET /conversation/{conversation_id}/{message_id}` (seed 003),
 //! with a backoff that starts near 100 ms and settles near 2 s, until the answer says `completed` or `failed`.
+//! While the bot writes, the text so far (a partial answer) is handed on as it grows, and polls stay quick.
 
 use std::time::{Duration, Instant};
 
@@ -86,12 +87,17 @@ struct Reply {
     body: String,
 }
 
-/// Asks the question at the API under `base_url` with `key`, waiting at most `timeout` for the answer.
+/// How soon to poll again while the answer's text is growing.
+const WHILE_WRITTEN: Duration = Duration::from_millis(150);
+
+/// Asks the question at the API under `base_url` with `key`, waiting at most `timeout` for the answer;
+/// `written` gets the answer's text so far each time it changed while the bot writes.
 pub async fn ask(
     base_url: &str,
     key: &str,
     question: Question<'_>,
     timeout: Duration,
+    mut written: impl FnMut(&str),
 ) -> anyhow::Result<Answer> {
     let started = Instant::now();
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -113,6 +119,7 @@ pub async fn ask(
     };
     let url = format!("{base}/{answer_path}");
     let mut delay = Duration::from_millis(100);
+    let mut so_far = String::new();
     loop {
         let reply = call(&agent, "GET", &url, key, None).await?;
         let doc: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
@@ -121,6 +128,12 @@ pub async fn ask(
             (200, Some("failed")) => return Ok(Answer::Failed(doc)),
             (200..=299, _) => {}
             (status, _) => anyhow::bail!("GET {url} answered {status}: {}", reply.body.trim()),
+        }
+        let text = Answer::text(&doc);
+        if doc["sequence"].is_u64() && text != so_far {
+            written(&text);
+            so_far = text;
+            delay = WHILE_WRITTEN;
         }
         if started.elapsed() + delay > timeout {
             anyhow::bail!(

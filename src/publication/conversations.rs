@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 pub use super::results::Written;
-use super::results::{read_json, write_json_unless_changed};
+use super::results::{SoFar, read_json, write_json_unless_changed};
 use crate::aws::Aws;
 
 pub fn conversation_key(conversation_id: &str) -> String {
@@ -128,6 +128,25 @@ pub fn answered(
         "status": "completed",
         "message": message,
         "create_time": assistant["create_time"],
+        "correlation_id": correlation_id,
+    })
+}
+
+/// The answer document of a message whose answer is still being written, its text so far as one text
+/// item.
+pub fn partial(
+    conversation_id: &str,
+    message_id: &str,
+    correlation_id: Option<&str>,
+    so_far: SoFar,
+) -> Value {
+    json!({
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "status": "processing",
+        "message": {"role": "assistant", "content": [{"content_type": "text", "body": so_far.text}]},
+        "sequence": so_far.sequence,
+        "attempt": so_far.attempt,
         "correlation_id": correlation_id,
     })
 }

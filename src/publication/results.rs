@@ -82,6 +82,26 @@ pub fn failed(request_id: &str, correlation_id: Option<&str>, error: &str, now: 
     })
 }
 
+/// An answer still being written: its text so far, the write's `sequence` (it grows with each write of
+/// one attempt) and the `attempt` it belongs to (a retry starts its text afresh).
+pub struct SoFar<'a> {
+    pub text: &'a str,
+    pub sequence: u64,
+    pub attempt: u32,
+}
+
+/// The document of a request whose answer is still being written.
+pub fn partial(request_id: &str, correlation_id: Option<&str>, so_far: SoFar) -> Value {
+    json!({
+        "request_id": request_id,
+        "status": "processing",
+        "response": so_far.text,
+        "sequence": so_far.sequence,
+        "attempt": so_far.attempt,
+        "correlation_id": correlation_id,
+    })
+}
+
 /// Whether a document is a final answer (`completed` or `failed`): clients stop polling at one, and
 /// nothing but a new answer after a redrive ever replaces it.
 pub fn is_final(doc: &Value) -> bool {
@@ -114,19 +134,39 @@ pub async fn write_json_unless_changed(
     etag: Option<&str>,
     doc: &Value,
 ) -> anyhow::Result<Written> {
+    Ok(
+        match write_json_versioned(aws, bucket, key, etag, doc).await? {
+            Ok(_) => Written::Done,
+            Err(Conflict) => Written::Conflict,
+        },
+    )
+}
+
+/// Someone else wrote the document since it was read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Conflict;
+
+/// [`write_json_unless_changed`], with the ETag of the version written, for the writer's next write.
+pub async fn write_json_versioned(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+    etag: Option<&str>,
+    doc: &Value,
+) -> anyhow::Result<Result<Option<String>, Conflict>> {
     let put = put(aws, bucket, key, doc)?;
     let put = match etag {
         Some(etag) => put.if_match(etag),
         None => put.if_none_match("*"),
     };
     match put.send().await {
-        Ok(_) => Ok(Written::Done),
+        Ok(written) => Ok(Ok(written.e_tag().map(str::to_string))),
         Err(error)
             if error
                 .raw_response()
                 .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
         {
-            Ok(Written::Conflict)
+            Ok(Err(Conflict))
         }
         Err(error) => Err(error).aws(format!("writing {key} to {bucket}")),
     }

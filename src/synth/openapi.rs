@@ -301,9 +301,11 @@ fn body(key: &str, status: &str) -> (&'static str, Value) {
                 "failed_at": text}}),
         ),
         ("GET /result/{request_id}", "202") => (
-            "not answered yet: poll again",
+            "not answered yet: poll again. While the bot writes, `response` holds its text so far, `sequence` grows with each update and `attempt` names the attempt it belongs to (another attempt starts its text afresh)",
             json!({"type": "object", "required": ["request_id", "status"], "properties": {
-                "request_id": text, "status": {"type": "string", "enum": ["processing"]}}}),
+                "request_id": text, "status": {"type": "string", "enum": ["processing"]},
+                "response": text, "sequence": {"type": "integer"}, "attempt": {"type": "integer"},
+                "correlation_id": {"type": "string", "nullable": true}}}),
         ),
         ("GET /result/{request_id}", "404") => (
             "no answer will come: the id was never accepted (it is not of the form the API gives, or not from the last retention period of the queue), or its result has expired",
@@ -348,9 +350,13 @@ fn body(key: &str, status: &str) -> (&'static str, Value) {
                 "status": {"type": "string", "enum": ["not_found"]}, "message": text}}),
         ),
         ("GET /conversation/{conversation_id}/{message_id}", "202") => (
-            "not answered yet: poll again",
+            "not answered yet: poll again. While the bot writes, `message` holds its text so far, `sequence` grows with each update and `attempt` names the attempt it belongs to (another attempt starts its text afresh)",
             json!({"type": "object", "properties": {
-                "conversation_id": text, "message_id": text, "status": {"type": "string", "enum": ["processing"]}}}),
+                "conversation_id": text, "message_id": text, "status": {"type": "string", "enum": ["processing"]},
+                "message": {"type": "object", "properties": {
+                    "role": {"type": "string", "enum": ["assistant"]}, "content": content}},
+                "sequence": {"type": "integer"}, "attempt": {"type": "integer"},
+                "correlation_id": {"type": "string", "nullable": true}}}),
         ),
         (_, "400") => ("the message was not accepted", error),
         (_, "500") => ("the request could not be handled: retry later", error),

@@ -8,12 +8,13 @@ use aws_sdk_sqs::types::Message;
 use serde_json::{Map, Value, json};
 
 use super::bot::{Bot, Failure};
+use super::partial::{self, Partial};
 use crate::aws::{Aws, AwsContext, retry_delay};
 use crate::cloudformation::stack::timestamp;
 use crate::publication::conversations::{self, Conversation, Written};
 use crate::publication::dead_letters;
 use crate::publication::queue::{BotQueue, Delivery};
-use crate::publication::results;
+use crate::publication::results::{self, SoFar};
 
 /// What answering needs: the bot, its queue and bucket, and how long one attempt may take.
 pub struct Answerer {
@@ -21,6 +22,8 @@ pub struct Answerer {
     pub queue: BotQueue,
     pub bot: Bot,
     pub timeout: Duration,
+    /// How often, at most, a streaming bot's text so far is stored for clients; zero: never.
+    pub flush_interval: Duration,
 }
 
 /// What became of one message.
@@ -76,7 +79,8 @@ impl Answerer {
         };
         document["request"] = request;
         let called = Instant::now();
-        let answered = self.bot.call(&document, self.timeout).await;
+        let conversation_id = conversation.as_ref().map(|(id, _)| *id);
+        let answered = self.call(&document, delivery, conversation_id).await;
         *bot_time = Some(called.elapsed());
         let attempt = delivery.receives.unwrap_or(1);
         match answered {
@@ -149,6 +153,61 @@ impl Answerer {
         self.set_visibility(&delivery.receipt, self.pause(attempt))
             .await;
         Outcome::Retry(why)
+    }
+
+    /// Calls the bot once; while it writes, its text so far is kept in the request's document for clients
+    /// ([`partial`]), and that stops before the call's outcome is recorded.
+    async fn call(
+        &self,
+        document: &Value,
+        delivery: &Delivery,
+        conversation_id: Option<&str>,
+    ) -> Result<Map<String, Value>, Failure> {
+        if self.flush_interval.is_zero() {
+            return self.bot.call(document, self.timeout, Partial::off()).await;
+        }
+        let (partial, text) = Partial::new();
+        let (done, stopped) = tokio::sync::oneshot::channel();
+        let attempt = delivery.receives.unwrap_or(1);
+        let (id, correlation_id) = (&delivery.request_id, delivery.correlation_id.as_deref());
+        let target = match conversation_id {
+            None => partial::Target {
+                aws: &self.aws,
+                bucket: &self.queue.bucket,
+                key: results::key(id),
+                document: Box::new(move |text, sequence| {
+                    let so_far = SoFar {
+                        text,
+                        sequence,
+                        attempt,
+                    };
+                    results::partial(id, correlation_id, so_far)
+                }),
+            },
+            Some(conversation_id) => partial::Target {
+                aws: &self.aws,
+                bucket: &self.queue.bucket,
+                key: conversations::message_key(conversation_id, id),
+                document: Box::new(move |text, sequence| {
+                    let so_far = SoFar {
+                        text,
+                        sequence,
+                        attempt,
+                    };
+                    conversations::partial(conversation_id, id, correlation_id, so_far)
+                }),
+            },
+        };
+        let call = async {
+            let answered = self.bot.call(document, self.timeout, partial).await;
+            let _ = done.send(());
+            answered
+        };
+        let (answered, _) = tokio::join!(
+            call,
+            partial::keep_up(target, text, self.flush_interval, stopped)
+        );
+        answered
     }
 
     /// The conversation a message continues, or `None` when the message is already answered (its answer

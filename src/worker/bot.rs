@@ -9,8 +9,9 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::model::Model;
+use super::partial::Partial;
 pub use super::reply::Failure;
-use super::reply::{answer_of, response};
+use super::reply::{EventText, answer_of, response};
 
 /// How the worker reaches the bot.
 #[derive(Debug, Clone)]
@@ -27,26 +28,28 @@ pub enum Bot {
 type Why = String;
 
 impl Bot {
-    /// Calls the bot once; the answer's fields (at least `response`), or why the attempt failed.
+    /// Calls the bot once; the answer's fields (at least `response`), or why the attempt failed. A bot
+    /// that streams its answer reports the text so far to `partial` as it writes.
     pub async fn call(
         &self,
         document: &Value,
         timeout: Duration,
+        partial: Partial,
     ) -> Result<Map<String, Value>, Failure> {
         let input = || serde_json::to_vec(document).map_err(|e| Failure::retry(e.to_string()));
         match self {
-            Bot::Exec { program, args } => exec(program, args, input()?, timeout)
+            Bot::Exec { program, args } => exec(program, args, input()?, timeout, &partial)
                 .await
                 .map_err(Failure::retry),
             Bot::Http { url } => {
                 let (url, input) = (url.clone(), input()?);
                 // ureq blocks; its own timeout ends the call, so the thread never outlives it for long.
-                tokio::task::spawn_blocking(move || http(&url, &input, timeout))
+                tokio::task::spawn_blocking(move || http(&url, &input, timeout, &partial))
                     .await
                     .map_err(|e| Failure::retry(format!("the bot call stopped: {e}")))?
                     .map_err(Failure::retry)
             }
-            Bot::Model(model) => model.call(document, timeout).await,
+            Bot::Model(model) => model.call(document, timeout, &partial).await,
         }
     }
 }
@@ -56,6 +59,7 @@ async fn exec(
     args: &[String],
     input: Vec<u8>,
     timeout: Duration,
+    partial: &Partial,
 ) -> Result<Map<String, Value>, Why> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -75,11 +79,9 @@ async fn exec(
             let _ = stdin.write_all(&input).await;
             drop(stdin);
         };
-        let mut out = Vec::new();
-        let mut answer = (&mut stdout).take(MAX_ANSWER);
-        let (_, _, err, status) = tokio::join!(
+        let (_, out, err, status) = tokio::join!(
             write,
-            answer.read_to_end(&mut out),
+            read_answer(&mut stdout, partial),
             tail(&mut stderr),
             child.wait()
         );
@@ -99,11 +101,68 @@ async fn exec(
             (None, None) => format!("{program} was killed by a signal"),
         });
     }
-    let text = String::from_utf8_lossy(&out);
+    let text = match out {
+        Stdout::Events(events) => return Ok(response(json!(events.finish()))),
+        Stdout::Whole(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    };
     Ok(match serde_json::from_str::<Value>(text.trim()) {
         Ok(Value::Object(fields)) if fields.contains_key("response") => fields,
         _ => response(json!(text.trim_end_matches(['\n', '\r']))),
     })
+}
+
+/// What an exec bot printed: one answer at the end, or a stream of events.
+enum Stdout {
+    Whole(Vec<u8>),
+    Events(EventText),
+}
+
+/// The first line by which an exec bot says it streams, as a CGI script would: its stdout is then a
+/// server-sent event stream, whose text so far clients read while it runs.
+const STREAM_HEADER: &str = "content-type: text/event-stream";
+
+/// Reads an exec bot's stdout to its end (at most [`MAX_ANSWER`]); when it opens with
+/// [`STREAM_HEADER`], the text of its events goes to `partial` as it arrives.
+async fn read_answer(
+    stdout: &mut (impl tokio::io::AsyncRead + Unpin),
+    partial: &Partial,
+) -> Stdout {
+    let mut stdout = stdout.take(MAX_ANSWER);
+    let mut out = Stdout::Whole(Vec::new());
+    let mut decided = false;
+    let mut chunk = vec![0u8; 8192];
+    while let Ok(read) = stdout.read(&mut chunk).await {
+        if read == 0 {
+            break;
+        }
+        match &mut out {
+            Stdout::Events(events) => {
+                if events.feed(&chunk[..read]) {
+                    partial.set(events.text());
+                }
+            }
+            Stdout::Whole(bytes) => {
+                bytes.extend_from_slice(&chunk[..read]);
+                if decided {
+                    continue;
+                }
+                let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+                    // The first line is not complete: decide once it is, or once it cannot be the header.
+                    decided = bytes.len() > STREAM_HEADER.len() + 2;
+                    continue;
+                };
+                decided = true;
+                let first = String::from_utf8_lossy(&bytes[..end]);
+                if first.trim_end().eq_ignore_ascii_case(STREAM_HEADER) {
+                    let mut events = EventText::default();
+                    events.feed(&bytes[end + 1..]);
+                    partial.set(events.text());
+                    out = Stdout::Events(events);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The largest answer taken from a bot (S3 takes far more, but no chat answer comes near it).
@@ -127,7 +186,12 @@ async fn tail(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Vec<u8> {
     kept
 }
 
-fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>, Why> {
+fn http(
+    url: &str,
+    input: &[u8],
+    timeout: Duration,
+    partial: &Partial,
+) -> Result<Map<String, Value>, Why> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -149,10 +213,24 @@ fn http(url: &str, input: &[u8], timeout: Duration) -> Result<Map<String, Value>
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let body = reply
-        .body_mut()
-        .with_config()
-        .limit(MAX_ANSWER)
+    let reading = |e: std::io::Error| format!("reading the answer of {url}: {e}");
+    let body = reply.body_mut().with_config().limit(MAX_ANSWER);
+    if status.is_success() && content_type.starts_with("text/event-stream") {
+        // Events as they arrive: the text so far goes to the clients while the bot writes.
+        let mut reader = body.reader();
+        let mut events = EventText::default();
+        let mut chunk = vec![0u8; 8192];
+        loop {
+            let read = std::io::Read::read(&mut reader, &mut chunk).map_err(reading)?;
+            if read == 0 {
+                return Ok(response(json!(events.finish())));
+            }
+            if events.feed(&chunk[..read]) {
+                partial.set(events.text());
+            }
+        }
+    }
+    let body = body
         .read_to_string()
         .map_err(|e| format!("reading the answer of {url}: {e}"))?;
     if !status.is_success() {
@@ -186,22 +264,22 @@ mod tests {
         let doc = json!({"request": {"message": "hi"}});
         let second = Duration::from_secs(5);
         let fields = bot(r#"cat >/dev/null; echo '{"response": "yes", "usage": {"n": 1}}'"#)
-            .call(&doc, second)
+            .call(&doc, second, Partial::off())
             .await
             .unwrap();
         assert_eq!(fields["response"], "yes");
         assert_eq!(fields["usage"]["n"], 1);
-        let fields = bot("cat").call(&doc, second).await.unwrap();
+        let fields = bot("cat").call(&doc, second, Partial::off()).await.unwrap();
         assert_eq!(fields["response"], doc.to_string());
         let failure = bot("echo starting >&2; echo 'no model' >&2; exit 3")
-            .call(&doc, second)
+            .call(&doc, second, Partial::off())
             .await
             .unwrap_err();
         assert_eq!(failure, Failure::retry("no model"));
         let failure = bot(
             "cat >/dev/null; yes noise | head -c 3000000 >&2; echo 'the real reason' >&2; exit 1",
         )
-        .call(&doc, second)
+        .call(&doc, second, Partial::off())
         .await
         .unwrap_err();
         assert_eq!(
@@ -209,7 +287,7 @@ mod tests {
             "a chatty stderr keeps its last line"
         );
         let failure = bot("sleep 5")
-            .call(&doc, Duration::from_millis(200))
+            .call(&doc, Duration::from_millis(200), Partial::off())
             .await
             .unwrap_err();
         assert!(

@@ -11,6 +11,7 @@ pub mod answer;
 pub mod bot;
 pub mod given_up;
 pub mod model;
+pub mod partial;
 pub mod reply;
 pub mod run;
 

@@ -48,15 +48,83 @@ pub fn answer_of(content_type: &str, body: &str) -> Map<String, Value> {
 /// The text of a server-sent event stream: its `data:` chunks joined, each a JSON string's content when
 /// it is one (AgentCore streams quoted chunks), as sent otherwise.
 pub fn joined_events(body: &str) -> String {
-    body.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(|data| data.strip_prefix(' ').unwrap_or(data))
-        .filter(|data| *data != "[DONE]")
-        .map(|data| match serde_json::from_str::<Value>(data) {
-            Ok(Value::String(text)) => text,
-            _ => data.to_string(),
-        })
-        .collect()
+    let mut events = EventText::default();
+    events.feed(body.as_bytes());
+    events.finish()
+}
+
+/// A server-sent event stream read as it arrives: the `data:` of each line as soon as the line is
+/// complete (comments, other fields and OpenAI's closing `[DONE]` left out).
+#[derive(Debug, Default)]
+pub struct EventData {
+    /// The bytes of a line not ended yet.
+    pending: Vec<u8>,
+}
+
+impl EventData {
+    /// Takes the next bytes; the data of the lines they complete.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.pending.extend_from_slice(bytes);
+        let mut data = Vec::new();
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            data.extend(data_of(&line));
+        }
+        data
+    }
+
+    /// The data of a last line that had no line break.
+    pub fn finish(self) -> Option<String> {
+        data_of(&self.pending)
+    }
+}
+
+fn data_of(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line);
+    let data = line.trim_end_matches(['\n', '\r']).strip_prefix("data:")?;
+    let data = data.strip_prefix(' ').unwrap_or(data);
+    (data != "[DONE]").then(|| data.to_string())
+}
+
+/// A bot's or an agent's event stream read as it arrives: the text of its chunks so far (see
+/// [`joined_events`]).
+#[derive(Debug, Default)]
+pub struct EventText {
+    data: EventData,
+    text: String,
+}
+
+impl EventText {
+    /// Takes the next bytes; true when the text grew.
+    pub fn feed(&mut self, bytes: &[u8]) -> bool {
+        let before = self.text.len();
+        for data in self.data.feed(bytes) {
+            push_chunk(&mut self.text, &data);
+        }
+        self.text.len() > before
+    }
+
+    /// The text so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The whole text, a last line without its line break included.
+    pub fn finish(mut self) -> String {
+        if let Some(data) = self.data.finish() {
+            push_chunk(&mut self.text, &data);
+        }
+        self.text
+    }
+}
+
+/// A chunk's text: a JSON string's content when it is one (AgentCore streams quoted chunks), as sent
+/// otherwise.
+fn push_chunk(text: &mut String, data: &str) {
+    match serde_json::from_str::<Value>(data) {
+        Ok(Value::String(chunk)) => text.push_str(&chunk),
+        _ => text.push_str(data),
+    }
 }
 
 /// Result fields with only a `response`.
@@ -75,5 +143,18 @@ mod tests {
         let body = "data: \"Hel\"\n\ndata: \"lo\"\n\n: comment\ndata: [DONE]\n";
         assert_eq!(joined_events(body), "Hello");
         assert_eq!(joined_events("data:plain\ndata: text\n"), "plaintext");
+        assert_eq!(joined_events("data: a\r\ndata: b"), "ab");
+    }
+
+    #[test]
+    fn an_event_stream_grows_line_by_line_as_bytes_arrive() {
+        let mut events = EventText::default();
+        assert!(!events.feed(b"data: \"He"));
+        assert!(events.feed(b"l\"\n\ndata: \"lo"));
+        assert_eq!(events.text(), "Hel");
+        assert!(events.feed(b"\"\n"));
+        assert_eq!(events.text(), "Hello");
+        assert!(!events.feed(b": keep-alive\n\ndata: [DONE]\n"));
+        assert_eq!(events.finish(), "Hello");
     }
 }

@@ -51,6 +51,8 @@ pub struct Options {
     pub max_requests: Option<u64>,
     /// Stop once the queue has been empty, with nothing running, for this long.
     pub idle_exit: Option<Duration>,
+    /// How often, at most, a streaming bot's text so far is stored for clients; zero: never.
+    pub flush_interval: Duration,
     pub log: LogFormat,
 }
 
@@ -114,6 +116,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
             aws: aws.clone(),
             bot,
             timeout: options.timeout.unwrap_or(visibility),
+            flush_interval: options.flush_interval,
             queue,
         },
         log: options.log,

@@ -452,10 +452,16 @@ pub struct LoopbackServer {
 impl LoopbackServer {
     /// Starts `script` (relative to the repository) with `--port 0`.
     pub fn start(script: &str) -> LoopbackServer {
+        LoopbackServer::start_with(script, &[])
+    }
+
+    /// Starts `script` with `--port 0` and more arguments.
+    pub fn start_with(script: &str, args: &[&str]) -> LoopbackServer {
         use std::io::BufRead;
         let mut child = Command::new("python3")
             .arg(root().join(script))
             .args(["--port", "0"])
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();

@@ -4,6 +4,8 @@ protocol so that the worker's real client runs end to end (no model, no account,
 
   OpenAI-compatible chat completions (vLLM, Ollama, llama.cpp's server, LiteLLM):
     POST /v1/chat/completions  ->  {"choices": [{"message": {...}, "finish_reason"}], "usage": {...}, "model"}
+    with "stream": true, text/event-stream (chunked): one chat.completion.chunk per word (--chunk-ms
+    apart), then the finish_reason, the usage when stream_options.include_usage, and [DONE]
     errors as OpenAI sends them: {"error": {"message", "type", "code"}} with the HTTP status
   Amazon Bedrock Runtime's Converse (restJson1, as the AWS SDKs call it; the signature is not checked):
     POST /model/{modelId}/converse  ->  {"output": {"message": ...}, "stopReason", "usage": {"inputTokens", ...}}
@@ -21,7 +23,8 @@ turns before it), usage counts words (input: every message's words, output: the 
 For the tests:
   GET  /_standin/calls           every request received, in order: {"path", "headers", "body"}
   POST /_standin/fail            {"status": 429, "message": "...", "times": 2}: the next `times` model calls
-                                 answer that error instead (throttling, refusals, access denied...)
+                                 answer that error instead (throttling, refusals, access denied...);
+                                 {"cut_after": 3}: the next stream drops its connection after 3 words
 """
 import argparse
 import json
@@ -66,6 +69,7 @@ def text_of(content):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     delay = 0.0
+    chunk_delay = 0.0
 
     def log_message(self, *args):
         pass
@@ -133,9 +137,15 @@ class Handler(BaseHTTPRequestHandler):
         session = self.headers.get("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id", "")
         answer = f"You said: {body.get('prompt', '')}"
         if body.get("stream"):
-            chunks = [json.dumps(word + " ") for word in answer.split()]
-            payload = "".join(f"data: {chunk}\n\n" for chunk in chunks).encode()
-            content_type = "text/event-stream"
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id", session)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for word in answer.split():
+                time.sleep(self.chunk_delay)
+                self.write_chunk(f"data: {json.dumps(word + ' ')}\n\n".encode())
+            return self.write_chunk(b"")
         else:
             payload = json.dumps({"response": answer, "usage": {
                 "input_tokens": words(body.get("prompt", "")), "output_tokens": words(answer)}}).encode()
@@ -167,7 +177,8 @@ class Handler(BaseHTTPRequestHandler):
         if path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             return self.reply(404, {"error": {"message": f"no route {self.path}", "type": "not_found_error"}})
         failure = self.record("openai", body)
-        if failure:
+        cut = failure.get("cut_after") if failure else None
+        if failure and cut is None:
             status = int(failure.get("status", 500))
             return self.reply(status, {"error": {
                 "message": failure.get("message", "the stand-in was told to fail"),
@@ -188,6 +199,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = " ".join(answer.split()[:limit])
             finish = "length"
         prompt = sum(words(text_of(m.get("content"))) for m in messages)
+        if body.get("stream"):
+            return self.stream_openai(body, answer, finish, prompt, cut)
         self.reply(200, {
             "id": f"chatcmpl-{len(calls)}",
             "object": "chat.completion",
@@ -203,12 +216,47 @@ class Handler(BaseHTTPRequestHandler):
         })
 
 
+    def stream_openai(self, body, answer, finish, prompt, cut):
+        """The answer as OpenAI streams it, a word per chunk; with `cut`, the connection drops mid-way."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        base = {"id": f"chatcmpl-{len(calls)}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model", "stand-in")}
+
+        def send(choices, **more):
+            self.write_chunk(f"data: {json.dumps({**base, 'choices': choices, **more})}\n\n".encode())
+
+        send([{"index": 0, "delta": {"role": "assistant", "content": ""}}])
+        pieces = answer.split(" ")
+        for i, piece in enumerate(pieces):
+            if cut is not None and i >= cut:
+                self.close_connection = True
+                return
+            time.sleep(self.chunk_delay)
+            send([{"index": 0, "delta": {"content": piece if i == 0 else " " + piece}}])
+        send([{"index": 0, "delta": {}, "finish_reason": finish}])
+        if (body.get("stream_options") or {}).get("include_usage"):
+            send([], usage={"prompt_tokens": prompt, "completion_tokens": words(answer),
+                            "total_tokens": prompt + words(answer)})
+        self.write_chunk(b"data: [DONE]\n\n")
+        self.write_chunk(b"")
+
+    def write_chunk(self, data):
+        """One chunk of a chunked answer, sent at once; an empty one ends the answer."""
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay-ms", type=int, default=0, help="time the model takes to answer")
+    parser.add_argument("--chunk-ms", type=int, default=0, help="time between two streamed words")
     args = parser.parse_args()
     Handler.delay = args.delay_ms / 1000
+    Handler.chunk_delay = args.chunk_ms / 1000
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     try:

@@ -343,6 +343,10 @@ pub enum Command {
         /// Stop once the queue has been empty, with nothing running, for this long (e.g. 30s).
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         idle_exit: Option<Duration>,
+        /// While a streaming bot writes, store its text so far for clients at most this often (e.g.
+        /// 250ms); 0 stores only the final answer.
+        #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+        flush_interval: Duration,
         /// One line per request on stderr: text, or JSON (request_id, correlation_id, attempt, duration_ms,
         /// outcome, error). Never the request or the answer.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -383,6 +387,9 @@ pub enum Command {
         /// Continue this conversation (bots with `contract: conversation`); without it a new one starts.
         #[arg(long, value_name = "CONVERSATION_ID")]
         conversation: Option<String>,
+        /// Print only the final answer, not the text as the bot writes it.
+        #[arg(long)]
+        no_stream: bool,
         #[command(flatten)]
         target: Target,
         #[command(flatten)]

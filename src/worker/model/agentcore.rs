@@ -1,7 +1,7 @@
 //! Amazon Bedrock AgentCore Runtime's `InvokeAgentRuntime`: the agent gets the request in the shape the
 //! AgentCore samples take (`{"prompt": ...}` plus the client's other fields) within a session that is the
 //! same for every message of one conversation, so the agent keeps its own memory of it; it answers with
-//! JSON or a `text/event-stream`.
+//! JSON or a `text/event-stream`, whose text so far is reported as it arrives.
 
 use aws_sdk_bedrockagentcore::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockagentcore::operation::invoke_agent_runtime::InvokeAgentRuntimeError;
@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 
 use super::Prompt;
-use crate::worker::reply::{Failure, answer_of};
+use crate::worker::partial::Partial;
+use crate::worker::reply::{EventText, Failure, answer_of, response};
 
 /// AgentCore refuses a session id shorter than this.
 const SESSION_ID_MIN: usize = 33;
@@ -22,6 +23,7 @@ pub async fn invoke(
     qualifier: Option<&str>,
     document: &Value,
     prompt: &Prompt,
+    partial: &Partial,
 ) -> Result<Map<String, Value>, Failure> {
     let mut payload = match &document["request"] {
         Value::Object(fields) => fields.clone(),
@@ -47,12 +49,18 @@ pub async fn invoke(
         .await
         .map_err(|e| refusal(e, runtime_arn))?;
     let content_type = answer.content_type.clone();
-    let body = answer
-        .response
-        .collect()
-        .await
-        .map_err(|e| Failure::retry(format!("reading the agent's answer: {e}")))?
-        .into_bytes();
+    let mut body = answer.response;
+    let reading = |e| Failure::retry(format!("reading the agent's answer: {e}"));
+    if content_type.starts_with("text/event-stream") {
+        let mut events = EventText::default();
+        while let Some(bytes) = body.try_next().await.map_err(reading)? {
+            if events.feed(&bytes) {
+                partial.set(events.text());
+            }
+        }
+        return Ok(response(json!(events.finish())));
+    }
+    let body = body.collect().await.map_err(reading)?.into_bytes();
     Ok(answer_of(&content_type, &String::from_utf8_lossy(&body)))
 }
 

@@ -13,6 +13,7 @@ pub mod openai;
 
 use serde_json::{Map, Value, json};
 
+use super::partial::Partial;
 use super::reply::Failure;
 
 /// A model and how the worker asks it.
@@ -102,6 +103,7 @@ impl Model {
         &self,
         document: &Value,
         timeout: std::time::Duration,
+        partial: &Partial,
     ) -> Result<Map<String, Value>, Failure> {
         let prompt = self.prompt(document);
         let call = async {
@@ -116,8 +118,15 @@ impl Model {
                     runtime_arn,
                     qualifier,
                 } => {
-                    agentcore::invoke(client, runtime_arn, qualifier.as_deref(), document, &prompt)
-                        .await
+                    agentcore::invoke(
+                        client,
+                        runtime_arn,
+                        qualifier.as_deref(),
+                        document,
+                        &prompt,
+                        partial,
+                    )
+                    .await
                 }
                 Backend::OpenAi {
                     base_url,
@@ -126,9 +135,17 @@ impl Model {
                 } => {
                     let (base_url, model) = (base_url.clone(), model.clone());
                     let (api_key, prompt) = (api_key.clone(), prompt.clone());
+                    let partial = partial.clone();
                     // ureq blocks; its own timeout ends the call, so the thread never outlives it.
                     tokio::task::spawn_blocking(move || {
-                        openai::complete(&base_url, &model, api_key.as_deref(), &prompt, timeout)
+                        openai::complete(
+                            &base_url,
+                            &model,
+                            api_key.as_deref(),
+                            &prompt,
+                            timeout,
+                            &partial,
+                        )
                     })
                     .await
                     .map_err(|e| Failure::retry(format!("the model call stopped: {e}")))?

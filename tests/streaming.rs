@@ -1,0 +1,354 @@
+//! Answers read while they are written, on LocalStack: an exec bot that streams, a bot server's event
+//! stream and an OpenAI-compatible model's (the stand-in, tests/support/model_standin.py) each show a
+//! client polling the API a growing text, each partial text the start of the next, then the final answer,
+//! the same as without partial results; a stream cut off mid-way is answered whole by the next attempt;
+//! `botpub ask` prints the text through a pipe before the bot has finished.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{LoopbackServer, World, finish, http};
+use serde_json::{Value, json};
+
+struct Fleet {
+    world: World,
+    apis: HashMap<String, (String, String)>,
+}
+
+/// A bot per test, so that each test's worker answers only its own requests.
+const BOTS: [&str; 4] = ["exec", "chat", "model", "piped"];
+
+fn fleet() -> &'static Fleet {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        let world = World::new();
+        let spec = world.spec(
+            "streaming.yaml",
+            &BOTS
+                .iter()
+                .map(|id| {
+                    let contract = if *id == "chat" { "conversation" } else { "predict" };
+                    format!(
+                        "  - id: {id}\n    contract: {contract}\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: 20, max_receive_count: 3 }}\n    monitoring: {{ enabled: false }}\n"
+                    )
+                })
+                .collect::<String>(),
+        );
+        world.publish(&spec).expect(0);
+        let apis = world.apis(&BOTS);
+        Fleet { world, apis }
+    })
+}
+
+/// Eighteen words: with "You said:" a streamed answer of twenty pieces.
+const QUESTION: &str = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen";
+
+impl Fleet {
+    fn call(&self, bot_id: &str, method: &str, path: &str, body: Option<&Value>) -> common::Reply {
+        let (url, key) = &self.apis[bot_id];
+        let body = body.map(Value::to_string);
+        http(
+            method,
+            &format!("{url}{path}"),
+            &[("x-api-key", key)],
+            body.as_deref(),
+        )
+    }
+
+    /// POSTs the question; the path its answer is read at.
+    fn ask(&self, bot_id: &str, message: &str) -> String {
+        if bot_id == "chat" {
+            let body = json!({"message": {"content": [{"content_type": "text", "body": message}]}});
+            let reply = self.call(bot_id, "POST", "/conversation", Some(&body));
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let ids = reply.json();
+            format!(
+                "/conversation/{}/{}",
+                ids["conversation_id"].as_str().unwrap(),
+                ids["message_id"].as_str().unwrap()
+            )
+        } else {
+            let body = json!({ "message": message });
+            let reply = self.call(bot_id, "POST", "/predict", Some(&body));
+            assert_eq!(reply.status, 202, "{}", reply.body);
+            format!("/result/{}", reply.json()["request_id"].as_str().unwrap())
+        }
+    }
+
+    /// Polls the answer every 100 ms until it is final: each distinct partial document seen (202, with
+    /// a `sequence`), then the final one.
+    fn watch(&self, bot_id: &str, path: &str) -> (Vec<Value>, Value) {
+        let started = Instant::now();
+        let mut partials: Vec<Value> = Vec::new();
+        loop {
+            let reply = self.call(bot_id, "GET", path, None);
+            let doc = reply.json();
+            match reply.status {
+                200 => return (partials, doc),
+                202 if doc["sequence"].is_u64() => {
+                    assert_eq!(doc["status"], "processing", "{doc}");
+                    if partials.last() != Some(&doc) {
+                        partials.push(doc);
+                    }
+                }
+                202 => {}
+                other => panic!("GET {path}: {other} {}", reply.body),
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no answer: {partials:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The answer's text: a result's `response`, or a conversation message's text.
+fn text(doc: &Value) -> String {
+    match doc["message"]["content"].as_array() {
+        Some(items) => items
+            .iter()
+            .filter_map(|i| i["body"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => doc["response"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// At least three distinct partial texts, each the start of the next and of the final text.
+fn assert_grew(partials: &[Value], last: &Value) {
+    let texts: Vec<String> = partials.iter().map(text).collect();
+    let distinct: std::collections::BTreeSet<&String> = texts.iter().collect();
+    assert!(distinct.len() >= 3, "partial texts seen: {texts:?}");
+    let final_text = text(last);
+    for pair in texts.windows(2) {
+        assert!(pair[1].starts_with(&pair[0]), "{texts:?}");
+    }
+    assert!(
+        texts.iter().all(|t| final_text.starts_with(t.as_str())),
+        "{texts:?} / {final_text}"
+    );
+    let sequences: Vec<u64> = partials
+        .iter()
+        .map(|p| p["sequence"].as_u64().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|s| s[0] < s[1]), "{sequences:?}");
+}
+
+/// The fields of a final document that do not depend on when or how fast it was written.
+fn lasting(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    for moving in [
+        "request_id",
+        "completed_at",
+        "create_time",
+        "conversation_id",
+        "message_id",
+        "correlation_id",
+    ] {
+        doc.as_object_mut().unwrap().remove(moving);
+    }
+    doc
+}
+
+/// Asks once with partial results every 250 ms and once with them off (`--flush-interval 0`), each
+/// with a worker of its own (`options`, and the bot's `command` for an exec bot); the partial documents
+/// and the final ones.
+fn streamed_and_not(
+    f: &Fleet,
+    bot_id: &str,
+    options: &[&str],
+    command: &[&str],
+) -> (Vec<Value>, Value, Value) {
+    let mut runs = Vec::new();
+    for interval in ["250ms", "0"] {
+        let mut more = vec!["--flush-interval", interval, "--idle-exit", "3s"];
+        more.extend_from_slice(options);
+        let worker = f.world.worker(bot_id, &more, command);
+        let path = f.ask(bot_id, QUESTION);
+        let (partials, last) = f.watch(bot_id, &path);
+        let (code, summary, log) = finish(worker, Duration::from_secs(60));
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(summary["answered"], 1, "{summary}\n{log}");
+        assert!(
+            !log.contains("eighteen"),
+            "no answer text in the worker's log: {log}"
+        );
+        runs.push((partials, last));
+    }
+    let (unstreamed_partials, unstreamed) = runs.pop().unwrap();
+    let (partials, streamed) = runs.pop().unwrap();
+    assert!(
+        unstreamed_partials.is_empty(),
+        "--flush-interval 0 writes no partial answer: {unstreamed_partials:?}"
+    );
+    (partials, streamed, unstreamed)
+}
+
+#[test]
+fn an_exec_bot_that_streams_is_read_growing_and_ends_as_without_partial_results() {
+    let f = fleet();
+    let bot = ["python3", "examples/bots/stream.py", "--chunk-ms", "200"];
+    let (partials, streamed, unstreamed) = streamed_and_not(f, "exec", &[], &bot);
+    assert_eq!(streamed["status"], "completed", "{streamed}");
+    assert_eq!(text(&streamed), format!("You said: {QUESTION}"));
+    assert_grew(&partials, &streamed);
+    assert!(partials.iter().all(|p| p["attempt"] == 1), "{partials:?}");
+    assert_eq!(lasting(&streamed), lasting(&unstreamed));
+}
+
+#[test]
+fn a_bot_servers_event_stream_is_read_growing_in_a_conversation() {
+    let f = fleet();
+    let server = LoopbackServer::start_with(
+        "examples/bots/server.py",
+        &["--stream", "--chunk-ms", "200"],
+    );
+    let bot = ["--http", server.url.as_str()];
+    let (partials, streamed, unstreamed) = streamed_and_not(f, "chat", &bot, &[]);
+    assert_eq!(streamed["status"], "completed", "{streamed}");
+    assert_eq!(text(&streamed), format!("You said: {QUESTION}"));
+    assert_grew(&partials, &streamed);
+    assert_eq!(lasting(&streamed), lasting(&unstreamed));
+}
+
+#[test]
+fn a_models_stream_is_read_growing_and_a_cut_stream_is_answered_whole_by_the_next_attempt() {
+    let f = fleet();
+    let standin =
+        LoopbackServer::start_with("tests/support/model_standin.py", &["--chunk-ms", "200"]);
+    let base = format!("{}/v1", standin.url);
+    let bot = ["--openai", base.as_str(), "--model", "stand-in"];
+    let (partials, streamed, unstreamed) = streamed_and_not(f, "model", &bot, &[]);
+    assert_eq!(streamed["status"], "completed", "{streamed}");
+    assert!(
+        text(&streamed).starts_with(&format!("You said: {QUESTION}")),
+        "{streamed}"
+    );
+    assert_grew(&partials, &streamed);
+    assert_eq!(streamed["usage"]["output_tokens"], 25, "{streamed}");
+    assert_eq!(lasting(&streamed), lasting(&unstreamed));
+
+    // The next stream drops its connection after five words: that attempt fails, the next answers, and
+    // the answer is the second attempt's text alone.
+    let cut = json!({"cut_after": 5, "times": 1}).to_string();
+    http(
+        "POST",
+        &format!("{}/_standin/fail", standin.url),
+        &[],
+        Some(&cut),
+    );
+    let mut more = vec!["--flush-interval", "100ms", "--idle-exit", "5s"];
+    more.extend_from_slice(&bot);
+    let worker = f.world.worker("model", &more, &[]);
+    let path = f.ask("model", QUESTION);
+    let (partials, last) = f.watch("model", &path);
+    let (code, summary, log) = finish(worker, Duration::from_secs(90));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(summary["failed_attempts"], 1, "{summary}");
+    assert_eq!(last["status"], "completed", "{last}");
+    assert_eq!(text(&last), text(&streamed));
+    // Partial texts start over with the second attempt, and say which attempt they belong to.
+    let attempts: Vec<u64> = partials
+        .iter()
+        .map(|p| p["attempt"].as_u64().unwrap())
+        .collect();
+    assert!(attempts.windows(2).all(|a| a[0] <= a[1]), "{attempts:?}");
+    assert!(attempts.contains(&2), "{attempts:?}");
+}
+
+#[test]
+fn ask_prints_the_answer_through_a_pipe_before_the_bot_has_finished() {
+    let f = fleet();
+    let worker = f.world.worker(
+        "piped",
+        &["--flush-interval", "200ms", "--idle-exit", "3s"],
+        &["python3", "examples/bots/stream.py", "--chunk-ms", "250"],
+    );
+    let (_, key) = &f.apis["piped"];
+    let started = Instant::now();
+    let mut asking = f
+        .world
+        .command(&f.world.endpoint)
+        .args([
+            "ask",
+            "piped",
+            QUESTION,
+            "--prefix",
+            &f.world.prefix,
+            "--timeout",
+            "60s",
+        ])
+        .env("BOTPUB_API_KEY", key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each read of the pipe, with when it came.
+    let mut stdout = asking.stdout.take().unwrap();
+    let mut reads: Vec<(Duration, String)> = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = stdout.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        reads.push((
+            started.elapsed(),
+            String::from_utf8_lossy(&buffer[..n]).into_owned(),
+        ));
+    }
+    let status = asking.wait().unwrap();
+    let mut stderr = String::new();
+    asking
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    let printed: String = reads.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(printed, format!("You said: {QUESTION}\n"));
+    // Twenty pieces 250 ms apart take five seconds: text arrived well before the last one.
+    let done = reads.last().unwrap().0;
+    let first = reads.first().unwrap().0;
+    assert!(reads.len() >= 3, "{reads:?}");
+    assert!(
+        done - first >= Duration::from_secs(2),
+        "the answer came in one piece: {reads:?}"
+    );
+    let (code, _, log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{log}");
+    // --no-stream prints the final answer only, at once.
+    let worker = f.world.worker(
+        "piped",
+        &["--flush-interval", "200ms", "--idle-exit", "3s"],
+        &["python3", "examples/bots/stream.py", "--chunk-ms", "50"],
+    );
+    let quiet = f
+        .world
+        .command(&f.world.endpoint)
+        .args([
+            "ask",
+            "piped",
+            "hello there",
+            "--no-stream",
+            "--prefix",
+            &f.world.prefix,
+        ])
+        .env("BOTPUB_API_KEY", key)
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&quiet.stdout),
+        "You said: hello there\n"
+    );
+    let (code, _, log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{log}");
+}
