@@ -1,8 +1,9 @@
 //! Answers read while they are written, on LocalStack: an exec bot that streams, a bot server's event
-//! stream and an OpenAI-compatible model's (the stand-in, tests/support/model_standin.py) each show a
-//! client polling the API a growing text, each partial text the start of the next, then the final answer,
-//! the same as without partial results; a stream cut off mid-way is answered whole by the next attempt;
-//! `botpub ask` prints the text through a pipe before the bot has finished.
+//! stream, and Bedrock's ConverseStream, AgentCore's event stream and OpenAI's chat completions stream
+//! (the stand-in, tests/support/model_standin.py, speaking each wire protocol) each show a client polling
+//! the API a growing text, each partial text the start of the next, then the final answer, the same as
+//! without partial results; a stream cut off mid-way, or a worker killed mid-stream, is answered whole by
+//! the next attempt; `botpub ask` prints the text through a pipe before the bot has finished.
 
 mod common;
 
@@ -21,7 +22,7 @@ struct Fleet {
 }
 
 /// A bot per test, so that each test's worker answers only its own requests.
-const BOTS: [&str; 4] = ["exec", "chat", "model", "piped"];
+const BOTS: [&str; 5] = ["exec", "chat", "model", "piped", "killed"];
 
 fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
@@ -33,8 +34,10 @@ fn fleet() -> &'static Fleet {
                 .iter()
                 .map(|id| {
                     let contract = if *id == "chat" { "conversation" } else { "predict" };
+                    // A killed worker's message comes back soon, after deliveries to its dead long polls.
+                    let (visibility, receives) = if *id == "killed" { (4, 6) } else { (20, 3) };
                     format!(
-                        "  - id: {id}\n    contract: {contract}\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: 20, max_receive_count: 3 }}\n    monitoring: {{ enabled: false }}\n"
+                        "  - id: {id}\n    contract: {contract}\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: {visibility}, max_receive_count: {receives} }}\n    monitoring: {{ enabled: false }}\n"
                     )
                 })
                 .collect::<String>(),
@@ -73,7 +76,8 @@ impl Fleet {
                 ids["message_id"].as_str().unwrap()
             )
         } else {
-            let body = json!({ "message": message });
+            // `stream` asks an agent to stream (the stand-in's AgentCore does); other bots ignore it.
+            let body = json!({ "message": message, "stream": true });
             let reply = self.call(bot_id, "POST", "/predict", Some(&body));
             assert_eq!(reply.status, 202, "{}", reply.body);
             format!("/result/{}", reply.json()["request_id"].as_str().unwrap())
@@ -83,13 +87,19 @@ impl Fleet {
     /// Polls the answer every 100 ms until it is final: each distinct partial document seen (202, with
     /// a `sequence`), then the final one.
     fn watch(&self, bot_id: &str, path: &str) -> (Vec<Value>, Value) {
+        self.try_watch(bot_id, path)
+            .unwrap_or_else(|partials| panic!("no answer: {partials:?}"))
+    }
+
+    /// [`Fleet::watch`], or the partial documents seen when no final answer came within a minute.
+    fn try_watch(&self, bot_id: &str, path: &str) -> Result<(Vec<Value>, Value), Vec<Value>> {
         let started = Instant::now();
         let mut partials: Vec<Value> = Vec::new();
         loop {
             let reply = self.call(bot_id, "GET", path, None);
             let doc = reply.json();
             match reply.status {
-                200 => return (partials, doc),
+                200 => return Ok((partials, doc)),
                 202 if doc["sequence"].is_u64() => {
                     assert_eq!(doc["status"], "processing", "{doc}");
                     if partials.last() != Some(&doc) {
@@ -99,10 +109,9 @@ impl Fleet {
                 202 => {}
                 other => panic!("GET {path}: {other} {}", reply.body),
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "no answer: {partials:?}"
-            );
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(partials);
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -140,6 +149,16 @@ fn assert_grew(partials: &[Value], last: &Value) {
     assert!(sequences.windows(2).all(|s| s[0] < s[1]), "{sequences:?}");
 }
 
+/// A model backend of the worker, pointed at the stand-in.
+struct Backend<'a> {
+    name: &'a str,
+    options: Vec<&'a str>,
+    env: Vec<(&'a str, &'a str)>,
+    /// The stand-in's answer to [`QUESTION`], and its length in tokens (words) when the backend says.
+    answer: String,
+    output_tokens: Option<u64>,
+}
+
 /// The fields of a final document that do not depend on when or how fast it was written.
 fn lasting(doc: &Value) -> Value {
     let mut doc = doc.clone();
@@ -164,12 +183,13 @@ fn streamed_and_not(
     bot_id: &str,
     options: &[&str],
     command: &[&str],
+    env: &[(&str, &str)],
 ) -> (Vec<Value>, Value, Value) {
     let mut runs = Vec::new();
     for interval in ["250ms", "0"] {
         let mut more = vec!["--flush-interval", interval, "--idle-exit", "3s"];
         more.extend_from_slice(options);
-        let worker = f.world.worker(bot_id, &more, command);
+        let worker = f.world.worker_with_env(bot_id, &more, command, env);
         let path = f.ask(bot_id, QUESTION);
         let (partials, last) = f.watch(bot_id, &path);
         let (code, summary, log) = finish(worker, Duration::from_secs(60));
@@ -194,7 +214,7 @@ fn streamed_and_not(
 fn an_exec_bot_that_streams_is_read_growing_and_ends_as_without_partial_results() {
     let f = fleet();
     let bot = ["python3", "examples/bots/stream.py", "--chunk-ms", "200"];
-    let (partials, streamed, unstreamed) = streamed_and_not(f, "exec", &[], &bot);
+    let (partials, streamed, unstreamed) = streamed_and_not(f, "exec", &[], &bot, &[]);
     assert_eq!(streamed["status"], "completed", "{streamed}");
     assert_eq!(text(&streamed), format!("You said: {QUESTION}"));
     assert_grew(&partials, &streamed);
@@ -210,7 +230,7 @@ fn a_bot_servers_event_stream_is_read_growing_in_a_conversation() {
         &["--stream", "--chunk-ms", "200"],
     );
     let bot = ["--http", server.url.as_str()];
-    let (partials, streamed, unstreamed) = streamed_and_not(f, "chat", &bot, &[]);
+    let (partials, streamed, unstreamed) = streamed_and_not(f, "chat", &bot, &[], &[]);
     assert_eq!(streamed["status"], "completed", "{streamed}");
     assert_eq!(text(&streamed), format!("You said: {QUESTION}"));
     assert_grew(&partials, &streamed);
@@ -218,21 +238,85 @@ fn a_bot_servers_event_stream_is_read_growing_in_a_conversation() {
 }
 
 #[test]
-fn a_models_stream_is_read_growing_and_a_cut_stream_is_answered_whole_by_the_next_attempt() {
+fn each_models_stream_is_read_growing_and_a_cut_stream_is_answered_whole_by_the_next_attempt() {
     let f = fleet();
     let standin =
-        LoopbackServer::start_with("tests/support/model_standin.py", &["--chunk-ms", "200"]);
+        LoopbackServer::start_with("tests/support/model_standin.py", &["--chunk-ms", "100"]);
     let base = format!("{}/v1", standin.url);
-    let bot = ["--openai", base.as_str(), "--model", "stand-in"];
-    let (partials, streamed, unstreamed) = streamed_and_not(f, "model", &bot, &[]);
-    assert_eq!(streamed["status"], "completed", "{streamed}");
-    assert!(
-        text(&streamed).starts_with(&format!("You said: {QUESTION}")),
-        "{streamed}"
+    let runtime =
+        "arn:aws:bedrock-agentcore:us-east-1:000000000000:runtime/standin_agent-a1b2c3d4e5";
+    // Each backend's real client, pointed at the stand-in; the answer it gives, and its length in words.
+    let backends = [
+        Backend {
+            name: "ConverseStream",
+            options: vec!["--bedrock", "anthropic.claude-3-haiku-20240307-v1:0"],
+            env: vec![("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", standin.url.as_str())],
+            answer: format!("You said: {QUESTION} (1 messages, 0 turns before)"),
+            output_tokens: Some(25),
+        },
+        Backend {
+            name: "AgentCore's event stream",
+            options: vec!["--agentcore", runtime],
+            env: vec![("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", standin.url.as_str())],
+            answer: format!("You said: {QUESTION} "),
+            output_tokens: None,
+        },
+        Backend {
+            name: "chat completions with stream: true",
+            options: vec!["--openai", base.as_str(), "--model", "stand-in"],
+            env: vec![],
+            answer: format!("You said: {QUESTION} (1 messages, 0 turns before)"),
+            output_tokens: Some(25),
+        },
+    ];
+    for backend in &backends {
+        let name = backend.name;
+        let (partials, streamed, unstreamed) =
+            streamed_and_not(f, "model", &backend.options, &[], &backend.env);
+        assert_eq!(streamed["status"], "completed", "{name}: {streamed}");
+        assert_eq!(text(&streamed), backend.answer, "{name}");
+        assert_grew(&partials, &streamed);
+        if let Some(tokens) = backend.output_tokens {
+            assert_eq!(
+                streamed["usage"]["output_tokens"], tokens,
+                "{name}: {streamed}"
+            );
+        }
+        assert_eq!(lasting(&streamed), lasting(&unstreamed), "{name}");
+    }
+    // A role allowed bedrock:InvokeModel alone is refused ConverseStream: it gets the whole answer at
+    // once, through Converse.
+    let denied = json!({"status": 403, "message": "not allowed to stream", "times": 1}).to_string();
+    http(
+        "POST",
+        &format!("{}/_standin/fail", standin.url),
+        &[],
+        Some(&denied),
     );
-    assert_grew(&partials, &streamed);
-    assert_eq!(streamed["usage"]["output_tokens"], 25, "{streamed}");
-    assert_eq!(lasting(&streamed), lasting(&unstreamed));
+    let bedrock = &backends[0];
+    let mut more = vec!["--flush-interval", "100ms", "--idle-exit", "3s"];
+    more.extend_from_slice(&bedrock.options);
+    let worker = f.world.worker_with_env("model", &more, &[], &bedrock.env);
+    let (partials, last) = f.watch("model", &f.ask("model", QUESTION));
+    let (code, _, log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(text(&last), bedrock.answer, "{last}");
+    assert!(partials.is_empty(), "{partials:?}");
+    let calls = http("GET", &format!("{}/_standin/calls", standin.url), &[], None).json();
+    let paths: Vec<&str> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths[0].ends_with("/converse") && paths[1].ends_with("/converse-stream"),
+        "{paths:?}"
+    );
+
+    let (bot, answer) = (&backends[2].options, &backends[2].answer);
 
     // The next stream drops its connection after five words: that attempt fails, the next answers, and
     // the answer is the second attempt's text alone.
@@ -244,7 +328,7 @@ fn a_models_stream_is_read_growing_and_a_cut_stream_is_answered_whole_by_the_nex
         Some(&cut),
     );
     let mut more = vec!["--flush-interval", "100ms", "--idle-exit", "5s"];
-    more.extend_from_slice(&bot);
+    more.extend_from_slice(bot);
     let worker = f.world.worker("model", &more, &[]);
     let path = f.ask("model", QUESTION);
     let (partials, last) = f.watch("model", &path);
@@ -252,7 +336,7 @@ fn a_models_stream_is_read_growing_and_a_cut_stream_is_answered_whole_by_the_nex
     assert_eq!(code, 0, "{log}");
     assert_eq!(summary["failed_attempts"], 1, "{summary}");
     assert_eq!(last["status"], "completed", "{last}");
-    assert_eq!(text(&last), text(&streamed));
+    assert_eq!(text(&last), *answer);
     // Partial texts start over with the second attempt, and say which attempt they belong to.
     let attempts: Vec<u64> = partials
         .iter()
@@ -260,6 +344,75 @@ fn a_models_stream_is_read_growing_and_a_cut_stream_is_answered_whole_by_the_nex
         .collect();
     assert!(attempts.windows(2).all(|a| a[0] <= a[1]), "{attempts:?}");
     assert!(attempts.contains(&2), "{attempts:?}");
+}
+
+#[test]
+fn a_worker_killed_mid_stream_loses_nothing_and_the_next_answers_from_the_start() {
+    let f = fleet();
+    let bot = ["python3", "examples/bots/stream.py", "--chunk-ms", "200"];
+    let first = f.world.worker(
+        "killed",
+        &["--flush-interval", "100ms", "--timeout", "30s"],
+        &bot,
+    );
+    let path = f.ask("killed", QUESTION);
+    // Wait for the first attempt's text to show, then kill its worker.
+    let started = Instant::now();
+    let seen = loop {
+        let reply = f.call("killed", "GET", &path, None);
+        let doc = reply.json();
+        if reply.status == 202 && doc["sequence"].is_u64() {
+            break doc;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no partial answer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    common::unsafe_kill(first.id(), "KILL");
+    let _ = finish(first, Duration::from_secs(10));
+    assert_eq!(seen["attempt"], 1, "{seen}");
+    // Idle for longer than the killed worker's message stays hidden, so as not to stop before it is back.
+    let second = f.world.worker(
+        "killed",
+        &[
+            "--flush-interval",
+            "100ms",
+            "--timeout",
+            "30s",
+            "--idle-exit",
+            "10s",
+        ],
+        &bot,
+    );
+    let watched = f.try_watch("killed", &path);
+    let (code, summary, log) = finish(second, Duration::from_secs(60));
+    let (partials, last) = watched.unwrap_or_else(|seen| {
+        let status = f
+            .world
+            .botpub_bot("status", "killed", &["--output", "json"]);
+        let dlq = f.world.botpub_bot("dlq", "killed", &["--output", "json"]);
+        panic!(
+            "no answer: {seen:?}\n{log}\nstatus: {}\ndlq: {}",
+            status.stdout(),
+            dlq.stdout()
+        )
+    });
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(summary["answered"], 1, "{summary}");
+    assert_eq!(last["status"], "completed", "{last}");
+    assert_eq!(text(&last), format!("You said: {QUESTION}"));
+    // The text started afresh with a later attempt (a delivery to the killed worker's dead long polls
+    // may have counted one more), and never went back to the first one's.
+    let attempts: Vec<u64> = partials
+        .iter()
+        .map(|p| p["attempt"].as_u64().unwrap())
+        .collect();
+    assert!(attempts.windows(2).all(|a| a[0] <= a[1]), "{attempts:?}");
+    let later: Vec<&Value> = partials.iter().filter(|p| p["attempt"] != 1).collect();
+    assert!(!later.is_empty(), "{partials:?}");
+    assert_eq!(later[0]["sequence"], 1, "{partials:?}");
 }
 
 #[test]

@@ -9,6 +9,8 @@ protocol so that the worker's real client runs end to end (no model, no account,
     errors as OpenAI sends them: {"error": {"message", "type", "code"}} with the HTTP status
   Amazon Bedrock Runtime's Converse (restJson1, as the AWS SDKs call it; the signature is not checked):
     POST /model/{modelId}/converse  ->  {"output": {"message": ...}, "stopReason", "usage": {"inputTokens", ...}}
+    POST /model/{modelId}/converse-stream  ->  application/vnd.amazon.eventstream (chunked): messageStart,
+      a contentBlockDelta per word (--chunk-ms apart), contentBlockStop, messageStop, metadata
     errors as AWS sends them: the HTTP status, `x-amzn-ErrorType: ThrottlingException`, {"message": ...}
   Amazon Bedrock AgentCore Runtime's InvokeAgentRuntime:
     POST /runtimes/{arn}/invocations?qualifier=Q (session in X-Amzn-Bedrock-AgentCore-Runtime-Session-Id)
@@ -28,9 +30,11 @@ For the tests:
 """
 import argparse
 import json
+import struct
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
@@ -64,6 +68,20 @@ def text_of(content):
     if isinstance(content, list):
         return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
     return content or ""
+
+
+def event_message(event_type, payload):
+    """One message of the AWS event stream encoding: prelude (lengths and their CRC), headers, JSON
+    payload, and the CRC of it all."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"),
+                        (":message-type", "event")):
+        name, value = name.encode(), value.encode()
+        headers += bytes([len(name)]) + name + bytes([7]) + struct.pack(">H", len(value)) + value
+    body = json.dumps(payload).encode()
+    prelude = struct.pack(">II", 12 + len(headers) + len(body) + 4, len(headers))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + headers + body
+    return message + struct.pack(">I", zlib.crc32(message))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -114,6 +132,34 @@ class Handler(BaseHTTPRequestHandler):
         answer(body)
 
     def converse(self, body):
+        answer, stop, prompt = self.converse_answer(body)
+        self.reply(200, {
+            "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
+            "stopReason": stop,
+            "usage": {"inputTokens": prompt, "outputTokens": words(answer), "totalTokens": prompt + words(answer)},
+            "metrics": {"latencyMs": int(self.delay * 1000)},
+        })
+
+    def converse_stream(self, body):
+        """ConverseStream's answer: AWS event stream messages, a text delta per word."""
+        answer, stop, prompt = self.converse_answer(body)
+        self.send_response(200)
+        self.send_header("content-type", "application/vnd.amazon.eventstream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self.write_chunk(event_message("messageStart", {"role": "assistant"}))
+        for i, piece in enumerate(answer.split(" ")):
+            time.sleep(self.chunk_delay)
+            delta = {"contentBlockIndex": 0, "delta": {"text": piece if i == 0 else " " + piece}}
+            self.write_chunk(event_message("contentBlockDelta", delta))
+        self.write_chunk(event_message("contentBlockStop", {"contentBlockIndex": 0}))
+        self.write_chunk(event_message("messageStop", {"stopReason": stop}))
+        usage = {"inputTokens": prompt, "outputTokens": words(answer), "totalTokens": prompt + words(answer)}
+        self.write_chunk(event_message("metadata", {"usage": usage, "metrics": {"latencyMs": 1}}))
+        self.write_chunk(b"")
+
+    def converse_answer(self, body):
+        """The answer to a Converse request, why it stopped, and the prompt's size in words."""
         messages = body.get("messages", [])
         texts = [" ".join(c.get("text", "") for c in m.get("content", [])) for m in messages]
         system = " ".join(s.get("text", "") for s in body.get("system", []))
@@ -126,12 +172,7 @@ class Handler(BaseHTTPRequestHandler):
             answer = " ".join(answer.split()[:limit])
             stop = "max_tokens"
         prompt = sum(words(t) for t in texts) + words(system)
-        self.reply(200, {
-            "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
-            "stopReason": stop,
-            "usage": {"inputTokens": prompt, "outputTokens": words(answer), "totalTokens": prompt + words(answer)},
-            "metrics": {"latencyMs": int(self.delay * 1000)},
-        })
+        return answer, stop, prompt
 
     def invoke_agent(self, body):
         session = self.headers.get("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id", "")
@@ -172,6 +213,8 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path.startswith("/model/") and path.endswith("/converse"):
             return self.aws_call("converse", body, self.converse)
+        if path.startswith("/model/") and path.endswith("/converse-stream"):
+            return self.aws_call("converse", body, self.converse_stream)
         if path.startswith("/runtimes/") and path.endswith("/invocations"):
             return self.aws_call("agentcore", body, self.invoke_agent)
         if path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):

@@ -93,6 +93,19 @@ pub struct Reply {
     pub stop_reason: Option<String>,
 }
 
+impl Reply {
+    /// A streamed answer before its first chunk.
+    pub fn nothing_yet(model: &str) -> Reply {
+        Reply {
+            text: String::new(),
+            input_tokens: None,
+            output_tokens: None,
+            model: model.to_string(),
+            stop_reason: None,
+        }
+    }
+}
+
 /// How many history tokens a worker sends by default: room for a long conversation with any current
 /// model, at a bounded cost per request.
 pub const DEFAULT_MAX_HISTORY_TOKENS: u32 = 8_000;
@@ -109,7 +122,7 @@ impl Model {
         let call = async {
             match &self.backend {
                 Backend::Bedrock { client, model_id } => {
-                    bedrock::converse(client, model_id, &prompt)
+                    bedrock::converse(client, model_id, &prompt, partial)
                         .await
                         .map(fields)
                 }

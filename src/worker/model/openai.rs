@@ -127,13 +127,7 @@ fn streamed(
     model: &str,
     partial: &Partial,
 ) -> Result<Reply, Failure> {
-    let mut reply = Reply {
-        text: String::new(),
-        input_tokens: None,
-        output_tokens: None,
-        model: model.to_string(),
-        stop_reason: None,
-    };
+    let mut reply = Reply::nothing_yet(model);
     let mut events = EventData::default();
     let mut bytes = vec![0u8; 8192];
     loop {
