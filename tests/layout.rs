@@ -285,6 +285,10 @@ fn the_engine_knows_nothing_of_bots() {
                 found.push(format!("{name} reads a stack output by name ({read}…)"));
             }
         }
+        // The command line says how to follow a stack (Run's follow hint); the engine names none.
+        if code.contains("botpub watch") || code.contains("DEFAULT_PREFIX") {
+            found.push(format!("{name} spells out a command of the command line"));
+        }
     }
     assert!(found.is_empty(), "{found:#?}");
 }

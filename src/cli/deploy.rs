@@ -262,7 +262,7 @@ async fn follow_remote_build(
         return Ok(());
     };
     if build.in_progress() {
-        let hint = run.watch_hint(stack_name);
+        let hint = run.follow_hint(stack_name);
         run.progress.say(&format!(
             "{bot_id}: remote build {} in progress; waiting",
             build.id

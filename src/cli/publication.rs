@@ -204,7 +204,7 @@ pub async fn unpublish(
         }
         return Ok(outcome::OK);
     };
-    unpublish::ensure_removable(&described, &run.watch_hint(&stack_name))?;
+    unpublish::ensure_removable(&described, &run.follow_hint(&stack_name))?;
     // Even a stack only under review goes: unpublishing leaves nothing behind.
     let bot = BotStack(described);
     let endpoint = bot.api_endpoint(&run.aws);

@@ -73,7 +73,8 @@ pub async fn connect(args: &AwsArgs, region: Option<String>) -> anyhow::Result<A
     .await
 }
 
-/// A run: the connection, the display for waiting, the timeout and the stack prefix for hints.
+/// A run: the connection, the display for waiting, the timeout, the stack prefix, and `botpub watch` as the
+/// way to follow what goes on after it stopped waiting.
 pub async fn start(
     args: &AwsArgs,
     region: Option<String>,
@@ -82,6 +83,7 @@ pub async fn start(
     prefix: &str,
 ) -> anyhow::Result<Run> {
     let aws = connect(args, region).await?;
+    let follow = watch_command(prefix, &aws.region);
     Ok(Run::new(
         aws,
         progress(wait, output),
@@ -90,7 +92,25 @@ pub async fn start(
             lost_contact: w.lost_contact,
         }),
         prefix,
+        follow,
     ))
+}
+
+/// `botpub watch` for a stack of this prefix in this region: the command that re-attaches to its
+/// operation (the default prefix and region are spelled out only when they are not implied).
+fn watch_command(prefix: &str, region: &str) -> botpub::cloudformation::run::FollowHint {
+    let (prefix, region) = (prefix.to_string(), region.to_string());
+    std::sync::Arc::new(move |stack_name: &str| {
+        let id = stack_name
+            .strip_prefix(&format!("{prefix}-"))
+            .unwrap_or(stack_name);
+        let prefix_flag = if prefix == botpub::spec::model::DEFAULT_PREFIX {
+            String::new()
+        } else {
+            format!(" --prefix {prefix}")
+        };
+        format!("botpub watch {id}{prefix_flag} --region {region}")
+    })
 }
 
 fn progress(wait: Option<&WaitArgs>, output: Output) -> Progress {

@@ -131,7 +131,7 @@ pub async fn publish_remote(
         return Err(Blocked("not confirmed; no build was started".into()).into());
     }
     let started = remote::start(&run.aws, &toolkit, specs, &bots, &run.token("remote")).await?;
-    let hint = run.watch_hint(bots.first().map_or("", |(_, stack)| stack.as_str()));
+    let hint = run.follow_hint(bots.first().map_or("", |(_, stack)| stack.as_str()));
     run.progress.say(&format!(
         "started remote build {} of {}",
         started.build_id, started.project

@@ -231,7 +231,7 @@ pub async fn plan_stack(
     token: &str,
     description: &str,
     progress: &Progress,
-    watch_hint: &str,
+    follow_hint: &str,
     templates: Option<&dyn TemplateStore>,
 ) -> anyhow::Result<StackPlan> {
     check_size(stack)?;
@@ -247,7 +247,7 @@ pub async fn plan_stack(
     };
     let mut existing = stack::describe(aws, &stack.name).await?;
     if let Some(current) = &existing {
-        current.ensure_ready(watch_hint)?;
+        current.ensure_ready(follow_hint)?;
         if current.state == State::FailedCreate {
             progress.say(&format!(
                 "{}: deleting the stack left in ROLLBACK_COMPLETE by a failed first create (it holds no resources), to create it anew",
@@ -258,7 +258,7 @@ pub async fn plan_stack(
                 &current.id,
                 &current.name,
                 &format!("{token}-recreate"),
-                watch_hint,
+                follow_hint,
             )
             .await?;
             existing = None;
@@ -327,7 +327,7 @@ pub async fn plan_stack(
         // created again with the changeSet").
         Err(e) if matches!(crate::aws::fact(&e), Fact::Busy | Fact::AlreadyExists) => {
             return blocked(format!(
-                "stack {} is busy: {}; follow it with `{watch_hint}`",
+                "stack {} is busy: {}; follow it with `{follow_hint}`",
                 stack.name,
                 crate::aws::explain(&e)
             ));
@@ -336,7 +336,7 @@ pub async fn plan_stack(
     };
     let change_set_id = created.id().unwrap_or(token).to_string();
 
-    let described = wait_for_change_set(aws, &change_set_id, &stack.name, watch_hint).await?;
+    let described = wait_for_change_set(aws, &change_set_id, &stack.name, follow_hint).await?;
     plan.change_set_id = Some(change_set_id.clone());
     if described.status() == Some(&ChangeSetStatus::Failed) {
         let reason = described.status_reason().unwrap_or_default();
@@ -423,7 +423,7 @@ async fn wait_for_change_set(
     aws: &Aws,
     id: &str,
     stack_name: &str,
-    watch_hint: &str,
+    follow_hint: &str,
 ) -> anyhow::Result<DescribeChangeSetOutput> {
     let mut backoff = Backoff::new();
     loop {
@@ -432,7 +432,7 @@ async fn wait_for_change_set(
             Some(ChangeSetStatus::CreateComplete | ChangeSetStatus::Failed) => {
                 return Ok(described);
             }
-            _ => pause(backoff.next_delay(), stack_name, watch_hint).await?,
+            _ => pause(backoff.next_delay(), stack_name, follow_hint).await?,
         }
     }
 }

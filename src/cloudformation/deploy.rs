@@ -119,7 +119,7 @@ impl Run {
     }
 
     async fn plan_stack(&self, stack: &Stack, purpose: &str) -> anyhow::Result<StackPlan> {
-        let hint = self.watch_hint(&stack.name);
+        let hint = self.follow_hint(&stack.name);
         changeset::plan_stack(
             &self.aws,
             stack,
@@ -356,7 +356,7 @@ impl Run {
             token,
             since: since
                 .unwrap_or_else(|| DateTime::from(SystemTime::now() - Duration::from_secs(3600))),
-            watch_hint: self.watch_hint(stack_name),
+            follow_hint: self.follow_hint(stack_name),
         };
         self.progress.say(&format!(
             "{stack_name}: {} in progress; waiting",

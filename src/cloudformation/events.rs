@@ -134,7 +134,7 @@ pub struct Operation {
     /// Events older than this belong to earlier operations.
     pub since: DateTime,
     /// The command that re-attaches, for the message when botpub stops waiting early.
-    pub watch_hint: String,
+    pub follow_hint: String,
 }
 
 /// How an operation ended.
@@ -249,14 +249,14 @@ impl Default for Backoff {
 
 /// Sleeps, unless the user interrupts (now or since the run started): then the error says the operation
 /// goes on in AWS and how to follow it.
-pub async fn pause(delay: Duration, stack_name: &str, watch_hint: &str) -> anyhow::Result<()> {
+pub async fn pause(delay: Duration, stack_name: &str, follow_hint: &str) -> anyhow::Result<()> {
     tokio::select! {
         biased;
         (signal, code) = signalled() => Err(Interrupted {
             signal,
             code,
             message: format!(
-                "stopped waiting; {stack_name} goes on deploying in AWS. Follow it with `{watch_hint}`, or rerun the same command"
+                "stopped waiting; {stack_name} goes on deploying in AWS. Follow it with `{follow_hint}`, or rerun the same command"
             ),
         }
         .into()),
@@ -337,7 +337,7 @@ pub async fn wait(
                         patience.lost_contact.as_secs()
                     )),
                     op.stack_name,
-                    op.watch_hint
+                    op.follow_hint
                 );
             }
             Err(_) => Vec::new(),
@@ -371,11 +371,11 @@ pub async fn wait(
                 "stopped waiting after {} (--timeout); {} is still {status_now} and goes on in AWS. Follow it with `{}`",
                 humantime::format_duration(Duration::from_secs(limit.as_secs())),
                 op.stack_name,
-                op.watch_hint
+                op.follow_hint
             );
         }
         watcher.heartbeat(&status_now);
-        pause(backoff.next_delay(), &op.stack_name, &op.watch_hint).await?;
+        pause(backoff.next_delay(), &op.stack_name, &op.follow_hint).await?;
     }
 }
 
@@ -412,7 +412,7 @@ pub async fn delete_and_wait(
     id: &str,
     name: &str,
     token: &str,
-    watch_hint: &str,
+    follow_hint: &str,
 ) -> anyhow::Result<()> {
     aws.cloudformation
         .delete_stack()
@@ -426,7 +426,7 @@ pub async fn delete_and_wait(
         stack_id: id.to_string(),
         token: Some(token.to_string()),
         since: DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(2)),
-        watch_hint: watch_hint.to_string(),
+        follow_hint: follow_hint.to_string(),
     };
     let finished = wait(aws, &op, &mut (), Patience::default()).await?;
     if finished.class() != StatusClass::Deleted {

@@ -69,7 +69,7 @@ impl Run {
                 return Err(Blocked(format!(
                     "{} is busy: another deployment started first ({text}); follow it with `{}`",
                     planned.stack_name,
-                    self.watch_hint(&planned.stack_name)
+                    self.follow_hint(&planned.stack_name)
                 ))
                 .into());
             }
@@ -80,7 +80,7 @@ impl Run {
                     Ok(()) => "nothing was changed, and its change set was removed: run botpub again once AWS answers".to_string(),
                     Err(cleanup) => format!(
                         "botpub could not remove the change set either ({cleanup:#}): check with `{}`, and if nothing runs, remove it with `aws cloudformation delete-change-set --change-set-name {change_set_id}`",
-                        self.watch_hint(&planned.stack_name)
+                        self.follow_hint(&planned.stack_name)
                     ),
                 }
             );
@@ -90,7 +90,7 @@ impl Run {
             self.progress.say(&format!(
                 "{}: deploying in the background; follow it with `{}`",
                 planned.stack_name,
-                self.watch_hint(&planned.stack_name)
+                self.follow_hint(&planned.stack_name)
             ));
             return Ok(applied);
         }
@@ -99,7 +99,7 @@ impl Run {
             stack_id,
             token: Some(token),
             since,
-            watch_hint: self.watch_hint(&planned.stack_name),
+            follow_hint: self.follow_hint(&planned.stack_name),
         };
         let expected = planned.changes.len().max(1);
         let mut display = self.progress.stack(&planned.stack_name, Some(expected));
@@ -176,7 +176,7 @@ impl Run {
                     }
             });
         }
-        let hint = self.watch_hint(&planned.stack_name);
+        let hint = self.follow_hint(&planned.stack_name);
         let why = match (busy, rival) {
             (None, None) => return Ok(stack_id),
             (Some(status), _) => format!("it is {status}; follow that deployment with `{hint}`"),
@@ -304,7 +304,7 @@ impl Run {
                 && mine.len() == sets.len()
             {
                 let token = self.token(&format!("withdraw{i}"));
-                let hint = self.watch_hint(&stack.name);
+                let hint = self.follow_hint(&stack.name);
                 events::delete_and_wait(&self.aws, &described.id, &stack.name, &token, &hint)
                     .await?;
             }
@@ -334,7 +334,7 @@ impl Run {
             return Ok(());
         }
         let token = self.token(&format!("discard{}", planned.stack_name.len()));
-        let hint = self.watch_hint(&planned.stack_name);
+        let hint = self.follow_hint(&planned.stack_name);
         events::delete_and_wait(&self.aws, &described.id, &planned.stack_name, &token, &hint).await
     }
 }

@@ -1,6 +1,7 @@
 //! One command's run: its connection, display, limits and identity. The run id makes every idempotency
 //! token of this run unique, and lets this run's events be told from any other's.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::changeset::TemplateStore;
@@ -15,8 +16,10 @@ pub struct Run {
     pub progress: Progress,
     /// How long to wait for an operation, and for a CloudFormation that stopped answering.
     pub patience: Patience,
-    /// The stack prefix, for the `botpub watch` hints.
+    /// The prefix of the stacks botpub owns (the toolkit's among them).
     pub prefix: String,
+    /// How the user follows a stack whose operation goes on after this run stopped waiting for it.
+    how_to_follow: FollowHint,
     /// How many bot stacks are planned or deployed at once (the shared firewall always goes alone, first).
     pub concurrency: usize,
     /// The change sets are for a plan file, to be applied later, rather than executed by this run.
@@ -26,11 +29,21 @@ pub struct Run {
     run_id: String,
 }
 
+/// What the user runs to follow a stack's operation, for a stack name: the command line's own command,
+/// of which the engine knows nothing but that it exists.
+pub type FollowHint = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
 /// A fleet deploys several bots at once, but not so many that CloudFormation starts throttling.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 impl Run {
-    pub fn new(aws: Aws, progress: Progress, patience: Patience, prefix: &str) -> Run {
+    pub fn new(
+        aws: Aws,
+        progress: Progress,
+        patience: Patience,
+        prefix: &str,
+        how_to_follow: FollowHint,
+    ) -> Run {
         let millis = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -40,6 +53,7 @@ impl Run {
             progress,
             patience,
             prefix: prefix.to_string(),
+            how_to_follow,
             concurrency: DEFAULT_CONCURRENCY,
             saved_plan: false,
             templates: None,
@@ -53,16 +67,8 @@ impl Run {
         format!("botpub-{}-{purpose}", self.run_id)
     }
 
-    /// The command that re-attaches to a stack's deployment.
-    pub fn watch_hint(&self, stack_name: &str) -> String {
-        let id = stack_name
-            .strip_prefix(&format!("{}-", self.prefix))
-            .unwrap_or(stack_name);
-        let prefix = if self.prefix == crate::spec::model::DEFAULT_PREFIX {
-            String::new()
-        } else {
-            format!(" --prefix {}", self.prefix)
-        };
-        format!("botpub watch {id}{prefix} --region {}", self.aws.region)
+    /// What the user runs to follow the operation on `stack_name`.
+    pub fn follow_hint(&self, stack_name: &str) -> String {
+        (self.how_to_follow)(stack_name)
     }
 }

@@ -46,10 +46,10 @@ impl Described {
     }
 
     /// Refuses, with the command that clears the way, unless the stack may be planned or changed.
-    pub fn ensure_ready(&self, watch_hint: &str) -> anyhow::Result<()> {
+    pub fn ensure_ready(&self, follow_hint: &str) -> anyhow::Result<()> {
         match self.state {
             State::Busy => blocked(format!(
-                "stack {} is busy ({}): another deployment is running; follow it with `{watch_hint}`",
+                "stack {} is busy ({}): another deployment is running; follow it with `{follow_hint}`",
                 self.name, self.status
             )),
             State::RollbackFailed => blocked(format!(

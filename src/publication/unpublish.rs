@@ -44,10 +44,10 @@ pub struct DomainLeft {
 }
 
 /// Refuses what unpublish must not touch: a stack that is busy or protected from termination.
-pub fn ensure_removable(stack: &Described, watch_hint: &str) -> anyhow::Result<()> {
+pub fn ensure_removable(stack: &Described, follow_hint: &str) -> anyhow::Result<()> {
     if stack.state == State::Busy {
         return blocked(format!(
-            "stack {} is busy ({}); wait for it (`{watch_hint}`) and unpublish then",
+            "stack {} is busy ({}); wait for it (`{follow_hint}`) and unpublish then",
             stack.name, stack.status
         ));
     }
@@ -152,7 +152,7 @@ async fn domain_left(
     if remove && left.base_paths.is_empty() {
         match stack::describe(&run.aws, &left.stack_name).await? {
             Some(domain) => {
-                ensure_removable(&domain, &run.watch_hint(&domain.name))?;
+                ensure_removable(&domain, &run.follow_hint(&domain.name))?;
                 delete_stack(run, &domain, "unpublish-domain").await?;
                 left.removed = true;
             }
@@ -211,7 +211,7 @@ async fn delete_stack(run: &Run, stack: &Described, purpose: &str) -> anyhow::Re
         stack_id: stack.id.clone(),
         token: Some(token),
         since,
-        watch_hint: run.watch_hint(&stack.name),
+        follow_hint: run.follow_hint(&stack.name),
     };
     let mut display = run.progress.stack(&stack.name, None);
     let finished = events::wait(aws, &op, &mut display, run.patience).await?;

@@ -189,7 +189,7 @@ pub async fn follow(
     run: &Run,
     build_id: &str,
     stack_names: &[String],
-    watch_hint: &str,
+    follow_hint: &str,
 ) -> anyhow::Result<BuildState> {
     let started = Instant::now();
     let mut backoff = Backoff::new();
@@ -230,12 +230,12 @@ pub async fn follow(
             && started.elapsed() >= limit
         {
             anyhow::bail!(
-                "stopped waiting after {}; {what} goes on in AWS: follow it with `{watch_hint}`",
+                "stopped waiting after {}; {what} goes on in AWS: follow it with `{follow_hint}`",
                 humantime::format_duration(limit)
             );
         }
         // Builds take minutes: poll at the steady pace at once rather than starting fast.
         let delay = backoff.next_delay().max(Duration::from_millis(500));
-        pause(delay, &what, watch_hint).await?;
+        pause(delay, &what, follow_hint).await?;
     }
 }

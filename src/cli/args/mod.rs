@@ -310,6 +310,9 @@ pub enum Command {
                       field (other fields such as `usage` are kept) or plain text. Exit 0 (or a 2xx answer) is success.\n\
                       Ctrl-C or SIGTERM stops receiving; running requests get --grace to finish, and what is left is handed \
                       back to the queue. A second signal stops at once. Exit 0 after a clean stop.\n\n\
+                      A bot streams its answer by answering text/event-stream (--http), or by opening its stdout with the line \
+                      `Content-Type: text/event-stream` and a blank line (exec); clients then read the text so far, stored at \
+                      most every --flush-interval.\n\n\
                       A model answers with no code: --bedrock MODEL_ID, --agentcore RUNTIME_ARN or --openai BASE_URL --model NAME \
                       (the conversation becomes its messages; the result has response, usage {input_tokens, output_tokens}, \
                       model and stop_reason).\n\n\

@@ -42,7 +42,7 @@ fn operation() -> Operation {
         stack_id: "arn:s".into(),
         token: None,
         since: DateTime::from_secs(0),
-        watch_hint: "botpub watch s".into(),
+        follow_hint: "follow s".into(),
     }
 }
 
@@ -57,9 +57,8 @@ async fn a_cloudformation_that_stops_answering_is_given_up_on_after_the_lost_con
     let waited = started.elapsed();
     assert!(
         error.starts_with("lost contact with CloudFormation for 5m (")
-            && error.ends_with(
-                "s goes on in AWS: follow it with `botpub watch s` once AWS answers again"
-            ),
+            && error
+                .ends_with("s goes on in AWS: follow it with `follow s` once AWS answers again"),
         "{error}"
     );
     // The limit, plus at most one poll's retries.
@@ -108,7 +107,7 @@ async fn a_deployment_that_runs_past_the_timeout_is_left_running_with_the_way_to
         .to_string();
     assert_eq!(
         error,
-        "stopped waiting after 30m (--timeout); s is still UPDATE_IN_PROGRESS and goes on in AWS. Follow it with `botpub watch s`"
+        "stopped waiting after 30m (--timeout); s is still UPDATE_IN_PROGRESS and goes on in AWS. Follow it with `follow s`"
     );
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(1800) && waited < Duration::from_secs(1803));
@@ -195,7 +194,7 @@ fn events_of_other_runs_are_not_ours() {
         stack_id: "id".into(),
         token: Some("mine".into()),
         since: DateTime::from_secs(100),
-        watch_hint: String::new(),
+        follow_hint: String::new(),
     };
     let mut e = event("1", 200, "Queue", "CREATE_COMPLETE", "");
     e.token = Some("theirs".into());
