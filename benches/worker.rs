@@ -483,6 +483,92 @@ fn main() {
         .status();
     let _ = worker.wait();
     drop(server);
+
+    // 6. A bot that streams 50 pieces 100 ms apart (5 s): when a client polling every 100 ms first sees
+    // text, and the whole answer, with partial results at the default interval and without them
+    // (`--flush-interval 0`, as before partial results); how many S3 writes an answer took.
+    let streams = if full { 5 } else { 1 };
+    let question = (1..=48)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let started_file = bench.home.path().join("bot-started");
+    let stream_bot = format!(
+        "date +%s.%N > {}; exec python3 examples/bots/stream.py --chunk-ms 100",
+        started_file.display()
+    );
+    let mut streamed: Vec<(f64, f64, u64)> = Vec::new();
+    let mut whole_ms = Vec::new();
+    for flush in ["500ms", "0"] {
+        for i in 0..streams {
+            let mut worker = bench
+                .botpub(&[
+                    "worker",
+                    "bench",
+                    "--prefix",
+                    &prefix,
+                    "--flush-interval",
+                    flush,
+                    "--max-requests",
+                    "1",
+                    "--output",
+                    "json",
+                    "--",
+                    "sh",
+                    "-c",
+                    &stream_bot,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            let (id, _) = bench.post(1, &format!("{question} {i}")).remove(0);
+            let posted = Instant::now();
+            let (mut first_text, mut writes) = (None, 0);
+            let done = loop {
+                let mut reply = agent
+                    .get(format!("{}/result/{id}", bench.api))
+                    .header("x-api-key", &bench.key)
+                    .call()
+                    .unwrap();
+                let doc: Value =
+                    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+                if let Some(sequence) = doc["sequence"].as_u64() {
+                    first_text.get_or_insert(posted.elapsed());
+                    writes = writes.max(sequence);
+                }
+                if doc["status"] == "completed" {
+                    break posted.elapsed();
+                }
+                assert!(posted.elapsed() < Duration::from_secs(60), "{doc}");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let _ = worker.wait();
+            let bot_started: f64 = std::fs::read_to_string(&started_file)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let posted_at = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+                - posted.elapsed().as_secs_f64();
+            // The bot's first piece comes 100 ms after it started.
+            let first_piece = bot_started + 0.1 - posted_at;
+            match (flush, first_text) {
+                ("0", _) => whole_ms.push(done.as_secs_f64() * 1000.0),
+                (_, Some(first)) => streamed.push((
+                    (first.as_secs_f64() - first_piece) * 1000.0,
+                    done.as_secs_f64() * 1000.0,
+                    writes + 1,
+                )),
+                (_, None) => panic!("no partial text with --flush-interval {flush}"),
+            }
+        }
+    }
+
     bench.run(&[
         "unpublish",
         "bench",
@@ -551,6 +637,27 @@ fn main() {
         percentile(&answered_get_ms, 0.5),
         percentile(&waiting_get_ms, 0.5),
         percentile(&unchecked_get_ms, 0.5),
+    );
+    let first_after: Vec<f64> = streamed.iter().map(|s| s.0).collect();
+    let full_streamed: Vec<f64> = streamed.iter().map(|s| s.1).collect();
+    let writes: Vec<f64> = streamed.iter().map(|s| s.2 as f64).collect();
+    let (first_p50, full_p50, whole_p50) = (
+        percentile(&first_after, 0.5),
+        percentile(&full_streamed, 0.5),
+        percentile(&whole_ms, 0.5),
+    );
+    println!(
+        "| a bot streaming 50 pieces over 5 s, {streams} each: first text seen after the bot's first piece | | {first_p50:.0} ms | ≤ 1000 ms: {} |",
+        verdict(first_p50 <= 1000.0)
+    );
+    println!(
+        "| the same: whole answer after POST, partial results off (`--flush-interval 0`) / on (500 ms) | {whole_p50:.0} ms | {full_p50:.0} ms ({:+.0}%) | ≤ +10%: {} |",
+        (full_p50 / whole_p50 - 1.0) * 100.0,
+        verdict(full_p50 <= whole_p50 * 1.10)
+    );
+    println!(
+        "| the same: S3 writes per answer (partial documents and the final one) | 1 | {:.0} | |",
+        percentile(&writes, 0.5)
     );
     let poll_growth = waiting_get / unchecked_get - 1.0;
     println!(
