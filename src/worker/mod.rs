@@ -2,7 +2,8 @@
 //! heartbeat that keeps each message hidden while it runs, and on Ctrl-C or SIGTERM stops receiving, lets
 //! running requests finish, and releases what it cannot finish ([`run`]). Each message ([`answer`]) goes to
 //! the user's bot ([`bot`]) or a model ([`model`]), for a conversation with its history, and its answer is written before the
-//! message is deleted (at-least-once delivery, answered once). A request SQS gives up on without an answer
+//! message is deleted (at-least-once delivery, answered once); while a bot streams, its text so far is kept
+//! where clients read it ([`partial`]). A request SQS gives up on without an answer
 //! (its deliveries reached workers that stopped or died) is marked `failed` ([`given_up`]).
 //!
 //! Uses the publication's queues and result documents (`publication`); nothing above it uses the worker.

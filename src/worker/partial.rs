@@ -132,3 +132,116 @@ async fn write(
     }
     anyhow::bail!("{key} changed at every write")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A bucket that keeps one document and its version, and records each write: its time since the
+    /// start, its condition and its text. Once `finalized`, a completed answer stands there and every
+    /// conditional write of a partial document loses.
+    #[derive(Default)]
+    struct Bucket {
+        version: u32,
+        finalized: bool,
+        writes: Vec<(Duration, String, String)>,
+    }
+
+    fn scripted(bucket: Arc<Mutex<Bucket>>, started: Instant) -> Aws {
+        Aws::scripted(move |request| {
+            let mut bucket = bucket.lock().unwrap();
+            let header = |name: &str| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            if request.method() == "GET" {
+                let status = if bucket.finalized {
+                    "completed"
+                } else {
+                    "processing"
+                };
+                return http::Response::builder()
+                    .header("ETag", format!("\"v{}\"", bucket.version))
+                    .body(format!("{{\"status\": \"{status}\"}}"))
+                    .unwrap();
+            }
+            let condition = match (header("if-match"), header("if-none-match")) {
+                (expected, _) if !expected.is_empty() => expected,
+                (_, absent) => absent,
+            };
+            let current = format!("\"v{}\"", bucket.version);
+            let holds = match condition.as_str() {
+                "*" => bucket.version == 0,
+                expected => !bucket.finalized && expected == current,
+            };
+            if !holds {
+                return http::Response::builder()
+                    .status(412)
+                    .body("<Error><Code>PreconditionFailed</Code></Error>".to_string())
+                    .unwrap();
+            }
+            let body: Value =
+                serde_json::from_slice(request.body().bytes().unwrap_or_default()).unwrap();
+            bucket.version += 1;
+            let text = body["response"].as_str().unwrap_or_default().to_string();
+            bucket.writes.push((started.elapsed(), condition, text));
+            http::Response::builder()
+                .header("ETag", format!("\"v{}\"", bucket.version))
+                .body(String::new())
+                .unwrap()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_text_is_written_at_most_once_per_interval_when_it_changed_and_never_over_a_final_answer()
+     {
+        let started = Instant::now();
+        let bucket = Arc::new(Mutex::new(Bucket::default()));
+        let aws = scripted(bucket.clone(), started);
+        let (partial, text) = Partial::new();
+        let (done, stopped) = oneshot::channel::<()>();
+        let target = Target {
+            aws: &aws,
+            bucket: "b",
+            key: "results/r.json".into(),
+            document: Box::new(
+                |text, sequence| serde_json::json!({"status": "processing", "response": text, "sequence": sequence}),
+            ),
+        };
+        let bot = async {
+            let ms = Duration::from_millis;
+            partial.set("He");
+            tokio::time::sleep(ms(100)).await;
+            partial.set("Hel");
+            tokio::time::sleep(ms(100)).await;
+            partial.set("Hello");
+            // Nothing new for a while: nothing is written.
+            tokio::time::sleep(ms(2000)).await;
+            // The answer was written whole meanwhile (a late write of this attempt must lose).
+            bucket.lock().unwrap().finalized = true;
+            partial.set("Hello, world");
+            tokio::time::sleep(ms(1000)).await;
+            partial.set("Hello, world!");
+            tokio::time::sleep(ms(1000)).await;
+            let _ = done.send(());
+        };
+        let (_, written) = tokio::join!(
+            bot,
+            keep_up(target, text, Duration::from_millis(500), stopped)
+        );
+        let writes = bucket.lock().unwrap().writes.clone();
+        let seen: Vec<(u128, &str, &str)> = writes
+            .iter()
+            .map(|(at, condition, text)| (at.as_millis(), condition.as_str(), text.as_str()))
+            .collect();
+        // The first text at once, over nothing; the next, 500 ms later, over this attempt's version;
+        // none after the final answer.
+        assert_eq!(seen, [(0, "*", "He"), (500, "\"v1\"", "Hello")]);
+        assert_eq!(written, 2);
+    }
+}
