@@ -23,7 +23,9 @@ struct Fleet {
 }
 
 /// A bot per test, so that each test's worker answers only its own requests.
-const BOTS: [&str; 6] = ["exec", "chat", "model", "piped", "terminal", "killed"];
+const BOTS: [&str; 7] = [
+    "exec", "cut", "chat", "model", "piped", "terminal", "killed",
+];
 
 fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
@@ -221,6 +223,44 @@ fn an_exec_bot_that_streams_is_read_growing_and_ends_as_without_partial_results(
     assert_grew(&partials, &streamed);
     assert!(partials.iter().all(|p| p["attempt"] == 1), "{partials:?}");
     assert_eq!(lasting(&streamed), lasting(&unstreamed));
+}
+
+#[test]
+fn an_exec_bot_killed_mid_stream_is_answered_whole_by_the_next_attempt() {
+    let f = fleet();
+    // The first attempt writes three pieces and dies by SIGKILL; the next streams the whole answer.
+    let bot = [
+        "python3",
+        "-c",
+        "import json, os, subprocess, sys, time\n\
+         doc = json.loads(sys.stdin.read())\n\
+         if doc['attempt'] == 1:\n\
+         \x20   sys.stdout.write('Content-Type: text/event-stream\\n\\n')\n\
+         \x20   for piece in ['You', ' said:', ' one']:\n\
+         \x20       sys.stdout.write('data: ' + json.dumps(piece) + '\\n\\n'); sys.stdout.flush(); time.sleep(0.3)\n\
+         \x20   os.kill(os.getpid(), 9)\n\
+         subprocess.run(['python3', 'examples/bots/stream.py', '--chunk-ms', '100'], input=json.dumps(doc), text=True)\n",
+    ];
+    let worker = f.world.worker(
+        "cut",
+        &["--flush-interval", "100ms", "--idle-exit", "4s"],
+        &bot,
+    );
+    let (partials, last) = f.watch("cut", &f.ask("cut", QUESTION));
+    let (code, summary, log) = finish(worker, Duration::from_secs(60));
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(summary["failed_attempts"], 1, "{summary}");
+    assert_eq!(last["status"], "completed", "{last}");
+    let answer = format!("You said: {QUESTION}");
+    assert_eq!(text(&last), answer, "never two attempts' text joined");
+    assert!(
+        partials.iter().any(|p| p["attempt"] == 1) && partials.iter().any(|p| p["attempt"] == 2),
+        "{partials:?}"
+    );
+    assert!(
+        partials.iter().all(|p| answer.starts_with(&text(p))),
+        "{partials:?}"
+    );
 }
 
 #[test]
