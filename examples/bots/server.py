@@ -84,6 +84,9 @@ def main():
     Bot.delay = args.delay_ms / 1000
     Bot.stream = args.stream
     Bot.chunk_delay = args.chunk_ms / 1000
+    # A worker opens a connection per request it runs at once (--concurrency), several workers more:
+    # the standard library's backlog of 5 would reset some when they all connect at once.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Bot)
     server.daemon_threads = True
     print(f"listening on http://127.0.0.1:{server.server_address[1]}/invocations", flush=True)

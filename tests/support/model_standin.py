@@ -300,6 +300,7 @@ def main():
     args = parser.parse_args()
     Handler.delay = args.delay_ms / 1000
     Handler.chunk_delay = args.chunk_ms / 1000
+    ThreadingHTTPServer.request_queue_size = 128  # workers connect many at once; the default backlog is 5
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     try:
