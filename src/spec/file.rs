@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
+
+use super::limits;
 use serde::Deserialize;
 
 /// A botpub publication spec (version 1): the bots to publish as REST APIs, and the shared firewall.
@@ -27,12 +29,12 @@ pub struct SpecFile {
     /// One WAF web ACL shared by every API published in the account and region: only these ranges may call them.
     pub firewall: Option<Firewall>,
     /// Custom domain names that bots are served under (`https://NAME/BASE_PATH`). Each becomes its own
-    /// stack, `<prefix>-domain-<name with dots as hyphens>`, shared by the bots whose `domain` names it.
-    /// At most 120 (API Gateway's default quota).
-    #[schemars(length(max = 120))]
+    /// stack, `<prefix>-domain-<name with dots as hyphens>`, shared by the bots whose `domain` names it;
+    /// as many as API Gateway's default quota allows.
+    #[schemars(length(max = limits::DOMAINS))]
     pub domains: Option<Vec<Domain>>,
-    /// The bots to publish, each as its own REST API and stack. At most 600 in one file.
-    #[schemars(required, length(min = 1, max = 600))]
+    /// The bots to publish, each as its own REST API and stack.
+    #[schemars(required, length(min = 1, max = limits::BOTS))]
     pub bots: Option<Vec<Bot>>,
 }
 
@@ -40,12 +42,12 @@ pub struct SpecFile {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Firewall {
-    /// IPv4 ranges in CIDR form, e.g. `203.0.113.0/24`. At most 10,000.
-    #[schemars(length(max = 10000))]
+    /// IPv4 ranges in CIDR form, e.g. `203.0.113.0/24`.
+    #[schemars(length(max = limits::RANGES))]
     #[serde(default)]
     pub allowed_ipv4: Vec<String>,
-    /// IPv6 ranges in CIDR form, e.g. `2001:db8::/32`. At most 10,000.
-    #[schemars(length(max = 10000))]
+    /// IPv6 ranges in CIDR form, e.g. `2001:db8::/32`.
+    #[schemars(length(max = limits::RANGES))]
     #[serde(default)]
     pub allowed_ipv6: Vec<String>,
 }
@@ -112,8 +114,7 @@ pub struct Bot {
     /// Total requests allowed per period, across all keys of this bot. Default: no quota.
     pub quota: Option<Quota>,
     /// Browser origins allowed by CORS: `https://host[:port]` or `http://host[:port]`, or `["*"]` for any.
-    /// At most 100.
-    #[schemars(required, length(min = 1, max = 100))]
+    #[schemars(required, length(min = 1, max = limits::ORIGINS))]
     pub allowed_origins: Option<Vec<String>>,
     /// The API clients call: `predict` (default: `POST /predict`, then `GET /result/{request_id}`) or
     /// `conversation` (Bedrock Chat's published API: `POST /conversation`, `GET /conversation/{id}`,
@@ -138,18 +139,21 @@ pub struct Bot {
 pub struct Monitoring {
     /// `false` leaves out the alarms, the dashboard and the notification topic. Default true.
     pub enabled: Option<bool>,
-    /// Minutes the oldest waiting request may wait before the "no worker is answering" alarm (1–1440). Default 5.
-    #[schemars(range(min = 1, max = 1440))]
+    /// Minutes the oldest waiting request may wait before the "no worker is answering" alarm.
+    #[schemars(range(min = limits::MAX_WAIT_MINUTES.min, max = limits::MAX_WAIT_MINUTES.max))]
+    #[schemars(extend("default" = limits::MAX_WAIT_MINUTES.default))]
     pub max_wait_minutes: Option<u64>,
-    /// 5XX responses within 5 minutes that raise the server-error alarm (1–1000000). Default 5.
-    #[schemars(range(min = 1, max = 1000000))]
+    /// 5XX responses within 5 minutes that raise the server-error alarm.
+    #[schemars(range(min = limits::MAX_5XX.min, max = limits::MAX_5XX.max))]
+    #[schemars(extend("default" = limits::MAX_5XX.default))]
     pub max_5xx: Option<u64>,
     /// Share of 4XX responses within 5 minutes, in percent, above which the client-error alarm goes off
-    /// (when at least 10 requests came in; 1–100). Default 25.
-    #[schemars(range(min = 1.0, max = 100.0))]
+    /// (when at least 10 requests came in).
+    #[schemars(range(min = limits::MAX_4XX_PERCENT.min, max = limits::MAX_4XX_PERCENT.max))]
+    #[schemars(extend("default" = limits::MAX_4XX_PERCENT.default))]
     pub max_4xx_percent: Option<f64>,
-    /// Email addresses told about alarms, through an encrypted SNS topic created for the bot. At most 25.
-    #[schemars(length(max = 25))]
+    /// Email addresses told about alarms, through an encrypted SNS topic created for the bot.
+    #[schemars(length(max = limits::EMAILS))]
     pub email: Option<Vec<String>>,
     /// An existing SNS topic to tell instead (not with `email`).
     #[schemars(pattern(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"))]
@@ -159,11 +163,12 @@ pub struct Monitoring {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Throttle {
-    /// Sustained requests per second. Default 50.
-    #[schemars(range(min = 0.0))]
+    /// Sustained requests per second.
+    #[schemars(range(min = 0.0), extend("default" = limits::RATE_LIMIT_DEFAULT))]
     pub rate_limit: Option<f64>,
-    /// Requests allowed in a burst (a whole number). Default 100.
-    #[schemars(range(min = 1, max = 2147483647))]
+    /// Requests allowed in a burst (a whole number).
+    #[schemars(range(min = 1, max = limits::COUNT_MAX))]
+    #[schemars(extend("default" = limits::BURST_LIMIT_DEFAULT))]
     pub burst_limit: Option<u64>,
 }
 
@@ -171,7 +176,7 @@ pub struct Throttle {
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Requests allowed per period.
-    #[schemars(required, range(min = 1, max = 2147483647))]
+    #[schemars(required, range(min = 1, max = limits::COUNT_MAX))]
     pub limit: Option<u64>,
     /// The period the limit applies to.
     #[schemars(required)]
@@ -241,22 +246,29 @@ pub enum BackendKind {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {
-    /// Seconds a received message stays hidden from other workers (0–43200). Default 1800.
-    #[schemars(range(max = 43200))]
+    /// Seconds a received message stays hidden from other workers.
+    #[schemars(range(
+        min = limits::VISIBILITY_TIMEOUT_SECONDS.min,
+        max = limits::VISIBILITY_TIMEOUT_SECONDS.max
+    ))]
+    #[schemars(extend("default" = limits::VISIBILITY_TIMEOUT_SECONDS.default))]
     pub visibility_timeout_seconds: Option<u64>,
-    /// Receives before a message moves to the dead-letter queue (1–1000). Default 2.
-    #[schemars(range(min = 1, max = 1000))]
+    /// Receives before a message moves to the dead-letter queue.
+    #[schemars(range(min = limits::MAX_RECEIVE_COUNT.min, max = limits::MAX_RECEIVE_COUNT.max))]
+    #[schemars(extend("default" = limits::MAX_RECEIVE_COUNT.default))]
     pub max_receive_count: Option<u64>,
-    /// Days a message is kept (1 minute to 14 days; fractions allowed). Default 4.
-    #[schemars(range(max = 14.0))]
+    /// Days a message is kept (1 minute to 14 days; fractions allowed).
+    #[schemars(range(min = limits::RETENTION_DAYS.min, max = limits::RETENTION_DAYS.max))]
+    #[schemars(extend("default" = limits::RETENTION_DAYS.default))]
     pub retention_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsSettings {
-    /// Days after which result documents are deleted (1–3650). Default 7.
-    #[schemars(range(min = 1, max = 3650))]
+    /// Days after which result documents are deleted.
+    #[schemars(range(min = limits::EXPIRE_AFTER_DAYS.min, max = limits::EXPIRE_AFTER_DAYS.max))]
+    #[schemars(extend("default" = limits::EXPIRE_AFTER_DAYS.default))]
     pub expire_after_days: Option<u64>,
 }
 

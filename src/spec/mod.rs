@@ -8,6 +8,7 @@
 pub mod diagnostic;
 pub mod file;
 mod guide;
+pub mod limits;
 pub mod model;
 mod path;
 mod read;

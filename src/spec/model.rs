@@ -108,9 +108,9 @@ impl Default for Monitoring {
     fn default() -> Monitoring {
         Monitoring {
             enabled: true,
-            max_wait_minutes: 5,
-            max_5xx: 5,
-            max_4xx_percent: 25.0,
+            max_wait_minutes: super::limits::MAX_WAIT_MINUTES.default,
+            max_5xx: super::limits::MAX_5XX.default,
+            max_4xx_percent: super::limits::MAX_4XX_PERCENT.default,
             email: Vec::new(),
             topic_arn: None,
         }

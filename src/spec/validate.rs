@@ -10,6 +10,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::diagnostic::{Collector, Severity};
 use super::file::{self, BackendKind, SpecFile};
+use super::limits::{self, Limit};
 use super::model::{
     Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Monitoring, Queue, Quota, Spec, Throttle,
 };
@@ -22,25 +23,12 @@ mod domains;
 /// Names of shared stacks; a bot with one of these ids would collide with them.
 pub const RESERVED_IDS: [&str; 2] = ["firewall", "toolkit"];
 const MAX_STACK_NAME: usize = 128;
-const MAX_RANGES: usize = 10_000;
 /// API Gateway's default account-level limits; higher values are allowed but need a quota increase.
 const ACCOUNT_RATE_LIMIT: f64 = 10_000.0;
 const ACCOUNT_BURST_LIMIT: u64 = 5_000;
 /// API Gateway keeps bursts and quotas in 32-bit integers; a larger value would be refused only in the
 /// middle of a deployment.
-const MAX_COUNT: u64 = i32::MAX as u64;
-/// Results older than this are surely forgotten; the schema states the same bound.
-const MAX_EXPIRY_DAYS: u64 = 3650;
-/// CloudFormation allows 50 stack tags; botpub adds its own two.
-const MAX_USER_TAGS: usize = 48;
-/// API Gateway's default quota of REST APIs per region; a larger fleet belongs in several spec files.
-const MAX_BOTS: usize = 600;
-/// API Gateway's default quota of custom domain names per region.
-const MAX_DOMAINS: usize = 120;
-/// Every integration response's template carries the origins; a longer list is a job for `*`.
-const MAX_ORIGINS: usize = 100;
-/// Alarm mail for more people belongs on a mailing list (or an existing topic, `topic_arn`).
-const MAX_EMAILS: usize = 25;
+const MAX_COUNT: u64 = limits::COUNT_MAX;
 pub const TAG_PREFIX: &str = "botpub:";
 
 struct Checker<'a> {
@@ -57,12 +45,12 @@ struct Checker<'a> {
 pub fn limit(path: &Path) -> Option<usize> {
     match path.segments().last()? {
         Seg::Key(key) => match key.as_str() {
-            "allowed_ipv4" | "allowed_ipv6" => Some(MAX_RANGES),
-            "domains" => Some(MAX_DOMAINS),
-            "bots" => Some(MAX_BOTS),
-            "allowed_origins" => Some(MAX_ORIGINS),
-            "email" => Some(MAX_EMAILS),
-            "tags" => Some(MAX_USER_TAGS),
+            "allowed_ipv4" | "allowed_ipv6" => Some(limits::RANGES),
+            "domains" => Some(limits::DOMAINS),
+            "bots" => Some(limits::BOTS),
+            "allowed_origins" => Some(limits::ORIGINS),
+            "email" => Some(limits::EMAILS),
+            "tags" => Some(limits::USER_TAGS),
             _ => None,
         },
         Seg::Index(_) => None,
@@ -363,10 +351,13 @@ impl<'a> Checker<'a> {
 
     fn ranges<T: Range>(&mut self, path: &Path, texts: &[String], family: Family) -> Vec<T> {
         let count = self.count(path, texts.len());
-        if count > MAX_RANGES {
+        if count > limits::RANGES {
             self.error_hint(
                 path,
-                format!("{count} ranges; a WAF IP set holds at most {MAX_RANGES}"),
+                format!(
+                    "{count} ranges; a WAF IP set holds at most {}",
+                    limits::RANGES
+                ),
                 "merge adjacent ranges into larger ones",
             );
             return Vec::new();
@@ -496,11 +487,14 @@ impl<'a> Checker<'a> {
             .results
             .as_ref()
             .and_then(|r| r.expire_after_days)
-            .unwrap_or(7);
-        if !(1..=MAX_EXPIRY_DAYS).contains(&results_expire_after_days) {
+            .unwrap_or(limits::EXPIRE_AFTER_DAYS.default);
+        if !limits::EXPIRE_AFTER_DAYS.allows(results_expire_after_days) {
+            let Limit { min, max, .. } = limits::EXPIRE_AFTER_DAYS;
             self.error(
                 &path.key("results").key("expire_after_days"),
-                format!("must be 1 to {MAX_EXPIRY_DAYS} days (ten years), found {results_expire_after_days}"),
+                format!(
+                    "must be {min} to {max} days (ten years), found {results_expire_after_days}"
+                ),
             );
         }
         let tags = self.tags(&path.key("tags"), bot.tags.as_ref());
@@ -544,31 +538,34 @@ impl<'a> Checker<'a> {
             email: monitoring.email.clone().unwrap_or_default(),
             topic_arn: monitoring.topic_arn.clone(),
         };
-        if !(1..=1440).contains(&checked.max_wait_minutes) {
+        if !limits::MAX_WAIT_MINUTES.allows(checked.max_wait_minutes) {
+            let Limit { min, max, .. } = limits::MAX_WAIT_MINUTES;
             self.error_hint(
                 &path.key("max_wait_minutes"),
                 format!(
                     "{} minutes is outside the alarm's range",
                     checked.max_wait_minutes
                 ),
-                "use 1 to 1440 minutes (a day)",
+                format!("use {min} to {max} minutes (a day)"),
             );
         }
-        if !(1..=1_000_000).contains(&checked.max_5xx) {
+        if !limits::MAX_5XX.allows(checked.max_5xx) {
+            let Limit { min, max, .. } = limits::MAX_5XX;
             self.error_hint(
                 &path.key("max_5xx"),
                 format!("{} is outside the alarm's range", checked.max_5xx),
-                "use 1 to 1000000 responses in 5 minutes",
+                format!("use {min} to {max} responses in 5 minutes"),
             );
         }
-        if !(checked.max_4xx_percent >= 1.0 && checked.max_4xx_percent <= 100.0) {
+        if !limits::MAX_4XX_PERCENT.allows(checked.max_4xx_percent) {
+            let Limit { min, max, .. } = limits::MAX_4XX_PERCENT;
             self.error_hint(
                 &path.key("max_4xx_percent"),
                 format!(
                     "{}% is not a percentage the alarm can use",
                     checked.max_4xx_percent
                 ),
-                "use 1 to 100",
+                format!("use {min} to {max}"),
             );
         }
         let emails = path.key("email");
@@ -666,8 +663,12 @@ impl<'a> Checker<'a> {
     }
 
     fn throttle(&mut self, path: &Path, throttle: Option<&file::Throttle>) -> Throttle {
-        let rate_limit = throttle.and_then(|t| t.rate_limit).unwrap_or(50.0);
-        let burst_limit = throttle.and_then(|t| t.burst_limit).unwrap_or(100);
+        let rate_limit = throttle
+            .and_then(|t| t.rate_limit)
+            .unwrap_or(limits::RATE_LIMIT_DEFAULT);
+        let burst_limit = throttle
+            .and_then(|t| t.burst_limit)
+            .unwrap_or(limits::BURST_LIMIT_DEFAULT);
         if rate_limit <= 0.0 {
             self.error_hint(
                 &path.key("rate_limit"),
@@ -853,27 +854,40 @@ impl<'a> Checker<'a> {
     }
 
     fn queue(&mut self, path: &Path, queue: Option<&file::QueueSettings>) -> Queue {
+        let (visibility_limit, receives_limit, days_limit) = (
+            limits::VISIBILITY_TIMEOUT_SECONDS,
+            limits::MAX_RECEIVE_COUNT,
+            limits::RETENTION_DAYS,
+        );
         let visibility = queue
             .and_then(|q| q.visibility_timeout_seconds)
-            .unwrap_or(1800);
-        let receives = queue.and_then(|q| q.max_receive_count).unwrap_or(2);
-        let days = queue.and_then(|q| q.retention_days).unwrap_or(4.0);
-        if visibility > 43_200 {
+            .unwrap_or(visibility_limit.default);
+        let receives = queue
+            .and_then(|q| q.max_receive_count)
+            .unwrap_or(receives_limit.default);
+        let days = queue
+            .and_then(|q| q.retention_days)
+            .unwrap_or(days_limit.default);
+        if !visibility_limit.allows(visibility) {
             self.error_hint(
                 &path.key("visibility_timeout_seconds"),
                 format!("{visibility} s is beyond SQS's limit"),
-                "use 0 to 43200 seconds (12 hours)",
+                format!(
+                    "use {} to {} seconds (12 hours)",
+                    visibility_limit.min, visibility_limit.max
+                ),
             );
         }
-        if !(1..=1000).contains(&receives) {
+        if !receives_limit.allows(receives) {
             self.error_hint(
                 &path.key("max_receive_count"),
                 format!("{receives} is outside SQS's limits"),
-                "use 1 to 1000",
+                format!("use {} to {}", receives_limit.min, receives_limit.max),
             );
         }
-        let retention_seconds = (days * 86_400.0).round();
-        if !(60.0..=1_209_600.0).contains(&retention_seconds) {
+        let seconds = |days: f64| (days * 86_400.0).round();
+        let retention_seconds = seconds(days);
+        if !(seconds(days_limit.min)..=seconds(days_limit.max)).contains(&retention_seconds) {
             self.error_hint(
                 &path.key("retention_days"),
                 format!("{days} days is outside SQS's retention limits"),
@@ -896,10 +910,13 @@ impl<'a> Checker<'a> {
             return BTreeMap::new();
         };
         let count = self.count(path, tags.len());
-        if count > MAX_USER_TAGS {
+        if count > limits::USER_TAGS {
             self.error(
                 path,
-                format!("{count} tags; at most {MAX_USER_TAGS} fit beside botpub's own"),
+                format!(
+                    "{count} tags; at most {} fit beside botpub's own",
+                    limits::USER_TAGS
+                ),
             );
         }
         let node = self.locate(path);
