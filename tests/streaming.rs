@@ -598,6 +598,21 @@ fn ask_prints_the_answer_through_a_pipe_before_the_bot_has_finished() {
         String::from_utf8_lossy(&quiet.stdout),
         "You said: hello there\n"
     );
+    // --output json prints the final result document alone, never a partial text before it.
+    let json = f
+        .world
+        .command(&f.world.endpoint)
+        .args(["--output", "json", "ask", "piped", "hello again"])
+        .args(["--prefix", &f.world.prefix])
+        .env("BOTPUB_API_KEY", key)
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let doc: Value = serde_json::from_slice(&json.stdout).expect("one JSON document");
+    assert_eq!(
+        (doc["status"].as_str(), doc["response"].as_str()),
+        (Some("completed"), Some("You said: hello again"))
+    );
     let (code, _, log) = finish(worker, Duration::from_secs(60));
     assert_eq!(code, 0, "{log}");
 }
