@@ -89,19 +89,23 @@ impl Bench {
             .collect()
     }
 
+    /// GET /result/{id}: the document, whatever its status.
+    fn result(&self, agent: &ureq::Agent, id: &str) -> Value {
+        let mut reply = agent
+            .get(format!("{}/result/{id}", self.api))
+            .header("x-api-key", &self.key)
+            .call()
+            .unwrap();
+        serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
     /// Milliseconds from each POST to its result's `completed_at`; every result must be complete.
     fn latencies(&self, posted: &[(String, SystemTime)]) -> Vec<f64> {
         let agent = Bench::agent();
         posted
             .iter()
             .map(|(id, at)| {
-                let mut reply = agent
-                    .get(format!("{}/result/{id}", self.api))
-                    .header("x-api-key", &self.key)
-                    .call()
-                    .unwrap();
-                let doc: Value =
-                    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+                let doc = self.result(&agent, id);
                 assert_eq!(doc["status"], "completed", "{doc}");
                 let done = aws_smithy_types::DateTime::from_str(
                     doc["completed_at"].as_str().unwrap(),
@@ -432,17 +436,7 @@ fn main() {
         let (id, _) = bench.post(1, "seed").remove(0);
         loop {
             std::thread::sleep(Duration::from_secs(2));
-            let mut reply = agent
-                .get(format!("{}/result/{id}", bench.api))
-                .header("x-api-key", &bench.key)
-                .call()
-                .unwrap();
-            if reply
-                .body_mut()
-                .read_to_string()
-                .unwrap()
-                .contains("\"completed\"")
-            {
+            if bench.result(&agent, &id)["status"] == "completed" {
                 break;
             }
         }
@@ -527,13 +521,7 @@ fn main() {
             let posted = Instant::now();
             let (mut first_text, mut writes) = (None, 0);
             let done = loop {
-                let mut reply = agent
-                    .get(format!("{}/result/{id}", bench.api))
-                    .header("x-api-key", &bench.key)
-                    .call()
-                    .unwrap();
-                let doc: Value =
-                    serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+                let doc = bench.result(&agent, &id);
                 if let Some(sequence) = doc["sequence"].as_u64() {
                     first_text.get_or_insert(posted.elapsed());
                     writes = writes.max(sequence);
