@@ -170,12 +170,11 @@ impl Answerer {
         let (done, stopped) = tokio::sync::oneshot::channel();
         let attempt = delivery.receives.unwrap_or(1);
         let (id, correlation_id) = (&delivery.request_id, delivery.correlation_id.as_deref());
-        let target = match conversation_id {
-            None => partial::Target {
-                aws: &self.aws,
-                bucket: &self.queue.bucket,
-                key: results::key(id),
-                document: Box::new(move |text, sequence| {
+        // The partial document goes where the final one will: the result, or the message's answer.
+        let (key, partial_document): (String, partial::Document) = match conversation_id {
+            None => (
+                results::key(id),
+                Box::new(move |text, sequence| {
                     let so_far = SoFar {
                         text,
                         sequence,
@@ -183,12 +182,10 @@ impl Answerer {
                     };
                     results::partial(id, correlation_id, so_far)
                 }),
-            },
-            Some(conversation_id) => partial::Target {
-                aws: &self.aws,
-                bucket: &self.queue.bucket,
-                key: conversations::message_key(conversation_id, id),
-                document: Box::new(move |text, sequence| {
+            ),
+            Some(conversation_id) => (
+                conversations::message_key(conversation_id, id),
+                Box::new(move |text, sequence| {
                     let so_far = SoFar {
                         text,
                         sequence,
@@ -196,7 +193,13 @@ impl Answerer {
                     };
                     conversations::partial(conversation_id, id, correlation_id, so_far)
                 }),
-            },
+            ),
+        };
+        let target = partial::Target {
+            aws: &self.aws,
+            bucket: &self.queue.bucket,
+            key,
+            document: partial_document,
         };
         let call = async {
             let answered = self.bot.call(document, self.timeout, partial).await;

@@ -123,7 +123,6 @@ async fn streamed(
 }
 
 /// What Converse and ConverseStream are asked alike: the turns, the system prompt, the options set.
-#[derive(Clone)]
 struct Request {
     messages: Vec<Message>,
     system: Option<Vec<SystemContentBlock>>,
