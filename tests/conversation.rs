@@ -82,10 +82,7 @@ impl Fleet {
         text: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut body = json!({"message": {"content": [{"content_type": "text", "body": text}]}});
-        if let Some(id) = conversation {
-            body["conversation_id"] = json!(id);
-        }
+        let body = common::conversation_message(conversation, text);
         self.call(bot_id, "POST", "/conversation", headers, Some(&body))
     }
 
@@ -626,70 +623,9 @@ fn republishing_a_bot_published_before_the_contracts_replaces_nothing() {
     let spec = world.dir.path().join("upgrade.yaml");
     std::fs::write(&spec, spec_text).unwrap();
     // The template the earlier botpub published for this spec, under this test's prefix.
-    let template =
-        std::fs::read_to_string(root.join("tests/fixtures/upgrade-hello-bot-before.json"))
-            .unwrap()
-            .replace("Upgrade-hello-bot", &world.stack("hello-bot"));
-    let spec_hash =
-        serde_json::from_str::<Value>(&template).unwrap()["Metadata"]["botpub"]["spec_hash"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let before = world.publish_earlier("hello-bot", "upgrade-hello-bot-before.json", "Upgrade");
     let sdk = world.sdk();
     let stack = world.stack("hello-bot");
-    let tag = |k: &str, v: &str| {
-        aws_sdk_cloudformation::types::Tag::builder()
-            .key(k)
-            .value(v)
-            .build()
-    };
-    sdk.block_on(
-        sdk.cloudformation
-            .create_stack()
-            .stack_name(&stack)
-            .template_body(&template)
-            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
-            .tags(tag("botpub:bot-id", "hello-bot"))
-            .tags(tag("botpub:spec-hash", &spec_hash))
-            .send(),
-    )
-    .unwrap();
-    let physical = || -> HashMap<String, String> {
-        let started = Instant::now();
-        loop {
-            let described = sdk
-                .block_on(
-                    sdk.cloudformation
-                        .describe_stacks()
-                        .stack_name(&stack)
-                        .send(),
-                )
-                .unwrap();
-            let status = described.stacks()[0]
-                .stack_status()
-                .unwrap()
-                .as_str()
-                .to_string();
-            if status.ends_with("_COMPLETE") {
-                break;
-            }
-            assert!(
-                !status.ends_with("FAILED") && started.elapsed() < Duration::from_secs(60),
-                "{status}"
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        sdk.resources(&stack)
-            .iter()
-            .map(|r| {
-                (
-                    r.logical_resource_id().unwrap().to_string(),
-                    r.physical_resource_id().unwrap_or_default().to_string(),
-                )
-            })
-            .collect()
-    };
-    let before = physical();
     let endpoint = sdk.output(&stack, "Endpoint");
 
     // The plan: only the API's methods, its gateway responses, its request model (which learnt the
@@ -718,7 +654,7 @@ fn republishing_a_bot_published_before_the_contracts_replaces_nothing() {
 
     // Publishing keeps the queue, the bucket, the usage plan, the keys and the endpoint.
     world.publish(&spec).expect(0);
-    let after = physical();
+    let after = sdk.physical(&stack);
     for id in [
         "Api",
         "Queue",
@@ -820,6 +756,14 @@ fn dead_letters_moved_back_by_hand_return_to_their_conversations() {
                             .build()
                             .unwrap(),
                     )
+                    .message_attributes(
+                        "owner",
+                        aws_sdk_sqs::types::MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value("key-of-the-asker")
+                            .build()
+                            .unwrap(),
+                    )
                     .send(),
             )
             .unwrap();
@@ -845,12 +789,17 @@ fn dead_letters_moved_back_by_hand_return_to_their_conversations() {
                 .send(),
         )
         .unwrap();
-    // SQS gives each copy an id of its own; the id its client polls goes with it.
-    let mut polled: Vec<String> = received
+    // SQS gives each copy an id of its own; the id its client polls goes with it, and so does the
+    // caller it belongs to.
+    let deliveries: Vec<_> = received
         .messages()
         .iter()
-        .map(|m| botpub::publication::queue::Delivery::of(m).request_id)
+        .map(botpub::publication::queue::Delivery::of)
         .collect();
+    for delivery in &deliveries {
+        assert_eq!(delivery.owner.as_deref(), Some("key-of-the-asker"));
+    }
+    let mut polled: Vec<String> = deliveries.into_iter().map(|d| d.request_id).collect();
     polled.sort();
     dead_ids.sort();
     assert_eq!(polled, dead_ids);

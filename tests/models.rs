@@ -168,10 +168,7 @@ impl Fleet {
 
     /// One message of a conversation; (conversation id, message id).
     fn say(&self, conversation: Option<&str>, text: &str) -> (String, String) {
-        let mut body = json!({"message": {"content": [{"content_type": "text", "body": text}]}});
-        if let Some(id) = conversation {
-            body["conversation_id"] = json!(id);
-        }
+        let body = common::conversation_message(conversation, text);
         let reply = self.post("llm-chat", "/conversation", &body);
         assert_eq!(reply.status, 200, "{}", reply.body);
         let doc = reply.json();

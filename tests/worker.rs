@@ -300,6 +300,12 @@ fn a_request_that_always_fails_says_so_lands_in_the_dead_letter_queue_and_is_ans
         "the failed result is replaced: {doc}"
     );
     assert_eq!(doc["response"], "You said: Will this work?");
+    let sdk = f.world.sdk();
+    let key_id = sdk.output(&f.world.stack("fails"), "DefaultApiKeyId");
+    assert_eq!(
+        doc["owner"], key_id,
+        "the redriven request is still its caller's: {doc}"
+    );
     let empty = f
         .world
         .botpub_bot("dlq", "fails", &["--output", "json"])

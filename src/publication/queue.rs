@@ -25,6 +25,9 @@ pub struct Delivery {
     pub receives: Option<u32>,
     /// When the API sent it, in milliseconds since the Unix epoch.
     pub sent_ms: Option<i64>,
+    /// The caller it belongs to, as the API named it (`owner`: the API key's id, or the IAM principal's);
+    /// `None` for a request accepted before answers had owners.
+    pub owner: Option<String>,
 }
 
 impl Delivery {
@@ -53,7 +56,25 @@ impl Delivery {
             conversation_id,
             receives: system(Name::ApproximateReceiveCount).and_then(|n| n.parse().ok()),
             sent_ms,
+            owner: attribute("owner").filter(|owner| !owner.is_empty()),
             message_id,
+        }
+    }
+
+    /// A document of this request marked as its caller's: the API shows it to that caller alone.
+    pub fn owned(&self, mut doc: serde_json::Value) -> serde_json::Value {
+        if let (Some(owner), Some(fields)) = (&self.owner, doc.as_object_mut()) {
+            fields.insert("owner".into(), owner.as_str().into());
+        }
+        doc
+    }
+
+    /// Whether a document may be continued by this request: it has no owner (stored before answers had
+    /// owners), the request has none (accepted before), or they are the same caller.
+    pub fn may_continue(&self, doc: &serde_json::Value) -> bool {
+        match (doc["owner"].as_str(), &self.owner) {
+            (Some(stored), Some(owner)) => stored == owner,
+            _ => true,
         }
     }
 }

@@ -132,6 +132,35 @@ pub struct Bot {
     pub monitoring: Option<Monitoring>,
     /// Serve the bot on a custom domain declared under `domains`, e.g. `{name: bots.example.com, base_path: support}`.
     pub domain: Option<BotDomain>,
+    /// Who may call the API: an API key (default), an AWS SigV4 signature of an allowed IAM principal, or both.
+    pub auth: Option<Auth>,
+}
+
+/// How callers prove who they are. Answers and conversations belong to the caller that asked: its API key,
+/// or, with `type: iam`, its IAM principal.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `api_key` (default): each call carries a key of the bot's usage plan. `iam`: each call is signed
+    /// (SigV4) by an allowed principal, and needs no key. `both`: signed, and a key that the usage plan meters.
+    #[serde(rename = "type")]
+    pub kind: Option<AuthKind>,
+    /// IAM roles and users that may call (`iam`, `both`): `arn:aws:iam::123456789012:role/NAME`,
+    /// `arn:aws:iam::123456789012:user/NAME`, or `arn:aws:iam::123456789012:root` for the whole account.
+    #[schemars(length(max = limits::PRINCIPALS))]
+    pub allowed_principals: Option<Vec<String>>,
+    /// AWS accounts (12 digits) whose principals may call, as far as their own IAM policies allow.
+    #[schemars(length(max = limits::ACCOUNTS))]
+    pub allowed_accounts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    #[default]
+    ApiKey,
+    Iam,
+    Both,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -29,6 +29,10 @@ pub const RANGES: usize = 10_000;
 /// Tags of the user's: CloudFormation takes 50 per stack, and botpub sets two of its own.
 pub const USER_TAGS: usize = 48;
 
+/// IAM principals, and accounts, a bot's resource policy names: well within its 8 KB of policy text.
+pub const PRINCIPALS: usize = 50;
+pub const ACCOUNTS: usize = 50;
+
 /// Counts AWS keeps in 32 bits (a burst, a quota).
 pub const COUNT_MAX: u64 = i32::MAX as u64;
 
@@ -162,6 +166,8 @@ mod tests {
             ("allowed_origins", ORIGINS),
             ("monitoring.email", EMAILS),
             ("tags", USER_TAGS),
+            ("auth.allowed_principals", PRINCIPALS),
+            ("auth.allowed_accounts", ACCOUNTS),
         ] {
             assert!(readme_row(list).contains(&format!("{limit}")), "{list}");
         }

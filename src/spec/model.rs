@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
-pub use super::file::{Contract, Period, SecurityPolicy};
+pub use super::file::{AuthKind, Contract, Period, SecurityPolicy};
 
 pub const DEFAULT_PREFIX: &str = "BotPub";
 
@@ -90,6 +90,35 @@ pub struct Bot {
     /// Left out when absent, so that the spec hash of every bot published before domains existed stays the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<BotDomain>,
+    /// Left out when it is the default (API keys), so that the spec hash of every bot published before
+    /// IAM callers existed stays the same.
+    #[serde(skip_serializing_if = "Auth::is_default")]
+    pub auth: Auth,
+}
+
+/// Who may call a bot's API, and so whom its answers belong to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Auth {
+    #[serde(rename = "type")]
+    pub kind: AuthKind,
+    pub allowed_principals: Vec<String>,
+    pub allowed_accounts: Vec<String>,
+}
+
+impl Auth {
+    pub fn is_default(&self) -> bool {
+        *self == Auth::default()
+    }
+
+    /// Whether callers sign their requests with SigV4 (`iam` or `both`).
+    pub fn signed(&self) -> bool {
+        self.kind != AuthKind::ApiKey
+    }
+
+    /// Whether callers send an API key (`api_key` or `both`).
+    pub fn key_required(&self) -> bool {
+        self.kind != AuthKind::Iam
+    }
 }
 
 /// Alarms, dashboard and notifications of a bot.

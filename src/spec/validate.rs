@@ -12,7 +12,8 @@ use super::diagnostic::{Collector, Severity};
 use super::file::{self, BackendKind, SpecFile};
 use super::limits::{self, Limit};
 use super::model::{
-    Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Monitoring, Queue, Quota, Spec, Throttle,
+    Auth, Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Monitoring, Queue, Quota, Spec,
+    Throttle,
 };
 use super::path::{Path, Seg};
 use super::read;
@@ -51,6 +52,8 @@ pub fn limit(path: &Path) -> Option<usize> {
             "allowed_origins" => Some(limits::ORIGINS),
             "email" => Some(limits::EMAILS),
             "tags" => Some(limits::USER_TAGS),
+            "allowed_principals" => Some(limits::PRINCIPALS),
+            "allowed_accounts" => Some(limits::ACCOUNTS),
             _ => None,
         },
         Seg::Index(_) => None,
@@ -507,6 +510,11 @@ impl<'a> Checker<'a> {
             .domain
             .as_ref()
             .and_then(|d| self.bot_domain(&path.key("domain"), d, id.as_deref()));
+        let auth = bot
+            .auth
+            .as_ref()
+            .map(|a| self.auth(&path.key("auth"), a))
+            .unwrap_or_default();
         Some(Bot {
             id: id?,
             description: bot.description.clone(),
@@ -521,7 +529,63 @@ impl<'a> Checker<'a> {
             tags,
             monitoring,
             domain,
+            auth,
         })
+    }
+
+    /// Who may call: a signed bot names at least one principal or account, each well formed; a bot of
+    /// API keys names none, since no resource policy would use them.
+    fn auth(&mut self, path: &Path, auth: &file::Auth) -> Auth {
+        let checked = Auth {
+            kind: auth.kind.unwrap_or_default(),
+            allowed_principals: auth.allowed_principals.clone().unwrap_or_default(),
+            allowed_accounts: auth.allowed_accounts.clone().unwrap_or_default(),
+        };
+        let principals = path.key("allowed_principals");
+        let accounts = path.key("allowed_accounts");
+        if self.under_shape_problem(&path.key("type")) {
+            // The type is not known: whether callers may be named depends on it.
+        } else if checked.signed() {
+            if checked.allowed_principals.is_empty() && checked.allowed_accounts.is_empty() {
+                self.error_hint(
+                    path,
+                    "a bot called with IAM signatures needs `allowed_principals` or `allowed_accounts`",
+                    "name the roles that call it, e.g. `allowed_principals: [\"arn:aws:iam::123456789012:role/caller\"]`",
+                );
+            }
+        } else {
+            for (list, given) in [
+                (&principals, &checked.allowed_principals),
+                (&accounts, &checked.allowed_accounts),
+            ] {
+                if !given.is_empty() {
+                    self.error_hint(
+                        list,
+                        "only a bot with `type: iam` or `type: both` has a resource policy to name callers in",
+                        "add `type: iam` (signed calls, no key) or `type: both` (signed calls with a key)",
+                    );
+                }
+            }
+        }
+        for (i, arn) in checked.allowed_principals.iter().enumerate() {
+            if !is_principal_arn(arn) {
+                self.error_hint(
+                    &principals.index(i),
+                    format!("`{arn}` is not the ARN of an IAM role, user or account root"),
+                    "use arn:aws:iam::ACCOUNT:role/NAME, arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:root",
+                );
+            }
+        }
+        for (i, account) in checked.allowed_accounts.iter().enumerate() {
+            if !is_account_id(account) {
+                self.error_hint(
+                    &accounts.index(i),
+                    format!("`{account}` is not an AWS account id"),
+                    "an account id is 12 digits, e.g. \"123456789012\"",
+                );
+            }
+        }
+        checked
     }
 
     fn monitoring(&mut self, path: &Path, monitoring: &file::Monitoring) -> Monitoring {
@@ -1061,6 +1125,39 @@ fn is_email(text: &str) -> bool {
 }
 
 /// `arn:PARTITION:sns:REGION:ACCOUNT_ID:NAME`.
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:root`, `...:role/[PATH/]NAME` or `...:user/[PATH/]NAME`, with IAM's
+/// characters for names and paths. No wildcards: a resource policy of botpub's names callers exactly.
+fn is_principal_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [head, partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    let principal = match resource.split_once('/') {
+        None => resource == "root",
+        Some((kind @ ("role" | "user"), rest)) => {
+            let name = rest.rsplit('/').next().unwrap_or_default();
+            let limit = if kind == "role" { 64 } else { 128 };
+            (1..=limit).contains(&name.len())
+                && rest.len() <= 512
+                && rest
+                    .split('/')
+                    .all(|part| !part.is_empty() && part.chars().all(name_char))
+        }
+        Some(_) => false,
+    };
+    head == "arn"
+        && partition.starts_with("aws")
+        && service == "iam"
+        && region.is_empty()
+        && is_account_id(account)
+        && principal
+}
+
 fn is_topic_arn(arn: &str) -> bool {
     let parts: Vec<&str> = arn.split(':').collect();
     parts.len() == 6

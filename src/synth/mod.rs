@@ -4,6 +4,7 @@
 //! them through `tojson`, and the rendered text is parsed back and checked (`check`), so no value can
 //! change a template's structure. The output is deterministic: the same spec gives byte-identical templates.
 
+mod callers;
 mod check;
 pub mod openapi;
 pub mod outputs;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::spec::model::{Bot, BotDomain, Contract, Domain, Firewall, Monitoring, Spec};
+use crate::spec::model::{Auth, Bot, BotDomain, Contract, Domain, Firewall, Monitoring, Spec};
 
 /// Stack tags botpub sets itself; `list` and `status` find bot stacks by them.
 pub const BOT_ID_TAG: &str = "botpub:bot-id";
@@ -244,9 +245,12 @@ pub fn publisher_project(prefix: &str) -> String {
 struct BotContext<'a> {
     stack_name: &'a str,
     bot: &'a Bot,
-    /// The bot's contract and monitoring, given apart: the serialized bot leaves out their defaults.
+    /// The bot's contract, monitoring and auth, given apart: the serialized bot leaves out their defaults.
     contract: Contract,
     monitoring: &'a Monitoring,
+    auth: &'a Auth,
+    /// The REST API's resource policy, when callers sign with IAM.
+    resource_policy: Option<Value>,
     spec_hash: &'a str,
     firewall_export: Option<String>,
     domain: Option<DomainMapping>,
@@ -295,6 +299,8 @@ pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         bot,
         contract: bot.contract,
         monitoring: &bot.monitoring,
+        auth: &bot.auth,
+        resource_policy: callers::resource_policy(&bot.auth),
         spec_hash: &spec_hash,
         firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),
         domain: bot.domain.as_ref().map(|d| DomainMapping::new(spec, d)),

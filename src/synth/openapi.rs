@@ -17,6 +17,7 @@ pub fn describe(spec: &Spec, bot: &Bot, stack: &Stack, server: Option<&str>) -> 
         .as_object()
         .cloned()
         .unwrap_or_default();
+    let required = requirement(bot.auth.signed(), bot.auth.key_required());
     let mut paths = Map::new();
     let mut methods: Vec<(&String, &Value)> = resources
         .iter()
@@ -35,7 +36,7 @@ pub fn describe(spec: &Spec, bot: &Bot, stack: &Stack, server: Option<&str>) -> 
             verb => vec![verb.to_ascii_lowercase()],
         };
         for verb in verbs {
-            let operation = operation(&resources, logical_id, &verb, &path, properties);
+            let operation = operation(&resources, logical_id, &verb, &path, properties, &required);
             let entry = paths
                 .entry(path.replace("{proxy+}", "{proxy}"))
                 .or_insert_with(|| json!({}));
@@ -64,6 +65,13 @@ pub fn describe(spec: &Spec, bot: &Bot, stack: &Stack, server: Option<&str>) -> 
             Value::Array(servers)
         }
     };
+    let mut schemes = Map::new();
+    if bot.auth.key_required() {
+        schemes.insert("api_key".into(), json!({"type": "apiKey", "in": "header", "name": "x-api-key", "description": "a key from `botpub keys create`"}));
+    }
+    if bot.auth.signed() {
+        schemes.insert("sigv4".into(), json!({"type": "apiKey", "in": "header", "name": "Authorization", "x-amazon-apigateway-authtype": "awsSigv4", "description": "an AWS Signature Version 4 (service `execute-api`) of an IAM principal the bot's resource policy allows"}));
+    }
     let description = bot
         .description
         .clone()
@@ -76,12 +84,10 @@ pub fn describe(spec: &Spec, bot: &Bot, stack: &Stack, server: Option<&str>) -> 
             "version": stack.template_hash().chars().take(12).collect::<String>(),
         },
         "servers": servers,
-        "security": [{"api_key": []}],
+        "security": required,
         "paths": paths,
         "components": {
-            "securitySchemes": {
-                "api_key": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "a key from `botpub keys create`"},
-            },
+            "securitySchemes": schemes,
             "headers": {
                 "X-Correlation-ID": {"description": "the request's X-Correlation-ID as sent (1 to 128 printable characters), else the API Gateway request id", "schema": {"type": "string"}},
                 "X-RateLimit-Limit": {"description": "the bot's sustained rate limit, in requests per second", "schema": {"type": "string"}},
@@ -115,6 +121,7 @@ fn operation(
     verb: &str,
     path: &str,
     properties: &Value,
+    required: &Value,
 ) -> Value {
     let key = format!("{} {path}", verb.to_ascii_uppercase());
     let mut parameters: Vec<Value> = properties["RequestParameters"]
@@ -131,7 +138,10 @@ fn operation(
     if key == "POST /conversation" {
         parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "a retry within 5 minutes with the same key makes no second message and gets the first one's ids", "schema": {"type": "string", "minLength": 1, "maxLength": 48}}));
     }
-    let key_required = properties["ApiKeyRequired"] == true;
+    let security = requirement(
+        properties["AuthorizationType"] == "AWS_IAM",
+        properties["ApiKeyRequired"] == true,
+    );
     let mut responses = Map::new();
     for response in properties["MethodResponses"]
         .as_array()
@@ -187,11 +197,14 @@ fn operation(
             .entry("400")
             .or_insert_with(|| gateway("the body does not match the request schema"));
     }
-    if key_required {
-        responses.insert(
-            "403".into(),
-            gateway("no API key, an unknown or revoked one, or an address the firewall blocks"),
-        );
+    if security != json!([]) {
+        let refused = match properties["AuthorizationType"] == "AWS_IAM" {
+            true => {
+                "no signature or a wrong one, a caller the bot's resource policy does not allow, a missing or revoked API key where one is needed, or an address the firewall blocks"
+            }
+            false => "no API key, an unknown or revoked one, or an address the firewall blocks",
+        };
+        responses.insert("403".into(), gateway(refused));
         responses.insert(
             "429".into(),
             gateway("over the rate limit or the quota: retry later"),
@@ -206,10 +219,26 @@ fn operation(
     if let Some(request_body) = request_body {
         operation["requestBody"] = request_body;
     }
-    if !key_required {
-        operation["security"] = json!([]);
+    // Stated where it differs from the bot's own: the health check needs neither key nor signature.
+    if security != *required {
+        operation["security"] = security;
     }
     operation
+}
+
+/// OpenAPI's security requirement of a route: signed, with a key, both, or neither (`[]`).
+fn requirement(signed: bool, key: bool) -> Value {
+    let mut schemes = Map::new();
+    if signed {
+        schemes.insert("sigv4".into(), json!([]));
+    }
+    if key {
+        schemes.insert("api_key".into(), json!([]));
+    }
+    match schemes.is_empty() {
+        true => json!([]),
+        false => json!([schemes]),
+    }
 }
 
 /// `PredictMethod` → `predict`; a proxy's methods each get their verb.

@@ -16,6 +16,10 @@ use crate::publication::dead_letters;
 use crate::publication::queue::{BotQueue, Delivery};
 use crate::publication::results::{self, SoFar};
 
+/// Why a message that names another caller's conversation fails: what the API says of a conversation it
+/// does not know.
+const NO_SUCH_CONVERSATION: &str = "No such conversation";
+
 /// What answering needs: the bot, its queue and bucket, and how long one attempt may take.
 pub struct Answerer {
     pub aws: Aws,
@@ -67,6 +71,10 @@ impl Answerer {
                 None
             }
             Some(id) => match self.load_conversation(id, delivery).await {
+                // Another caller's conversation: this caller cannot see it, let alone continue it.
+                Ok(Some(conversation)) if !delivery.may_continue(&conversation.doc) => {
+                    return self.refuse(delivery, NO_SUCH_CONVERSATION).await;
+                }
                 Ok(Some(conversation)) => {
                     document["conversation_id"] = json!(id);
                     document["message_id"] = json!(delivery.request_id);
@@ -87,12 +95,12 @@ impl Answerer {
             Ok(fields) => {
                 let recorded = match &conversation {
                     None => {
-                        let doc = results::completed(
+                        let doc = delivery.owned(results::completed(
                             &delivery.request_id,
                             delivery.correlation_id.as_deref(),
                             fields,
                             &now(),
-                        );
+                        ));
                         self.persist(&results::key(&delivery.request_id), &doc)
                             .await
                     }
@@ -180,7 +188,7 @@ impl Answerer {
                         sequence,
                         attempt,
                     };
-                    results::partial(id, correlation_id, so_far)
+                    delivery.owned(results::partial(id, correlation_id, so_far))
                 }),
             ),
             Some(conversation_id) => (
@@ -191,7 +199,12 @@ impl Answerer {
                         sequence,
                         attempt,
                     };
-                    conversations::partial(conversation_id, id, correlation_id, so_far)
+                    delivery.owned(conversations::partial(
+                        conversation_id,
+                        id,
+                        correlation_id,
+                        so_far,
+                    ))
                 }),
             ),
         };
@@ -250,12 +263,12 @@ impl Answerer {
         let Some(answer) = conversation.answer_to(message_id) else {
             return Ok(false);
         };
-        let doc = conversations::answered(
+        let doc = delivery.owned(conversations::answered(
             conversation_id,
             message_id,
             delivery.correlation_id.as_deref(),
             answer,
-        );
+        ));
         self.persist(
             &conversations::message_key(conversation_id, message_id),
             &doc,
@@ -296,18 +309,19 @@ impl Answerer {
             "create_time": unix_now(),
         });
         let (user, assistant) = (without_nulls(user), without_nulls(assistant));
-        let doc = read.with_exchange(conversation_id, user, assistant.clone());
+        // The first message with an owner claims a conversation begun before answers had owners.
+        let doc = delivery.owned(read.with_exchange(conversation_id, user, assistant.clone()));
         let written = resend(|| async {
             conversations::write(&self.aws, &self.queue.bucket, conversation_id, read, &doc).await
         })
         .await?;
         if written == Written::Done {
-            let answer = conversations::answered(
+            let answer = delivery.owned(conversations::answered(
                 conversation_id,
                 message_id,
                 delivery.correlation_id.as_deref(),
                 &assistant,
-            );
+            ));
             self.persist(
                 &conversations::message_key(conversation_id, message_id),
                 &answer,
@@ -315,6 +329,19 @@ impl Answerer {
             .await?;
         }
         Ok(written)
+    }
+
+    /// Ends a request the bot must not see, for good and without a retry: its `failed` document says why,
+    /// and the message is deleted rather than dead-lettered, since nothing can fix it.
+    async fn refuse(&self, delivery: &Delivery, why: &str) -> Outcome {
+        let (key, doc) = failed_document(delivery, why);
+        if let Err(e) = self.persist(&key, &doc).await {
+            return self.release(delivery, e).await;
+        }
+        match self.delete(&delivery.receipt).await {
+            Ok(()) => Outcome::Failed(why.to_string()),
+            Err(e) => Outcome::Released(format!("{e:#}")),
+        }
     }
 
     async fn delete_duplicate(&self, delivery: &Delivery) -> Outcome {
@@ -376,7 +403,7 @@ impl Answerer {
 /// Where a request's `failed` document goes and what it says: the result of a predict request, or the
 /// answer document of a conversation's message.
 pub fn failed_document(delivery: &Delivery, error: &str) -> (String, Value) {
-    match &delivery.conversation_id {
+    let (key, doc) = match &delivery.conversation_id {
         None => (
             results::key(&delivery.request_id),
             results::failed(
@@ -396,7 +423,8 @@ pub fn failed_document(delivery: &Delivery, error: &str) -> (String, Value) {
                 unix_now(),
             ),
         ),
-    }
+    };
+    (key, delivery.owned(doc))
 }
 
 /// The conversation so far as the bot gets it: role, content, message id and time, oldest first.

@@ -241,6 +241,59 @@ impl World {
             .collect()
     }
 
+    /// Publishes a bot as an earlier botpub did: creates its stack from `fixture` (a template that botpub
+    /// gave then, under stack prefix `fixture_prefix`), tagged as botpub tags a bot's stack, and waits for it.
+    /// The logical and physical ids of its resources.
+    pub fn publish_earlier(
+        &self,
+        bot_id: &str,
+        fixture: &str,
+        fixture_prefix: &str,
+    ) -> std::collections::HashMap<String, String> {
+        let template = std::fs::read_to_string(root().join("tests/fixtures").join(fixture))
+            .unwrap()
+            .replace(&format!("{fixture_prefix}-{bot_id}"), &self.stack(bot_id));
+        let spec_hash = serde_json::from_str::<serde_json::Value>(&template).unwrap()["Metadata"]
+            ["botpub"]["spec_hash"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let sdk = self.sdk();
+        let stack = self.stack(bot_id);
+        let tag = |k: &str, v: &str| {
+            aws_sdk_cloudformation::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        };
+        // Through a bucket, as botpub sends a template past CloudFormation's 51,200 bytes of TemplateBody.
+        let bucket = format!("{}-fixtures", self.prefix.to_ascii_lowercase());
+        let key = format!("{bot_id}.json");
+        sdk.block_on(async {
+            let _ = sdk.s3.create_bucket().bucket(&bucket).send().await;
+            sdk.s3
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(template.clone().into_bytes().into())
+                .send()
+                .await
+        })
+        .unwrap();
+        sdk.block_on(
+            sdk.cloudformation
+                .create_stack()
+                .stack_name(&stack)
+                .template_url(format!("https://{bucket}.s3.{REGION}.amazonaws.com/{key}"))
+                .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+                .tags(tag("botpub:bot-id", bot_id))
+                .tags(tag("botpub:spec-hash", &spec_hash))
+                .send(),
+        )
+        .unwrap();
+        sdk.physical(&stack)
+    }
+
     /// The base URL of a published API on LocalStack, as `status` and `publish` print it through a
     /// custom endpoint (`{endpoint}/_aws/execute-api/{api}/{stage}`), always pointed at LocalStack itself
     /// (not at a proxy the command may have gone through).
@@ -268,17 +321,19 @@ impl Sdk {
         self.runtime.block_on(future)
     }
 
+    /// A stack as CloudFormation describes it.
+    pub fn described(&self, stack: &str) -> aws_sdk_cloudformation::types::Stack {
+        let described = self
+            .cloudformation
+            .describe_stacks()
+            .stack_name(stack)
+            .send();
+        self.block_on(described).unwrap().stacks()[0].clone()
+    }
+
     /// A stack output, read directly from CloudFormation.
     pub fn output(&self, stack: &str, key: &str) -> String {
-        let stacks = self
-            .block_on(
-                self.cloudformation
-                    .describe_stacks()
-                    .stack_name(stack)
-                    .send(),
-            )
-            .unwrap();
-        stacks.stacks()[0]
+        self.described(stack)
             .outputs()
             .iter()
             .find(|o| o.output_key() == Some(key))
@@ -300,6 +355,37 @@ impl Sdk {
         .to_vec()
     }
 
+    /// Waits for a stack to settle; the logical and physical ids of its resources.
+    pub fn physical(&self, stack: &str) -> std::collections::HashMap<String, String> {
+        let started = std::time::Instant::now();
+        loop {
+            let status = self
+                .described(stack)
+                .stack_status()
+                .unwrap()
+                .as_str()
+                .to_string();
+            if status.ends_with("_COMPLETE") {
+                break;
+            }
+            assert!(
+                !status.ends_with("FAILED")
+                    && started.elapsed() < std::time::Duration::from_secs(60),
+                "{status}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        self.resources(stack)
+            .iter()
+            .map(|r| {
+                (
+                    r.logical_resource_id().unwrap().to_string(),
+                    r.physical_resource_id().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// The value of an API key, for calling the API as a client would.
     pub fn key_value(&self, key_id: &str) -> String {
         let key = self
@@ -313,6 +399,16 @@ impl Sdk {
             .unwrap();
         key.value().unwrap().to_string()
     }
+}
+
+/// The body of `POST /conversation`: one text item, continuing `conversation` when given.
+pub fn conversation_message(conversation: Option<&str>, text: &str) -> serde_json::Value {
+    let mut body =
+        serde_json::json!({"message": {"content": [{"content_type": "text", "body": text}]}});
+    if let Some(id) = conversation {
+        body["conversation_id"] = serde_json::json!(id);
+    }
+    body
 }
 
 /// A finished botpub run.
