@@ -238,6 +238,11 @@ impl Aws {
         }
     }
 
+    /// The AWS configuration every client is made from: its credentials sign `ask --sigv4`'s requests.
+    pub fn config(&self) -> &aws_config::SdkConfig {
+        &self.config
+    }
+
     /// A Bedrock Runtime client (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME` reaches a stand-in). A model may take
     /// minutes: the worker's own timeout ends a call, and throttling is retried three times here.
     pub fn bedrock_runtime(&self) -> aws_sdk_bedrockruntime::Client {

@@ -187,6 +187,10 @@ pub async fn ask(
         })?,
     };
     let aws = connect(aws_args, None).await?;
+    let caller = ask::Caller {
+        key: Some(key),
+        signer: None,
+    };
     let (base, contract) = endpoint(&aws, &target.prefix, args.bot_id).await?;
     if args.conversation.is_some() && contract != Contract::Conversation {
         return Err(Blocked(format!(
@@ -208,7 +212,7 @@ pub async fn ask(
         }
     };
     let answer = tokio::select! {
-        answer = ask::ask(&base, &key, question, args.timeout, written) => answer?,
+        answer = ask::ask(&base, &caller, question, args.timeout, written) => answer?,
         (signal, code) = botpub::signals::signalled() => {
             return Err(Interrupted { signal, code, message: "stopped waiting for the answer".into() }.into());
         }

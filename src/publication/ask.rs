@@ -81,6 +81,71 @@ impl Question<'_> {
     }
 }
 
+/// How each request proves who calls: a key of the bot's usage plan, an AWS Signature Version 4 of the
+/// caller's credentials (bots with `auth: iam` or `both`), or both.
+#[derive(Clone, Default)]
+pub struct Caller {
+    pub key: Option<String>,
+    pub signer: Option<Signer>,
+}
+
+/// Signs requests for API Gateway (`execute-api`) with the AWS SDK's own SigV4 signer.
+#[derive(Clone)]
+pub struct Signer {
+    identity: aws_smithy_runtime_api::client::identity::Identity,
+    region: String,
+}
+
+impl Signer {
+    /// The credentials the AWS configuration resolves to (environment, profile, SSO, instance role...).
+    pub async fn from_config(
+        config: &aws_config::SdkConfig,
+        region: &str,
+    ) -> anyhow::Result<Signer> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let provider = config
+            .credentials_provider()
+            .ok_or_else(|| anyhow::anyhow!("--sigv4: no AWS credentials are configured"))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| anyhow::anyhow!("--sigv4: no AWS credentials to sign with: {e}"))?;
+        Ok(Signer {
+            identity: credentials.into(),
+            region: region.to_string(),
+        })
+    }
+
+    /// Adds the signature's headers (`authorization`, `x-amz-date`, `x-amz-security-token`) to a request
+    /// whose other headers are final: they are signed too.
+    fn sign(&self, request: &mut ureq::http::Request<Vec<u8>>) -> anyhow::Result<()> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let headers: Vec<(&str, &str)> = request
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect();
+        let uri = request.uri().to_string();
+        let signable = SignableRequest::new(
+            request.method().as_str(),
+            &uri,
+            headers.into_iter(),
+            SignableBody::Bytes(request.body()),
+        )?;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("execute-api")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+}
+
 /// One HTTP exchange's status and body.
 struct Reply {
     status: u16,
@@ -90,11 +155,11 @@ struct Reply {
 /// How soon to poll again while the answer's text is growing.
 const WHILE_WRITTEN: Duration = Duration::from_millis(150);
 
-/// Asks the question at the API under `base_url` with `key`, waiting at most `timeout` for the answer;
+/// Asks the question at the API under `base_url` as `caller`, waiting at most `timeout` for the answer;
 /// `written` gets the answer's text so far each time it changed while the bot writes.
 pub async fn ask(
     base_url: &str,
-    key: &str,
+    caller: &Caller,
     question: Question<'_>,
     timeout: Duration,
     mut written: impl FnMut(&str),
@@ -107,7 +172,14 @@ pub async fn ask(
         .into();
     let base = base_url.trim_end_matches('/');
     let (path, body) = question.post();
-    let posted = call(&agent, "POST", &format!("{base}/{path}"), key, Some(body)).await?;
+    let posted = call(
+        &agent,
+        "POST",
+        &format!("{base}/{path}"),
+        caller,
+        Some(body),
+    )
+    .await?;
     let accepted: Value = serde_json::from_str(&posted.body).unwrap_or(Value::Null);
     let (answer_path, request_id) = match (posted.status, question.answer_path(&accepted)) {
         (200..=299, Some(found)) => found,
@@ -121,7 +193,7 @@ pub async fn ask(
     let mut delay = Duration::from_millis(100);
     let mut so_far = String::new();
     loop {
-        let reply = call(&agent, "GET", &url, key, None).await?;
+        let reply = call(&agent, "GET", &url, caller, None).await?;
         let doc: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
         match (reply.status, doc["status"].as_str()) {
             (200, Some("completed")) => return Ok(Answer::Completed(doc)),
@@ -151,20 +223,29 @@ async fn call(
     agent: &ureq::Agent,
     method: &'static str,
     url: &str,
-    key: &str,
+    caller: &Caller,
     body: Option<String>,
 ) -> anyhow::Result<Reply> {
-    let (agent, url, key) = (agent.clone(), url.to_string(), key.to_string());
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(key) = &caller.key {
+        request = request.header("x-api-key", key);
+    }
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let mut request = request
+        .body(body.unwrap_or_default().into_bytes())
+        .map_err(|e| anyhow::anyhow!("{method} {url}: {e}"))?;
+    if let Some(signer) = &caller.signer {
+        signer
+            .sign(&mut request)
+            .map_err(|e| anyhow::anyhow!("{method} {url}: signing: {e}"))?;
+    }
+    let (agent, url) = (agent.clone(), url.to_string());
     tokio::task::spawn_blocking(move || {
-        let reply = match body {
-            Some(body) => agent
-                .post(&url)
-                .header("x-api-key", &key)
-                .header("content-type", "application/json")
-                .send(body.as_bytes()),
-            None => agent.get(&url).header("x-api-key", &key).call(),
-        };
-        let mut reply = reply.map_err(|e| anyhow::anyhow!("{method} {url}: {e}"))?;
+        let mut reply = agent
+            .run(request)
+            .map_err(|e| anyhow::anyhow!("{method} {url}: {e}"))?;
         let status = reply.status().as_u16();
         let body = reply
             .body_mut()
