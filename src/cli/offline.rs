@@ -87,9 +87,9 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut manifest = Vec::new();
     for spec in &checked.specs {
-        // One stack at a time: written, then dropped, so memory stays flat however many bots there are.
-        for stack in synth::stacks(spec) {
-            let stack = stack?;
+        // Each stack written as soon as it is made, then dropped, so memory stays flat however many bots
+        // there are; the listing keeps the stacks' order.
+        let written = synth::each_stack(spec, |stack| {
             let json = stack.template_body();
             let template_sha256 = synth::body_hash(&json);
             let (body, extension) = match format {
@@ -99,14 +99,11 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
             let file = format!("{}.template.{extension}", stack.name);
             let path = out.join(&file);
             replace(&path, &body)?;
-            if output == Output::Text {
-                println!("{} ({} bytes)", path.display(), body.len());
-            }
             let bot_id = match &stack.kind {
                 StackKind::Bot { id } => Some(id.clone()),
                 StackKind::Firewall | StackKind::Domain { .. } | StackKind::Toolkit => None,
             };
-            manifest.push(json!({
+            let entry = json!({
                 "stack_name": stack.name,
                 "bot_id": bot_id,
                 "spec": spec.source,
@@ -114,7 +111,14 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
                 "template": file,
                 "template_sha256": template_sha256,
                 "tags": stack.tags,
-            }));
+            });
+            Ok((path, body.len(), entry))
+        })?;
+        for (path, bytes, entry) in written {
+            if output == Output::Text {
+                println!("{} ({bytes} bytes)", path.display());
+            }
+            manifest.push(entry);
         }
     }
     let document = json!({"stacks": manifest});

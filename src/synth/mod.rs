@@ -115,19 +115,69 @@ pub fn domain_export(spec: &Spec, name: &str) -> String {
 /// All stacks of a spec: the firewall first, then one per custom domain (bots import from both), then one
 /// per bot, each in spec order.
 pub fn synthesize(spec: &Spec) -> anyhow::Result<Vec<Stack>> {
-    stacks(spec).collect()
+    each_stack(spec, Ok)
 }
 
-/// The same stacks, made one at a time: a caller that writes each and drops it holds one template at once.
-pub fn stacks(spec: &Spec) -> impl Iterator<Item = anyhow::Result<Stack>> + '_ {
-    let firewall = spec
-        .firewall
-        .as_ref()
-        .map(|firewall| firewall_stack(spec, firewall));
-    firewall
-        .into_iter()
-        .chain(spec.domains.iter().map(|domain| domain_stack(spec, domain)))
-        .chain(spec.bots.iter().map(|bot| bot_stack(spec, bot)))
+/// Makes every stack of the spec and hands each to `each`, on as many threads as there are cores; the
+/// results come back in the order of [`synthesize`]. Stacks are independent and making one is CPU work
+/// (rendering, then parsing and printing JSON), so a fleet is made about as many times faster as there are
+/// cores; a thread holds one template at a time, so memory stays flat however many bots there are.
+pub fn each_stack<R: Send>(
+    spec: &Spec,
+    each: impl Fn(Stack) -> anyhow::Result<R> + Sync,
+) -> anyhow::Result<Vec<R>> {
+    let firewall = spec.firewall.iter().map(StackOf::Firewall);
+    let domains = spec.domains.iter().map(StackOf::Domain);
+    let bots = spec.bots.iter().map(StackOf::Bot);
+    let jobs: Vec<StackOf> = firewall.chain(domains).chain(bots).collect();
+    let make = |job: &StackOf| {
+        let stack = match job {
+            StackOf::Firewall(firewall) => firewall_stack(spec, firewall),
+            StackOf::Domain(domain) => domain_stack(spec, domain),
+            StackOf::Bot(bot) => bot_stack(spec, bot),
+        };
+        stack.and_then(&each)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(make).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<anyhow::Result<R>>> = jobs.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut made = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else {
+                            return made;
+                        };
+                        made.push((i, make(job)));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            let made = worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (i, result) in made {
+                results[i] = Some(result);
+            }
+        }
+    });
+    results.into_iter().flatten().collect()
+}
+
+/// What one stack is made from.
+enum StackOf<'a> {
+    Firewall(&'a Firewall),
+    Domain(&'a Domain),
+    Bot(&'a Bot),
 }
 
 #[derive(Serialize)]
