@@ -29,11 +29,11 @@ pub fn main() -> ExitCode {
         Err(error) => return usage_error(error),
     };
     terminal::set_color(cli.color.into());
-    if !matches!(cli.command, Command::Worker { .. }) {
+    if !matches!(cli.command, Command::Worker(_)) {
         stop_quietly_on_a_closed_pipe();
     }
     let markdown = cli.output == OutputFormat::Markdown;
-    if markdown && !matches!(cli.command, Command::Plan { .. }) {
+    if markdown && !matches!(cli.command, Command::Plan(_)) {
         return usage_error(Cli::command().error(
             clap::error::ErrorKind::InvalidValue,
             "--output markdown is for `botpub plan`; other commands write text or json",
@@ -44,204 +44,75 @@ pub fn main() -> ExitCode {
         OutputFormat::Text | OutputFormat::Markdown => Output::Text,
     };
     let result = match &cli.command {
-        Command::Validate { specs } => offline::validate(specs, out),
-        Command::Synth {
-            specs,
-            out: dir,
-            format,
-        } => offline::synth(specs, dir, *format, out),
-        Command::Openapi {
-            spec,
-            bot,
-            server,
-            format,
-        } => offline::openapi(spec, bot.as_deref(), server.as_deref(), *format),
+        Command::Validate(args) => offline::validate(args, out),
+        Command::Synth(args) => offline::synth(args, out),
+        Command::Openapi(args) => offline::openapi(args),
         Command::Schema => offline::schema(),
-        Command::Completions { shell } => offline::completions(*shell),
-        Command::Man { dir } => offline::man(dir.as_deref()),
-        Command::Worker {
-            bot_id,
-            http,
-            model,
-            concurrency,
-            timeout,
-            grace,
-            max_requests,
-            idle_exit,
-            flush_interval,
-            log_format,
-            target,
-            aws,
-            command,
-        } => block_on(worker::worker(
-            worker::WorkerArgs {
-                bot_id,
-                http: http.as_deref(),
-                bedrock: model.bedrock.as_deref(),
-                agentcore: model
-                    .agentcore
-                    .as_deref()
-                    .map(|arn| (arn, model.qualifier.as_deref())),
-                openai: model.openai.as_deref().map(|base_url| worker::OpenAiArgs {
-                    base_url,
-                    model: model.model.as_deref().unwrap_or_default(),
-                    api_key_env: model.api_key_env.as_deref(),
-                }),
-                model_options: worker::ModelArgs {
-                    system: model.system.as_deref(),
-                    system_file: model.system_file.as_deref(),
-                    max_tokens: model.max_tokens,
-                    max_history_tokens: model.max_history_tokens,
+        Command::Completions(args) => offline::completions(args),
+        Command::Man(args) => offline::man(args),
+        Command::Worker(args) => {
+            let model = &args.model;
+            block_on(worker::worker(
+                worker::WorkerArgs {
+                    bot_id: &args.bot_id,
+                    http: args.http.as_deref(),
+                    bedrock: model.bedrock.as_deref(),
+                    agentcore: model
+                        .agentcore
+                        .as_deref()
+                        .map(|arn| (arn, model.qualifier.as_deref())),
+                    openai: model.openai.as_deref().map(|base_url| worker::OpenAiArgs {
+                        base_url,
+                        model: model.model.as_deref().unwrap_or_default(),
+                        api_key_env: model.api_key_env.as_deref(),
+                    }),
+                    model_options: worker::ModelArgs {
+                        system: model.system.as_deref(),
+                        system_file: model.system_file.as_deref(),
+                        max_tokens: model.max_tokens,
+                        max_history_tokens: model.max_history_tokens,
+                    },
+                    command: &args.command,
+                    concurrency: args.concurrency,
+                    timeout: args.timeout,
+                    grace: args.grace,
+                    max_requests: args.max_requests,
+                    idle_exit: args.idle_exit,
+                    flush_interval: args.flush_interval,
+                    log_format: args.log_format,
                 },
-                command,
-                concurrency: *concurrency,
-                timeout: *timeout,
-                grace: *grace,
-                max_requests: *max_requests,
-                idle_exit: *idle_exit,
-                flush_interval: *flush_interval,
-                log_format: *log_format,
-            },
-            target,
-            aws,
-            out,
-        )),
-        Command::Ask {
-            bot_id,
-            message,
-            key_env,
-            key,
-            timeout,
-            conversation,
-            no_stream,
-            target,
-            aws,
-        } => block_on(worker::ask(
+                &args.target,
+                &args.aws,
+                out,
+            ))
+        }
+        Command::Ask(args) => block_on(worker::ask(
             worker::AskArgs {
-                bot_id,
-                message,
-                key_env,
-                key: key.as_deref(),
-                timeout: *timeout,
-                conversation: conversation.as_deref(),
-                stream: !*no_stream,
+                bot_id: &args.bot_id,
+                message: &args.message,
+                key_env: &args.key_env,
+                key: args.key.as_deref(),
+                timeout: args.timeout,
+                conversation: args.conversation.as_deref(),
+                stream: !args.no_stream,
             },
-            target,
-            aws,
+            &args.target,
+            &args.aws,
             out,
         )),
-        Command::Dlq {
-            bot_id,
-            redrive,
-            yes,
-            target,
-            aws,
-        } => block_on(worker::dlq(bot_id, *redrive, *yes, target, aws, out)),
+        Command::Dlq(args) => block_on(worker::dlq(args, out)),
         Command::Keys(command) => block_on(keys::run(command, out)),
-        Command::Plan {
-            specs,
-            out: file,
-            fleet,
-            aws,
-        } => block_on(deploy::plan(
-            specs,
-            file.as_ref(),
-            fleet,
-            aws,
-            out,
-            markdown,
-        )),
-        Command::Apply {
-            plan,
-            fleet,
-            aws,
-            wait,
-        } => block_on(deploy::apply(plan, fleet, aws, wait, out)),
-        Command::Publish {
-            specs,
-            yes,
-            detach,
-            remote: false,
-            fleet,
-            aws,
-            wait,
-        } => block_on(deploy::publish(specs, *yes, *detach, fleet, aws, wait, out)),
-        Command::Publish {
-            specs,
-            yes,
-            detach,
-            remote: true,
-            aws,
-            wait,
-            ..
-        } => block_on(toolkit::publish_remote(
-            specs, *yes, *detach, aws, wait, out,
-        )),
-        Command::Bootstrap {
-            yes,
-            binary,
-            target,
-            aws,
-            wait,
-        } => block_on(toolkit::bootstrap(
-            *yes,
-            binary.as_deref(),
-            target,
-            aws,
-            wait,
-            out,
-        )),
-        Command::Watch {
-            bot_id,
-            target,
-            aws,
-            wait,
-        } => block_on(deploy::watch(bot_id, target, aws, wait, out)),
-        Command::Status {
-            bot_id,
-            target,
-            aws,
-        } => block_on(publication::status(bot_id, target, aws, out)),
-        Command::List { aws } => block_on(publication::list(aws, out)),
-        Command::Metrics {
-            bot_id,
-            since,
-            period,
-            target,
-            aws,
-        } => block_on(observe::metrics(bot_id, *since, *period, target, aws, out)),
-        Command::Usage {
-            bot_id,
-            from,
-            to,
-            key,
-            target,
-            aws,
-        } => block_on(observe::usage(
-            bot_id,
-            from.as_deref(),
-            to.as_deref(),
-            key.as_deref(),
-            target,
-            aws,
-            out,
-        )),
-        Command::Unpublish {
-            bot_id,
-            yes,
-            remove_domain,
-            target,
-            aws,
-            wait,
-        } => block_on(publication::unpublish(
-            bot_id,
-            *yes,
-            *remove_domain,
-            target,
-            aws,
-            wait,
-            out,
-        )),
+        Command::Plan(args) => block_on(deploy::plan(args, out, markdown)),
+        Command::Apply(args) => block_on(deploy::apply(args, out)),
+        Command::Publish(args) if args.remote => block_on(toolkit::publish_remote(args, out)),
+        Command::Publish(args) => block_on(deploy::publish(args, out)),
+        Command::Bootstrap(args) => block_on(toolkit::bootstrap(args, out)),
+        Command::Watch(args) => block_on(deploy::watch(args, out)),
+        Command::Status(args) => block_on(publication::status(args, out)),
+        Command::List(args) => block_on(publication::list(args, out)),
+        Command::Metrics(args) => block_on(observe::metrics(args, out)),
+        Command::Usage(args) => block_on(observe::usage(args, out)),
+        Command::Unpublish(args) => block_on(publication::unpublish(args, out)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -13,7 +13,7 @@ use botpub::worker::model::{Backend, Model};
 use botpub::worker::{self, Bot};
 use serde_json::json;
 
-use super::args::{AwsArgs, LogFormat, Output, Target};
+use super::args::{AwsArgs, DlqArgs, LogFormat, Output, Target};
 use super::setup::{confirm, connect};
 
 pub struct WorkerArgs<'a> {
@@ -297,18 +297,12 @@ async fn endpoint(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<(Stri
     }
 }
 
-pub async fn dlq(
-    bot_id: &str,
-    redrive: bool,
-    yes: bool,
-    target: &Target,
-    aws_args: &AwsArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let aws = connect(aws_args, None).await?;
-    let queue = BotQueue::find(&aws, &target.prefix, bot_id).await?;
+pub async fn dlq(args: &DlqArgs, output: Output) -> anyhow::Result<u8> {
+    let bot_id = args.bot_id.as_str();
+    let aws = connect(&args.aws, None).await?;
+    let queue = BotQueue::find(&aws, &args.target.prefix, bot_id).await?;
     let letters = dead_letters::list(&aws, &queue).await?;
-    if !redrive {
+    if !args.redrive {
         match output {
             Output::Json => println!(
                 "{}",
@@ -340,7 +334,7 @@ pub async fn dlq(
             "Moving {} request(s) back to {bot_id}'s queue, to be answered again by its worker.",
             letters.len()
         );
-        if !confirm("Redrive?", yes).await? {
+        if !confirm("Redrive?", args.yes).await? {
             return Err(Blocked("not confirmed; nothing was moved".into()).into());
         }
     }
