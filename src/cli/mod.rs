@@ -50,56 +50,8 @@ pub fn main() -> ExitCode {
         Command::Schema => offline::schema(),
         Command::Completions(args) => offline::completions(args),
         Command::Man(args) => offline::man(args),
-        Command::Worker(args) => {
-            let model = &args.model;
-            block_on(worker::worker(
-                worker::WorkerArgs {
-                    bot_id: &args.bot_id,
-                    http: args.http.as_deref(),
-                    bedrock: model.bedrock.as_deref(),
-                    agentcore: model
-                        .agentcore
-                        .as_deref()
-                        .map(|arn| (arn, model.qualifier.as_deref())),
-                    openai: model.openai.as_deref().map(|base_url| worker::OpenAiArgs {
-                        base_url,
-                        model: model.model.as_deref().unwrap_or_default(),
-                        api_key_env: model.api_key_env.as_deref(),
-                    }),
-                    model_options: worker::ModelArgs {
-                        system: model.system.as_deref(),
-                        system_file: model.system_file.as_deref(),
-                        max_tokens: model.max_tokens,
-                        max_history_tokens: model.max_history_tokens,
-                    },
-                    command: &args.command,
-                    concurrency: args.concurrency,
-                    timeout: args.timeout,
-                    grace: args.grace,
-                    max_requests: args.max_requests,
-                    idle_exit: args.idle_exit,
-                    flush_interval: args.flush_interval,
-                    log_format: args.log_format,
-                },
-                &args.target,
-                &args.aws,
-                out,
-            ))
-        }
-        Command::Ask(args) => block_on(worker::ask(
-            worker::AskArgs {
-                bot_id: &args.bot_id,
-                message: &args.message,
-                key_env: &args.key_env,
-                key: args.key.as_deref(),
-                timeout: args.timeout,
-                conversation: args.conversation.as_deref(),
-                stream: !args.no_stream,
-            },
-            &args.target,
-            &args.aws,
-            out,
-        )),
+        Command::Worker(args) => block_on(worker::worker(args, out)),
+        Command::Ask(args) => block_on(worker::ask(args, out)),
         Command::Dlq(args) => block_on(worker::dlq(args, out)),
         Command::Keys(command) => block_on(keys::run(command, out)),
         Command::Plan(args) => block_on(deploy::plan(args, out, markdown)),
