@@ -191,6 +191,13 @@ fn key_lifecycle_and_where_a_value_may_appear() {
         "{}",
         rotated.stderr()
     );
+    assert!(
+        rotated.stderr().contains(&format!(
+            "Answers belong to the key that asked: poll requests made with {id} with {id}"
+        )),
+        "rotate says what it means for answers in flight: {}",
+        rotated.stderr()
+    );
     for v in [&value, &new_value] {
         assert_eq!(
             http(

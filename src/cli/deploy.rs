@@ -1,7 +1,5 @@
 //! `plan`, `apply`, `publish` and `watch`: changing what is published, and following it.
 
-use std::path::{Path, PathBuf};
-
 use botpub::cloudformation::deploy::{self, Applied, Run, Watched};
 use botpub::cloudformation::events;
 use botpub::cloudformation::plan::Plan;
@@ -12,23 +10,17 @@ use botpub::publication::status::{self, Published};
 use botpub::toolkit::{self, remote};
 use serde_json::json;
 
-use super::args::{AwsArgs, FleetArgs, Output, Target, WaitArgs};
+use super::args::{ApplyArgs, Output, PlanArgs, PublishArgs, WatchArgs};
 use super::publication::not_published;
 use super::setup::{confirm, load, start};
 
-pub async fn plan(
-    specs: &[PathBuf],
-    out: Option<&PathBuf>,
-    fleet: &FleetArgs,
-    args: &AwsArgs,
-    output: Output,
-    markdown: bool,
-) -> anyhow::Result<u8> {
-    let Some(loaded) = load(specs, output, args)? else {
+pub async fn plan(args: &PlanArgs, output: Output, markdown: bool) -> anyhow::Result<u8> {
+    let (specs, out) = (&args.specs, args.out.as_ref());
+    let Some(loaded) = load(specs, output, &args.aws)? else {
         return Ok(outcome::ERROR);
     };
-    let mut run = start(args, loaded.region, None, output, &loaded.prefix).await?;
-    run.concurrency = fleet.concurrency.into();
+    let mut run = start(&args.aws, loaded.region, None, output, &loaded.prefix).await?;
+    run.concurrency = args.fleet.concurrency.into();
     run.saved_plan = out.is_some();
     toolkit::attach_for_large_templates(&mut run, &loaded.stacks).await?;
     let mut plan = run.plan(specs, &loaded.stacks).await?;
@@ -71,15 +63,10 @@ pub async fn plan(
     })
 }
 
-pub async fn apply(
-    path: &Path,
-    fleet: &FleetArgs,
-    args: &AwsArgs,
-    wait: &WaitArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
+pub async fn apply(args: &ApplyArgs, output: Output) -> anyhow::Result<u8> {
+    let path = &args.plan;
     let plan = Plan::load(path)?;
-    let Some(loaded) = load(&plan.specs, output, args)? else {
+    let Some(loaded) = load(&plan.specs, output, &args.aws)? else {
         return Err(Blocked(format!(
             "stale plan: its spec files no longer validate; run `botpub plan` again ({})",
             path.display()
@@ -88,14 +75,14 @@ pub async fn apply(
     };
     let plan_region = plan.stacks.first().map(|s| s.region.clone());
     let mut run = start(
-        args,
+        &args.aws,
         plan_region.or(loaded.region),
-        Some(wait),
+        Some(&args.wait),
         output,
         &loaded.prefix,
     )
     .await?;
-    run.concurrency = fleet.concurrency.into();
+    run.concurrency = args.fleet.concurrency.into();
     run.ensure_current(&plan, &loaded.stacks).await?;
     let applied = run.apply(&plan, &loaded.stacks, false).await?;
     report(&run, &applied, output, plan.has_changes()).await?;
@@ -104,20 +91,14 @@ pub async fn apply(
     Ok(outcome::OK)
 }
 
-pub async fn publish(
-    specs: &[PathBuf],
-    yes: bool,
-    detach: bool,
-    fleet: &FleetArgs,
-    args: &AwsArgs,
-    wait: &WaitArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let Some(loaded) = load(specs, output, args)? else {
+/// `publish` from this machine; `--remote` is [`super::toolkit::publish_remote`].
+pub async fn publish(args: &PublishArgs, output: Output) -> anyhow::Result<u8> {
+    let (specs, wait) = (&args.specs, Some(&args.wait));
+    let Some(loaded) = load(specs, output, &args.aws)? else {
         return Ok(outcome::ERROR);
     };
-    let mut run = start(args, loaded.region, Some(wait), output, &loaded.prefix).await?;
-    run.concurrency = fleet.concurrency.into();
+    let mut run = start(&args.aws, loaded.region, wait, output, &loaded.prefix).await?;
+    run.concurrency = args.fleet.concurrency.into();
     toolkit::attach_for_large_templates(&mut run, &loaded.stacks).await?;
     let mut plan = run.plan(specs, &loaded.stacks).await?;
     localstack::warn_of_redeploys(&run.aws, &mut plan).await;
@@ -126,13 +107,13 @@ pub async fn publish(
         report(&run, &[], output, false).await?;
         return Ok(outcome::OK);
     }
-    let confirmed = confirm("Publish these changes?", yes).await;
+    let confirmed = confirm("Publish these changes?", args.yes).await;
     if !matches!(confirmed, Ok(true)) {
         run.discard(&plan).await?;
         confirmed?;
         return Err(Blocked("not confirmed; nothing was published".into()).into());
     }
-    let applied = run.apply(&plan, &loaded.stacks, detach).await?;
+    let applied = run.apply(&plan, &loaded.stacks, args.detach).await?;
     report(&run, &applied, output, true).await?;
     localstack::repeat_after_update(&run.aws, &plan, &applied).await;
     deploy::failures(&applied)?;
@@ -209,16 +190,11 @@ pub fn print_published(p: &Published) {
     println!("  queue:           {}", dash(&p.queue_url));
 }
 
-pub async fn watch(
-    bot_id: &str,
-    target: &Target,
-    args: &AwsArgs,
-    wait: &WaitArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let run = start(args, None, Some(wait), output, &target.prefix).await?;
-    let stack_name = format!("{}-{bot_id}", target.prefix);
-    follow_remote_build(&run, bot_id, &stack_name, &target.prefix, output).await?;
+pub async fn watch(args: &WatchArgs, output: Output) -> anyhow::Result<u8> {
+    let (bot_id, prefix) = (args.bot_id.as_str(), &args.target.prefix);
+    let run = start(&args.aws, None, Some(&args.wait), output, prefix).await?;
+    let stack_name = format!("{prefix}-{bot_id}");
+    follow_remote_build(&run, bot_id, &stack_name, prefix, output).await?;
     let (status, failure) = match run.watch(&stack_name).await? {
         Watched::NotPublished => {
             return not_published(bot_id, &stack_name, &run.aws.region, output);

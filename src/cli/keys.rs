@@ -7,133 +7,128 @@ use botpub::outcome::{self, Blocked};
 use botpub::publication::keys::{self, Key};
 use serde_json::json;
 
-use super::args::{AwsArgs, KeysCommand, Output, Target};
+use super::args::{
+    AwsArgs, KeysCommand, KeysCreateArgs, KeysDeleteArgs, KeysGetArgs, KeysListArgs,
+    KeysRotateArgs, Output, Target,
+};
 use super::setup::{confirm, start};
 
 pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
     match command {
-        KeysCommand::Create {
-            bot_id,
-            description,
-            target,
-            aws,
-        } => {
-            let (run, bot) = published(aws, target, bot_id, output).await?;
-            let key =
-                keys::create(&run.aws, &bot, description, &request_name(&run, bot_id)).await?;
-            show_new(&key, bot_id, None, output)
-        }
-        KeysCommand::List {
-            bot_id,
-            target,
-            aws,
-        } => {
-            let (run, bot) = published(aws, target, bot_id, output).await?;
-            let listed = keys::list(&run.aws, &bot).await?;
-            match output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({"bot_id": bot_id, "keys": listed}))?
-                ),
-                Output::Text => {
-                    println!(
-                        "{:<12} {:<8} {:<22} DESCRIPTION",
-                        "ID", "ENABLED", "CREATED"
-                    );
-                    for key in &listed {
-                        let created = key
-                            .created_date
-                            .map(aws_smithy_types::DateTime::from_secs)
-                            .as_ref()
-                            .map(botpub::cloudformation::stack::timestamp);
-                        let default = if key.default {
-                            " (default key of the stack)"
-                        } else {
-                            ""
-                        };
-                        println!(
-                            "{:<12} {:<8} {:<22} {}{default}",
-                            key.id,
-                            key.enabled,
-                            created.unwrap_or_default(),
-                            key.description.as_deref().unwrap_or("")
-                        );
-                    }
-                    println!("{} key(s)", listed.len());
-                }
-            }
-            Ok(outcome::OK)
-        }
-        KeysCommand::Get {
-            bot_id,
-            key_id,
-            reveal,
-            target,
-            aws,
-        } => {
-            let (run, bot) = published(aws, target, bot_id, output).await?;
-            let key = keys::get(&run.aws, &bot, key_id, *reveal).await?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&key)?),
-                Output::Text => {
-                    println!("id:          {}", key.id);
-                    println!("description: {}", key.description.as_deref().unwrap_or(""));
-                    println!("enabled:     {}", key.enabled);
-                    println!("value:       {}", key.value.as_deref().unwrap_or("-"));
-                    if !reveal {
-                        eprintln!("(the value is masked; add --reveal to print it)");
-                    }
-                }
-            }
-            Ok(outcome::OK)
-        }
-        KeysCommand::Delete {
-            bot_id,
-            key_id,
-            yes,
-            target,
-            aws,
-        } => {
-            let (run, bot) = published(aws, target, bot_id, output).await?;
-            keys::ensure_own(&run.aws, &bot, key_id).await?;
-            if bot.default_key_id.as_deref() == Some(key_id.as_str()) {
-                eprintln!(
-                    "note: {key_id} is the default key that the stack created; the stack's DefaultApiKeyId output will name a deleted key"
+        KeysCommand::Create(args) => create(args, output).await,
+        KeysCommand::List(args) => list(args, output).await,
+        KeysCommand::Get(args) => get(args, output).await,
+        KeysCommand::Delete(args) => delete(args, output).await,
+        KeysCommand::Rotate(args) => rotate(args, output).await,
+    }
+}
+
+async fn create(args: &KeysCreateArgs, output: Output) -> anyhow::Result<u8> {
+    let bot_id = &args.bot_id;
+    let (run, bot) = published(&args.aws, &args.target, bot_id, output).await?;
+    let key = keys::create(
+        &run.aws,
+        &bot,
+        &args.description,
+        &request_name(&run, bot_id),
+    )
+    .await?;
+    show_new(&key, bot_id, None, output)
+}
+
+async fn list(args: &KeysListArgs, output: Output) -> anyhow::Result<u8> {
+    let bot_id = &args.bot_id;
+    let (run, bot) = published(&args.aws, &args.target, bot_id, output).await?;
+    let listed = keys::list(&run.aws, &bot).await?;
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"bot_id": bot_id, "keys": listed}))?
+        ),
+        Output::Text => {
+            println!(
+                "{:<12} {:<8} {:<22} DESCRIPTION",
+                "ID", "ENABLED", "CREATED"
+            );
+            for key in &listed {
+                let created = key
+                    .created_date
+                    .map(aws_smithy_types::DateTime::from_secs)
+                    .as_ref()
+                    .map(botpub::cloudformation::stack::timestamp);
+                let default = if key.default {
+                    " (default key of the stack)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<12} {:<8} {:<22} {}{default}",
+                    key.id,
+                    key.enabled,
+                    created.unwrap_or_default(),
+                    key.description.as_deref().unwrap_or("")
                 );
             }
-            if !confirm(
-                &format!("Delete key {key_id} of {bot_id}? Clients using it are refused at once."),
-                *yes,
-            )
-            .await?
-            {
-                return Err(Blocked("not confirmed; the key was kept".into()).into());
-            }
-            keys::delete(&run.aws, &bot, key_id).await?;
-            match output {
-                Output::Json => println!("{}", json!({"bot_id": bot_id, "deleted": key_id})),
-                Output::Text => println!("Deleted key {key_id} of {bot_id}."),
-            }
-            Ok(outcome::OK)
-        }
-        KeysCommand::Rotate {
-            bot_id,
-            key_id,
-            description,
-            target,
-            aws,
-        } => {
-            let (run, bot) = published(aws, target, bot_id, output).await?;
-            let old = keys::get(&run.aws, &bot, key_id, false).await?;
-            let description = description
-                .clone()
-                .or(old.description.clone())
-                .unwrap_or_else(|| format!("Replaces {key_id}"));
-            let key =
-                keys::create(&run.aws, &bot, &description, &request_name(&run, bot_id)).await?;
-            show_new(&key, bot_id, Some(key_id), output)
+            println!("{} key(s)", listed.len());
         }
     }
+    Ok(outcome::OK)
+}
+
+async fn get(args: &KeysGetArgs, output: Output) -> anyhow::Result<u8> {
+    let (run, bot) = published(&args.aws, &args.target, &args.bot_id, output).await?;
+    let key = keys::get(&run.aws, &bot, &args.key_id, args.reveal).await?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&key)?),
+        Output::Text => {
+            println!("id:          {}", key.id);
+            println!("description: {}", key.description.as_deref().unwrap_or(""));
+            println!("enabled:     {}", key.enabled);
+            println!("value:       {}", key.value.as_deref().unwrap_or("-"));
+            if !args.reveal {
+                eprintln!("(the value is masked; add --reveal to print it)");
+            }
+        }
+    }
+    Ok(outcome::OK)
+}
+
+async fn delete(args: &KeysDeleteArgs, output: Output) -> anyhow::Result<u8> {
+    let (bot_id, key_id) = (&args.bot_id, &args.key_id);
+    let (run, bot) = published(&args.aws, &args.target, bot_id, output).await?;
+    keys::ensure_own(&run.aws, &bot, key_id).await?;
+    if bot.default_key_id.as_deref() == Some(key_id.as_str()) {
+        eprintln!(
+            "note: {key_id} is the default key that the stack created; the stack's DefaultApiKeyId output will name a deleted key"
+        );
+    }
+    if !confirm(
+        &format!("Delete key {key_id} of {bot_id}? Clients using it are refused at once."),
+        args.yes,
+    )
+    .await?
+    {
+        return Err(Blocked("not confirmed; the key was kept".into()).into());
+    }
+    keys::delete(&run.aws, &bot, key_id).await?;
+    match output {
+        Output::Json => println!("{}", json!({"bot_id": bot_id, "deleted": key_id})),
+        Output::Text => println!("Deleted key {key_id} of {bot_id}."),
+    }
+    Ok(outcome::OK)
+}
+
+async fn rotate(args: &KeysRotateArgs, output: Output) -> anyhow::Result<u8> {
+    let (bot_id, key_id) = (&args.bot_id, &args.key_id);
+    let (run, bot) = published(&args.aws, &args.target, bot_id, output).await?;
+    let old = keys::get(&run.aws, &bot, key_id, false).await?;
+    let description = args
+        .description
+        .clone()
+        .or(old.description.clone())
+        .unwrap_or_else(|| format!("Replaces {key_id}"));
+    let key = keys::create(&run.aws, &bot, &description, &request_name(&run, bot_id)).await?;
+    show_new(&key, bot_id, Some(key_id), output)
 }
 
 /// Connects, and finds the bot's usage plan (refusing while the bot is unpublished or busy).
@@ -180,7 +175,9 @@ fn show_new(key: &Key, bot_id: &str, replaces: Option<&str>, output: Output) -> 
     );
     if let Some(old) = replaces {
         eprintln!(
-            "The old key {old} still works. Once every client uses the new one: botpub keys delete {bot_id} {old}"
+            "The old key {old} still works. Answers belong to the key that asked: poll requests made with {old} \
+             with {old}, and start new conversations with the new key (one begun with {old} cannot be read or \
+             continued with it). Once nothing is in flight for {old}: botpub keys delete {bot_id} {old}"
         );
     }
     Ok(outcome::OK)

@@ -1,29 +1,23 @@
 //! `metrics` and `usage`: what a published bot has been doing, from CloudWatch and its usage plan.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use botpub::outcome;
 use botpub::publication::bot_stack::BotStack;
 use botpub::publication::metrics::{self, Summary};
 use botpub::publication::{keys, usage};
 
-use super::args::{AwsArgs, Output, Target};
+use super::args::{MetricsArgs, Output, UsageArgs};
 use super::setup::connect;
 
 /// Columns of a sparkline: a day in 5-minute periods shrinks to 48 characters.
 const SPARK_WIDTH: usize = 48;
 
-pub async fn metrics(
-    bot_id: &str,
-    since: Duration,
-    period: Duration,
-    target: &Target,
-    aws_args: &AwsArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let aws = connect(aws_args, None).await?;
-    let stack = BotStack::find(&aws, &target.prefix, bot_id).await?;
-    let read = metrics::read(&aws, &stack, bot_id, since, period).await?;
+pub async fn metrics(args: &MetricsArgs, output: Output) -> anyhow::Result<u8> {
+    let bot_id = args.bot_id.as_str();
+    let aws = connect(&args.aws, None).await?;
+    let stack = BotStack::find(&aws, &args.target.prefix, bot_id).await?;
+    let read = metrics::read(&aws, &stack, bot_id, args.since, args.period).await?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&read)?),
         Output::Text => {
@@ -67,25 +61,17 @@ fn number(value: f64) -> String {
     }
 }
 
-pub async fn usage(
-    bot_id: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-    key_id: Option<&str>,
-    target: &Target,
-    aws_args: &AwsArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
+pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
+    let (bot_id, key_id) = (args.bot_id.as_str(), args.key.as_deref());
     let today = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    let to = to
-        .map(str::to_string)
-        .unwrap_or_else(|| usage::date_of(today));
+    let to = args.to.clone().unwrap_or_else(|| usage::date_of(today));
     // A week by default: the last seven days, today included.
-    let from = from
-        .map(str::to_string)
+    let from = args
+        .from
+        .clone()
         .unwrap_or_else(|| usage::date_of(today - 6 * 86_400));
     for (flag, date) in [("--from", &from), ("--to", &to)] {
         if usage::day_start(date).is_none() {
@@ -95,8 +81,8 @@ pub async fn usage(
     if from > to {
         anyhow::bail!("--from {from} is after --to {to}");
     }
-    let aws = connect(aws_args, None).await?;
-    let stack_name = format!("{}-{bot_id}", target.prefix);
+    let aws = connect(&args.aws, None).await?;
+    let stack_name = format!("{}-{bot_id}", args.target.prefix);
     let bot = keys::bot(&aws, &stack_name, bot_id).await?;
     if let Some(key_id) = key_id {
         keys::ensure_own(&aws, &bot, key_id).await?;

@@ -8,7 +8,7 @@ use botpub::spec::{self, Checked};
 use botpub::synth::{self, StackKind};
 use serde_json::json;
 
-use super::args::{Format, Output};
+use super::args::{CompletionsArgs, Format, ManArgs, OpenapiArgs, Output, SynthArgs, ValidateArgs};
 
 /// Checks the spec files and, for people, prints every diagnostic with its source line.
 fn checked(specs: &[PathBuf], output: Output) -> Checked {
@@ -32,8 +32,8 @@ pub fn diagnostics_json(checked: &Checked) -> serde_json::Value {
     })
 }
 
-pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<u8> {
-    let checked = checked(specs, output);
+pub fn validate(args: &ValidateArgs, output: Output) -> anyhow::Result<u8> {
+    let checked = checked(&args.specs, output);
     let errors = checked.diagnostics.errors;
     let warnings = checked.diagnostics.warnings;
     match output {
@@ -73,8 +73,9 @@ pub fn validate(specs: &[PathBuf], output: Output) -> anyhow::Result<u8> {
     })
 }
 
-pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> anyhow::Result<u8> {
-    let checked = checked(specs, output);
+pub fn synth(args: &SynthArgs, output: Output) -> anyhow::Result<u8> {
+    let out = &args.out;
+    let checked = checked(&args.specs, output);
     if checked.has_errors() {
         if output == Output::Json {
             println!(
@@ -92,7 +93,7 @@ pub fn synth(specs: &[PathBuf], out: &Path, format: Format, output: Output) -> a
         let written = synth::each_stack(spec, |stack| {
             let json = stack.template_body();
             let template_sha256 = synth::body_hash(&json);
-            let (body, extension) = match format {
+            let (body, extension) = match args.format {
                 Format::Json => (json, "json"),
                 Format::Yaml => (stack.template_yaml(), "yaml"),
             };
@@ -146,13 +147,9 @@ fn replace(path: &Path, body: &str) -> anyhow::Result<()> {
     std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))
 }
 
-pub fn openapi(
-    spec: &Path,
-    bot_id: Option<&str>,
-    server: Option<&str>,
-    format: Format,
-) -> anyhow::Result<u8> {
-    let checked = checked(&[spec.to_path_buf()], Output::Text);
+pub fn openapi(args: &OpenapiArgs) -> anyhow::Result<u8> {
+    let bot_id = args.bot.as_deref();
+    let checked = checked(std::slice::from_ref(&args.spec), Output::Text);
     let Some(spec) = checked.specs.first() else {
         return Ok(outcome::ERROR);
     };
@@ -180,8 +177,8 @@ pub fn openapi(
         return Ok(outcome::ERROR);
     };
     let stack = synth::bot_stack(spec, bot)?;
-    let document = synth::openapi::describe(spec, bot, &stack, server);
-    match format {
+    let document = synth::openapi::describe(spec, bot, &stack, args.server.as_deref());
+    match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&document)?),
         Format::Yaml => print!("{}", serde_yaml::to_string(&document)?),
     }
@@ -197,10 +194,10 @@ pub fn schema() -> anyhow::Result<u8> {
 }
 
 /// The completion script for `shell`, generated from the same definitions that parse the arguments.
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+pub fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
     let mut command = <super::args::Cli as clap::CommandFactory>::command();
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut command, "botpub", &mut script);
+    clap_complete::generate(args.shell, &mut command, "botpub", &mut script);
     write_stdout(&script)
 }
 
@@ -214,9 +211,9 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<u8> {
 }
 
 /// The man page on stdout, or a page per command (`botpub-publish.1`, `botpub-keys-create.1`, …) in `dir`.
-pub fn man(dir: Option<&Path>) -> anyhow::Result<u8> {
+pub fn man(args: &ManArgs) -> anyhow::Result<u8> {
     let command = <super::args::Cli as clap::CommandFactory>::command();
-    match dir {
+    match &args.dir {
         None => {
             let mut page = Vec::new();
             clap_mangen::Man::new(command).render(&mut page)?;

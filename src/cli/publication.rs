@@ -8,7 +8,7 @@ use botpub::publication::{status, unpublish};
 use botpub::toolkit::{self, remote};
 use serde_json::json;
 
-use super::args::{AwsArgs, Output, Target, WaitArgs};
+use super::args::{ListArgs, Output, StatusArgs, UnpublishArgs};
 use super::setup::{confirm, connect, start};
 
 pub fn not_published(
@@ -26,17 +26,13 @@ pub fn not_published(
     Ok(outcome::ERROR)
 }
 
-pub async fn status(
-    bot_id: &str,
-    target: &Target,
-    args: &AwsArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let aws = connect(args, None).await?;
-    let stack_name = format!("{}-{bot_id}", target.prefix);
+pub async fn status(args: &StatusArgs, output: Output) -> anyhow::Result<u8> {
+    let (bot_id, prefix) = (args.bot_id.as_str(), &args.target.prefix);
+    let aws = connect(&args.aws, None).await?;
+    let stack_name = format!("{prefix}-{bot_id}");
     let (publication, build) = futures::join!(
         status::publication(&aws, &stack_name, bot_id),
-        latest_build(&aws, &target.prefix, bot_id)
+        latest_build(&aws, prefix, bot_id)
     );
     let publication = publication?;
     // The remote build is extra information: a role that cannot read the toolkit still gets the status.
@@ -154,8 +150,8 @@ async fn latest_build(
         .map(|(record, state)| (record.build_id, state.map(|s| s.status))))
 }
 
-pub async fn list(args: &AwsArgs, output: Output) -> anyhow::Result<u8> {
-    let aws = connect(args, None).await?;
+pub async fn list(args: &ListArgs, output: Output) -> anyhow::Result<u8> {
+    let aws = connect(&args.aws, None).await?;
     let listed = status::list(&aws).await?;
     match output {
         Output::Json => println!(
@@ -180,17 +176,10 @@ pub async fn list(args: &AwsArgs, output: Output) -> anyhow::Result<u8> {
     Ok(outcome::OK)
 }
 
-pub async fn unpublish(
-    bot_id: &str,
-    yes: bool,
-    remove_domain: bool,
-    target: &Target,
-    args: &AwsArgs,
-    wait: &WaitArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let run = start(args, None, Some(wait), output, &target.prefix).await?;
-    let stack_name = format!("{}-{bot_id}", target.prefix);
+pub async fn unpublish(args: &UnpublishArgs, output: Output) -> anyhow::Result<u8> {
+    let (bot_id, prefix) = (args.bot_id.as_str(), &args.target.prefix);
+    let run = start(&args.aws, None, Some(&args.wait), output, prefix).await?;
+    let stack_name = format!("{prefix}-{bot_id}");
     let Some(described) = stack::describe(&run.aws, &stack_name).await? else {
         match output {
             Output::Json => println!(
@@ -216,10 +205,10 @@ pub async fn unpublish(
     eprintln!(
         "Unpublishing {bot_id} deletes stack {stack_name}, its endpoint {endpoint}{mapping}, every API key on its usage plan, its queues and its results."
     );
-    if !confirm("Unpublish?", yes).await? {
+    if !confirm("Unpublish?", args.yes).await? {
         return Err(Blocked("not confirmed; nothing was removed".into()).into());
     }
-    let done = unpublish::unpublish(&run, &bot, &target.prefix, remove_domain).await?;
+    let done = unpublish::unpublish(&run, &bot, prefix, args.remove_domain).await?;
     match output {
         Output::Json => println!(
             "{}",
@@ -236,7 +225,7 @@ pub async fn unpublish(
         ),
     }
     if let (Output::Text, Some(domain)) = (output, &done.domain) {
-        println!("{}", domain_left(domain, remove_domain));
+        println!("{}", domain_left(domain, args.remove_domain));
     }
     Ok(outcome::OK)
 }

@@ -1,8 +1,6 @@
 //! `botpub bootstrap` and `botpub publish --remote`: the toolkit stack, and publishing through its
 //! CodeBuild project (the work is in `botpub::toolkit` and `botpub::toolkit::remote`).
 
-use std::path::{Path, PathBuf};
-
 use botpub::cloudformation::deploy;
 use botpub::cloudformation::outcome::ApplyResult;
 use botpub::outcome::{self, Blocked, DeploymentFailed};
@@ -11,28 +9,22 @@ use botpub::synth::{self, StackKind};
 use botpub::toolkit::{self, remote};
 use serde_json::json;
 
-use super::args::{AwsArgs, Output, Target, WaitArgs};
+use super::args::{BootstrapArgs, Output, PublishArgs};
 use super::deploy::print_published;
 use super::setup::{confirm, load, start};
 
-pub async fn bootstrap(
-    yes: bool,
-    binary: Option<&Path>,
-    target: &Target,
-    args: &AwsArgs,
-    wait: &WaitArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let stack = synth::toolkit(&target.prefix)?;
-    let binary = match binary {
-        Some(path) => path.to_path_buf(),
+pub async fn bootstrap(args: &BootstrapArgs, output: Output) -> anyhow::Result<u8> {
+    let prefix = &args.target.prefix;
+    let stack = synth::toolkit(prefix)?;
+    let binary = match &args.binary {
+        Some(path) => path.clone(),
         None => std::env::current_exe()?,
     };
     // Checked before any AWS call: a binary CodeBuild cannot run is not worth a deployment.
     let sha256 = toolkit::bucket::check_binary(&binary)?;
     let size = std::fs::metadata(&binary)?.len();
-    let run = start(args, None, Some(wait), output, &target.prefix).await?;
-    let binary_current = match toolkit::find(&run.aws, &target.prefix).await? {
+    let run = start(&args.aws, None, Some(&args.wait), output, prefix).await?;
+    let binary_current = match toolkit::find(&run.aws, prefix).await? {
         Some(existing) => existing.has_binary(&run.aws, &sha256).await?,
         None => false,
     };
@@ -54,7 +46,7 @@ pub async fn bootstrap(
     let mut uploaded = false;
     let mut applied = Vec::new();
     if plan.has_changes() || !binary_current {
-        let confirmed = confirm("Bootstrap the toolkit?", yes).await;
+        let confirmed = confirm("Bootstrap the toolkit?", args.yes).await;
         if !matches!(confirmed, Ok(true)) {
             run.discard(&plan).await?;
             confirmed?;
@@ -63,7 +55,7 @@ pub async fn bootstrap(
         applied = run.apply(&plan, &stacks, false).await?;
         deploy::failures(&applied)?;
     }
-    let toolkit = toolkit::require(&run.aws, &target.prefix, "bootstrap").await?;
+    let toolkit = toolkit::require(&run.aws, prefix, "bootstrap").await?;
     if !binary_current {
         run.progress.say(&format!(
             "uploading the botpub binary to {}",
@@ -98,18 +90,13 @@ pub async fn bootstrap(
     Ok(outcome::OK)
 }
 
-pub async fn publish_remote(
-    specs: &[PathBuf],
-    yes: bool,
-    detach: bool,
-    args: &AwsArgs,
-    wait: &WaitArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let Some(loaded) = load(specs, output, args)? else {
+/// `publish --remote`: the toolkit's CodeBuild project publishes (`--concurrency` is not used here).
+pub async fn publish_remote(args: &PublishArgs, output: Output) -> anyhow::Result<u8> {
+    let (specs, wait) = (&args.specs, Some(&args.wait));
+    let Some(loaded) = load(specs, output, &args.aws)? else {
         return Ok(outcome::ERROR);
     };
-    let run = start(args, loaded.region, Some(wait), output, &loaded.prefix).await?;
+    let run = start(&args.aws, loaded.region, wait, output, &loaded.prefix).await?;
     let toolkit = toolkit::require(&run.aws, &loaded.prefix, "publish --remote").await?;
     let bots: Vec<(String, String)> = loaded
         .stacks
@@ -127,7 +114,7 @@ pub async fn publish_remote(
         run.aws.region,
         specs.len()
     );
-    if !confirm("Start the remote build?", yes).await? {
+    if !confirm("Start the remote build?", args.yes).await? {
         return Err(Blocked("not confirmed; no build was started".into()).into());
     }
     let started = remote::start(&run.aws, &toolkit, specs, &bots, &run.token("remote")).await?;
@@ -136,7 +123,7 @@ pub async fn publish_remote(
         "started remote build {} of {}",
         started.build_id, started.project
     ));
-    if detach {
+    if args.detach {
         match output {
             Output::Json => println!(
                 "{}",

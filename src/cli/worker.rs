@@ -1,10 +1,8 @@
 //! `worker`, `ask` and `dlq`: running a published bot, asking it, and its requests that failed for good.
 
-use std::time::Duration;
-
 use botpub::aws::Aws;
 use botpub::outcome::{self, Blocked, Interrupted};
-use botpub::publication::ask::{self, Answer, Question};
+use botpub::publication::ask::{self, Answer, Caller, Question, Refused, Signer};
 use botpub::publication::bot_stack::BotStack;
 use botpub::publication::dead_letters;
 use botpub::publication::queue::BotQueue;
@@ -13,107 +11,72 @@ use botpub::worker::model::{Backend, Model};
 use botpub::worker::{self, Bot};
 use serde_json::json;
 
-use super::args::{AwsArgs, LogFormat, Output, Target};
+use super::args::{AskArgs, DlqArgs, LogFormat, Output, WorkerArgs};
 use super::setup::{confirm, connect};
 
-pub struct WorkerArgs<'a> {
-    pub bot_id: &'a str,
-    pub http: Option<&'a str>,
-    /// `--bedrock MODEL_ID`.
-    pub bedrock: Option<&'a str>,
-    /// `--agentcore RUNTIME_ARN [--qualifier Q]`.
-    pub agentcore: Option<(&'a str, Option<&'a str>)>,
-    pub openai: Option<OpenAiArgs<'a>>,
-    pub model_options: ModelArgs<'a>,
-    pub command: &'a [String],
-    pub concurrency: u16,
-    pub timeout: Option<Duration>,
-    pub grace: Duration,
-    pub max_requests: Option<u64>,
-    pub idle_exit: Option<Duration>,
-    pub flush_interval: Duration,
-    pub log_format: LogFormat,
-}
-
-/// `--openai BASE_URL --model NAME [--api-key-env VAR]`.
-pub struct OpenAiArgs<'a> {
-    pub base_url: &'a str,
-    pub model: &'a str,
-    pub api_key_env: Option<&'a str>,
-}
-
-/// What every model backend shares: the system prompt and the token limits.
-pub struct ModelArgs<'a> {
-    pub system: Option<&'a str>,
-    pub system_file: Option<&'a std::path::Path>,
-    pub max_tokens: Option<u32>,
-    pub max_history_tokens: u32,
-}
-
-impl ModelArgs<'_> {
-    fn model(&self, backend: Backend) -> anyhow::Result<Model> {
-        let system = match (self.system, self.system_file) {
-            (Some(text), _) => Some(text.to_string()),
+impl WorkerArgs {
+    /// The bot the options name: a command, a bot server, or a model with the options every model
+    /// shares. The system prompt file and the `--api-key-env` variable are read here, so that a mistake
+    /// stops the worker before it takes a request.
+    fn bot(&self, aws: &Aws) -> anyhow::Result<Bot> {
+        if let Some(url) = &self.http {
+            return Ok(Bot::Http { url: url.clone() });
+        }
+        if let Some((program, rest)) = self.command.split_first() {
+            return Ok(Bot::Exec {
+                program: program.clone(),
+                args: rest.to_vec(),
+            });
+        }
+        let model = &self.model;
+        let backend = if let Some(model_id) = &model.bedrock {
+            Backend::Bedrock {
+                client: aws.bedrock_runtime(),
+                model_id: model_id.clone(),
+            }
+        } else if let Some(runtime_arn) = &model.agentcore {
+            Backend::AgentCore {
+                client: aws.agentcore(),
+                runtime_arn: runtime_arn.clone(),
+                qualifier: model.qualifier.clone(),
+            }
+        } else if let Some(base_url) = &model.openai {
+            let api_key = match &model.api_key_env {
+                Some(var) => Some(std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!("--api-key-env {var}: the environment has no {var}")
+                })?),
+                None => None,
+            };
+            Backend::OpenAi {
+                base_url: base_url.clone(),
+                model: model.model.clone().unwrap_or_default(),
+                api_key,
+            }
+        } else {
+            anyhow::bail!(
+                "give the bot: `-- COMMAND ARGS...`, `--http URL`, `--bedrock MODEL_ID`, `--agentcore RUNTIME_ARN` or `--openai BASE_URL`"
+            )
+        };
+        let system = match (&model.system, &model.system_file) {
+            (Some(text), _) => Some(text.clone()),
             (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
                 anyhow::anyhow!("cannot read the system prompt {}: {e}", path.display())
             })?),
             (None, None) => None,
         };
-        Ok(Model {
+        Ok(Bot::Model(Model {
             backend,
             system,
-            max_tokens: self.max_tokens,
-            max_history_tokens: self.max_history_tokens,
-        })
+            max_tokens: model.max_tokens,
+            max_history_tokens: model.max_history_tokens,
+        }))
     }
 }
 
-pub async fn worker(
-    args: WorkerArgs<'_>,
-    target: &Target,
-    aws_args: &AwsArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let aws = connect(aws_args, None).await?;
-    let model = |backend| args.model_options.model(backend).map(Bot::Model);
-    let bot = if let Some(url) = args.http {
-        Bot::Http {
-            url: url.to_string(),
-        }
-    } else if let Some(model_id) = args.bedrock {
-        model(Backend::Bedrock {
-            client: aws.bedrock_runtime(),
-            model_id: model_id.to_string(),
-        })?
-    } else if let Some((runtime_arn, qualifier)) = args.agentcore {
-        model(Backend::AgentCore {
-            client: aws.agentcore(),
-            runtime_arn: runtime_arn.to_string(),
-            qualifier: qualifier.map(str::to_string),
-        })?
-    } else if let Some(openai) = &args.openai {
-        let api_key = match openai.api_key_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                anyhow::anyhow!("--api-key-env {var}: the environment has no {var}")
-            })?),
-            None => None,
-        };
-        model(Backend::OpenAi {
-            base_url: openai.base_url.to_string(),
-            model: openai.model.to_string(),
-            api_key,
-        })?
-    } else if let Some((program, rest)) = args.command.split_first() {
-        Bot::Exec {
-            program: program.clone(),
-            args: rest.to_vec(),
-        }
-    } else {
-        anyhow::bail!(
-            "give the bot: `-- COMMAND ARGS...`, `--http URL`, `--bedrock MODEL_ID`, `--agentcore RUNTIME_ARN` or `--openai BASE_URL`"
-        )
-    };
-    let queue = BotQueue::find(&aws, &target.prefix, args.bot_id).await?;
+pub async fn worker(args: &WorkerArgs, output: Output) -> anyhow::Result<u8> {
+    let aws = connect(&args.aws, None).await?;
+    let bot = args.bot(&aws)?;
+    let queue = BotQueue::find(&aws, &args.target.prefix, &args.bot_id).await?;
     if let Some(mapping) = queue.lambda_worker(&aws).await? {
         return Err(Blocked(format!(
             "{}'s queue is consumed by its Lambda worker (worker_function_arn, event source mapping {mapping}); a botpub worker beside it would take some of its requests. Remove worker_function_arn from the spec and publish, then run botpub worker",
@@ -159,39 +122,33 @@ pub async fn worker(
     Ok(summary.exit_code)
 }
 
-pub struct AskArgs<'a> {
-    pub bot_id: &'a str,
-    pub message: &'a str,
-    pub key_env: &'a str,
-    pub key: Option<&'a str>,
-    pub timeout: Duration,
-    pub conversation: Option<&'a str>,
-    /// Print the text as the bot writes it (text output only).
-    pub stream: bool,
+impl AskArgs {
+    /// How the requests say who calls: the API key (`--key`, or the variable `--key-env` names; needed
+    /// unless `--sigv4`, then sent when there is one), and with `--sigv4` a signature of the AWS credentials.
+    async fn caller(&self, aws: &Aws) -> anyhow::Result<Caller> {
+        let key = self
+            .key
+            .clone()
+            .or_else(|| std::env::var(&self.key_env).ok());
+        if key.is_none() && !self.sigv4 {
+            anyhow::bail!(
+                "no API key: set {} (for example to the value `botpub keys create {}` printed) or pass --key-env VAR; a bot with `auth: iam` takes --sigv4 instead",
+                self.key_env,
+                self.bot_id
+            );
+        }
+        let signer = match self.sigv4 {
+            true => Some(Signer::from_config(aws.config(), &aws.region).await?),
+            false => None,
+        };
+        Ok(Caller { key, signer })
+    }
 }
 
-pub async fn ask(
-    args: AskArgs<'_>,
-    target: &Target,
-    aws_args: &AwsArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let key = match args.key {
-        Some(key) => key.to_string(),
-        None => std::env::var(args.key_env).map_err(|_| {
-            anyhow::anyhow!(
-                "no API key: set {} (for example to the value `botpub keys create {}` printed) or pass --key-env VAR",
-                args.key_env,
-                args.bot_id
-            )
-        })?,
-    };
-    let aws = connect(aws_args, None).await?;
-    let caller = ask::Caller {
-        key: Some(key),
-        signer: None,
-    };
-    let (base, contract) = endpoint(&aws, &target.prefix, args.bot_id).await?;
+pub async fn ask(args: &AskArgs, output: Output) -> anyhow::Result<u8> {
+    let aws = connect(&args.aws, None).await?;
+    let caller = args.caller(&aws).await?;
+    let (base, contract) = endpoint(&aws, &args.target.prefix, &args.bot_id).await?;
     if args.conversation.is_some() && contract != Contract::Conversation {
         return Err(Blocked(format!(
             "{} serves the predict contract, which has no conversations: leave out --conversation",
@@ -200,19 +157,25 @@ pub async fn ask(
         .into());
     }
     let question = Question {
-        message: args.message,
+        message: &args.message,
         contract,
-        conversation_id: args.conversation,
+        conversation_id: args.conversation.as_deref(),
     };
     let mut shown = Shown::default();
-    let stream = args.stream && output == Output::Text;
+    // The text as the bot writes it is for people: JSON is the final document alone.
+    let stream = !args.no_stream && output == Output::Text;
     let written = |text: &str| {
         if stream {
             shown.update(text);
         }
     };
     let answer = tokio::select! {
-        answer = ask::ask(&base, &caller, question, args.timeout, written) => answer?,
+        answer = ask::ask(&base, &caller, question, args.timeout, written) => match answer {
+            Err(refused) if !args.sigv4 && matches!(refused.downcast_ref(), Some(Refused { status: 403, .. })) => {
+                return Err(refused.context("a bot with `auth: iam` or `both` takes signed requests: add --sigv4"));
+            }
+            answer => answer?,
+        },
         (signal, code) = botpub::signals::signalled() => {
             return Err(Interrupted { signal, code, message: "stopped waiting for the answer".into() }.into());
         }
@@ -301,18 +264,12 @@ async fn endpoint(aws: &Aws, prefix: &str, bot_id: &str) -> anyhow::Result<(Stri
     }
 }
 
-pub async fn dlq(
-    bot_id: &str,
-    redrive: bool,
-    yes: bool,
-    target: &Target,
-    aws_args: &AwsArgs,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let aws = connect(aws_args, None).await?;
-    let queue = BotQueue::find(&aws, &target.prefix, bot_id).await?;
+pub async fn dlq(args: &DlqArgs, output: Output) -> anyhow::Result<u8> {
+    let bot_id = args.bot_id.as_str();
+    let aws = connect(&args.aws, None).await?;
+    let queue = BotQueue::find(&aws, &args.target.prefix, bot_id).await?;
     let letters = dead_letters::list(&aws, &queue).await?;
-    if !redrive {
+    if !args.redrive {
         match output {
             Output::Json => println!(
                 "{}",
@@ -344,7 +301,7 @@ pub async fn dlq(
             "Moving {} request(s) back to {bot_id}'s queue, to be answered again by its worker.",
             letters.len()
         );
-        if !confirm("Redrive?", yes).await? {
+        if !confirm("Redrive?", args.yes).await? {
             return Err(Blocked("not confirmed; nothing was moved".into()).into());
         }
     }

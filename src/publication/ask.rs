@@ -146,6 +146,28 @@ impl Signer {
     }
 }
 
+/// The API answered with an error status: a refused key or signature (403), the throttle (429), ...
+#[derive(Debug)]
+pub struct Refused {
+    pub request: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} answered {}: {}",
+            self.request,
+            self.status,
+            self.body.trim()
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// One HTTP exchange's status and body.
 struct Reply {
     status: u16,
@@ -183,11 +205,14 @@ pub async fn ask(
     let accepted: Value = serde_json::from_str(&posted.body).unwrap_or(Value::Null);
     let (answer_path, request_id) = match (posted.status, question.answer_path(&accepted)) {
         (200..=299, Some(found)) => found,
-        _ => anyhow::bail!(
-            "POST {base}/{path} answered {}: {}",
-            posted.status,
-            posted.body.trim()
-        ),
+        _ => {
+            return Err(Refused {
+                request: format!("POST {base}/{path}"),
+                status: posted.status,
+                body: posted.body,
+            }
+            .into());
+        }
     };
     let url = format!("{base}/{answer_path}");
     let mut delay = Duration::from_millis(100);
@@ -199,7 +224,14 @@ pub async fn ask(
             (200, Some("completed")) => return Ok(Answer::Completed(doc)),
             (200, Some("failed")) => return Ok(Answer::Failed(doc)),
             (200..=299, _) => {}
-            (status, _) => anyhow::bail!("GET {url} answered {status}: {}", reply.body.trim()),
+            (status, _) => {
+                return Err(Refused {
+                    request: format!("GET {url}"),
+                    status,
+                    body: reply.body,
+                }
+                .into());
+            }
         }
         let text = Answer::text(&doc);
         if doc["sequence"].is_u64() && text != so_far {

@@ -266,25 +266,27 @@ impl World {
                 .value(v)
                 .build()
         };
-        // Through a bucket, as botpub sends a template past CloudFormation's 51,200 bytes of TemplateBody.
-        let bucket = format!("{}-fixtures", self.prefix.to_ascii_lowercase());
-        let key = format!("{bot_id}.json");
-        sdk.block_on(async {
-            let _ = sdk.s3.create_bucket().bucket(&bucket).send().await;
-            sdk.s3
-                .put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .body(template.clone().into_bytes().into())
-                .send()
-                .await
-        })
-        .unwrap();
+        let mut create = sdk
+            .cloudformation
+            .create_stack()
+            .stack_name(&stack)
+            .template_body(&template);
+        if template.len() > 51_200 {
+            // Through a bucket, as botpub sends a template past CloudFormation's limit for TemplateBody.
+            let bucket = format!("{}-fixtures", self.prefix.to_ascii_lowercase());
+            let key = format!("{bot_id}.json");
+            sdk.block_on(async {
+                let _ = sdk.s3.create_bucket().bucket(&bucket).send().await;
+                let body = template.clone().into_bytes().into();
+                let put = sdk.s3.put_object().bucket(&bucket).key(&key).body(body);
+                put.send().await
+            })
+            .unwrap();
+            let url = format!("https://{bucket}.s3.{REGION}.amazonaws.com/{key}");
+            create = create.set_template_body(None).template_url(url);
+        }
         sdk.block_on(
-            sdk.cloudformation
-                .create_stack()
-                .stack_name(&stack)
-                .template_url(format!("https://{bucket}.s3.{REGION}.amazonaws.com/{key}"))
+            create
                 .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
                 .tags(tag("botpub:bot-id", bot_id))
                 .tags(tag("botpub:spec-hash", &spec_hash))
@@ -553,8 +555,13 @@ impl LoopbackServer {
 
     /// Starts `script` with `--port 0` and more arguments.
     pub fn start_with(script: &str, args: &[&str]) -> LoopbackServer {
+        LoopbackServer::start_in("python3", script, args)
+    }
+
+    /// Starts `script` with another Python (a venv's, for its packages).
+    pub fn start_in(python: &str, script: &str, args: &[&str]) -> LoopbackServer {
         use std::io::BufRead;
-        let mut child = Command::new("python3")
+        let mut child = Command::new(python)
             .arg(root().join(script))
             .args(["--port", "0"])
             .args(args)

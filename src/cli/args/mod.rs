@@ -1,13 +1,26 @@
-//! Command-line arguments. Every command's `--help` carries an example.
+//! Command-line arguments: the global options, the list of commands, and the options several commands
+//! share. Each command's own options are one struct in the file of its family. Every command's `--help`
+//! carries an example.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use deploy::{ApplyArgs, BootstrapArgs, PlanArgs, PublishArgs, UnpublishArgs, WatchArgs};
+pub use keys::{
+    KeysCommand, KeysCreateArgs, KeysDeleteArgs, KeysGetArgs, KeysListArgs, KeysRotateArgs,
+};
 pub use model::ModelArgs;
+pub use observe::{ListArgs, MetricsArgs, StatusArgs, UsageArgs};
+pub use offline::{CompletionsArgs, ManArgs, OpenapiArgs, SynthArgs, ValidateArgs};
+pub use worker::{AskArgs, DlqArgs, LogFormat, WorkerArgs};
 
+mod deploy;
+mod keys;
 mod model;
+mod observe;
+mod offline;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -74,32 +87,13 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  botpub validate examples/full.yaml\n  botpub validate --output json specs/*.yaml"
     )]
-    Validate {
-        /// Spec files (YAML).
-        #[arg(required = true, value_name = "SPEC")]
-        specs: Vec<PathBuf>,
-    },
+    Validate(ValidateArgs),
 
     /// Write the CloudFormation templates of spec files, one file per stack. Needs no AWS account.
     #[command(
         after_help = "Example:\n  botpub synth examples/quickstart.yaml -o out/\n  botpub synth examples/full.yaml --format yaml"
     )]
-    Synth {
-        /// Spec files (YAML).
-        #[arg(required = true, value_name = "SPEC")]
-        specs: Vec<PathBuf>,
-        /// Directory for the templates and manifest.json (created if missing).
-        #[arg(
-            short = 'o',
-            long = "out",
-            value_name = "DIR",
-            default_value = "botpub.out"
-        )]
-        out: PathBuf,
-        /// Template format.
-        #[arg(long, value_enum, default_value_t = Format::Json)]
-        format: Format,
-    },
+    Synth(SynthArgs),
 
     /// Print the OpenAPI 3 description of a bot's API, read off the template it is published with.
     #[command(
@@ -107,124 +101,44 @@ pub enum Command {
                       botpub openapi examples/full.yaml --bot support-bot --format yaml\n  \
                       botpub openapi examples/quickstart.yaml --server \"$(botpub status hello-bot --output json | jq -r .endpoint)\""
     )]
-    Openapi {
-        /// Spec file (YAML).
-        #[arg(value_name = "SPEC")]
-        spec: PathBuf,
-        /// The bot to describe; needed when the spec has more than one.
-        #[arg(long, value_name = "BOT_ID")]
-        bot: Option<String>,
-        /// The API's URL, as `botpub status` prints it; by default API Gateway's URL with variables.
-        #[arg(long, value_name = "URL")]
-        server: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Json)]
-        format: Format,
-    },
+    Openapi(OpenapiArgs),
 
     /// Show what publishing would change: one CloudFormation change set per stack.
     #[command(
         after_help = "Exit codes: 0 no changes, 2 changes, 1 error, 4 blocked.\n\nExample:\n  botpub plan examples/full.yaml --out plan.json\n  botpub apply plan.json"
     )]
-    Plan {
-        #[arg(required = true, value_name = "SPEC")]
-        specs: Vec<PathBuf>,
-        /// Keep the change sets and write a plan file for `botpub apply`.
-        #[arg(long = "out", value_name = "PLAN.json")]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        fleet: FleetArgs,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
+    Plan(PlanArgs),
 
     /// Execute exactly the change sets of a plan file; refuses a stale plan (exit 4).
     #[command(
         after_help = "Example:\n  botpub plan examples/full.yaml --out plan.json && botpub apply plan.json"
     )]
-    Apply {
-        #[arg(value_name = "PLAN.json")]
-        plan: PathBuf,
-        #[command(flatten)]
-        fleet: FleetArgs,
-        #[command(flatten)]
-        aws: AwsArgs,
-        #[command(flatten)]
-        wait: WaitArgs,
-    },
+    Apply(ApplyArgs),
 
     /// Plan, confirm, deploy and wait; then print each bot's endpoint, stage, default key id and queue.
     #[command(
         after_help = "Example:\n  botpub publish examples/quickstart.yaml\n  botpub publish specs/*.yaml --yes --output json"
     )]
-    Publish {
-        #[arg(required = true, value_name = "SPEC")]
-        specs: Vec<PathBuf>,
-        /// Do not ask for confirmation (needed without a terminal, e.g. in CI).
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Return once the deployment has started; `botpub watch` follows it.
-        #[arg(long)]
-        detach: bool,
-        /// Deploy inside AWS, in the toolkit's CodeBuild project (see `botpub bootstrap`): this machine
-        /// needs only the rights to upload to the toolkit bucket and start and read builds.
-        #[arg(long)]
-        remote: bool,
-        #[command(flatten)]
-        fleet: FleetArgs,
-        #[command(flatten)]
-        aws: AwsArgs,
-        #[command(flatten)]
-        wait: WaitArgs,
-    },
+    Publish(PublishArgs),
 
     /// Deploy the toolkit stack of a stack prefix (once per account and region): the bucket for large
     /// templates and remote specs, and the CodeBuild project `<prefix>-publisher` for `publish --remote`.
     #[command(
         after_help = "Re-running it changes nothing unless botpub itself changed.\n\nExample:\n  botpub bootstrap --region eu-west-1\n  botpub bootstrap --prefix Acme --yes"
     )]
-    Bootstrap {
-        /// Do not ask for confirmation (needed without a terminal, e.g. in CI).
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// The botpub executable the remote publisher runs (default: this one). It must be a Linux
-        /// x86-64 build.
-        #[arg(long, value_name = "PATH")]
-        binary: Option<PathBuf>,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-        #[command(flatten)]
-        wait: WaitArgs,
-    },
+    Bootstrap(BootstrapArgs),
 
     /// Follow a deployment in progress (after --detach or an interrupted run) until it ends.
     #[command(
         after_help = "Example:\n  botpub watch support-bot\n  botpub watch firewall   # the shared firewall stack\n  botpub watch domain-bots-example-com   # the stack of the custom domain bots.example.com"
     )]
-    Watch {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-        #[command(flatten)]
-        wait: WaitArgs,
-    },
+    Watch(WatchArgs),
 
     /// Show a bot's publication: status, endpoint, limits (read live), origins and API key ids.
     #[command(
         after_help = "Exit code 1 when the bot is not published.\n\nExample:\n  botpub status support-bot\n  botpub status support-bot --output json | jq .endpoint"
     )]
-    Status {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
+    Status(StatusArgs),
 
     /// A bot's API and queue metrics from CloudWatch: each series with its total or peak and a sparkline.
     #[command(
@@ -232,71 +146,24 @@ pub enum Command {
                       age of the oldest request, dead letters. --output json gives every data point.\n\n\
                       Example:\n  botpub metrics support-bot --since 6h --period 1m"
     )]
-    Metrics {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        /// How far back to look.
-        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
-        since: Duration,
-        /// The length of one data point (whole minutes).
-        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-        period: Duration,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
+    Metrics(MetricsArgs),
 
     /// Requests per API key per day from a bot's usage plan, with each key's remaining quota.
     #[command(
         after_help = "Keys are shown by id and name, never by value. Days are UTC.\n\n\
                       Example:\n  botpub usage support-bot --from 2026-11-01 --to 2026-11-30 --output json"
     )]
-    Usage {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        /// First day (YYYY-MM-DD); default six days before --to.
-        #[arg(long, value_name = "DATE")]
-        from: Option<String>,
-        /// Last day (YYYY-MM-DD); default today.
-        #[arg(long, value_name = "DATE")]
-        to: Option<String>,
-        /// Only this key (its id).
-        #[arg(long, value_name = "KEY_ID")]
-        key: Option<String>,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
+    Usage(UsageArgs),
 
     /// List every bot published in the region.
     #[command(after_help = "Example:\n  botpub list --region eu-west-1 --output json")]
-    List {
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
+    List(ListArgs),
 
     /// Remove a bot's API, every API key on its usage plan, its queue and its results.
     #[command(
         after_help = "Example:\n  botpub unpublish support-bot --yes\n  botpub unpublish support-bot --remove-domain --yes   # the last bot on its custom domain"
     )]
-    Unpublish {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        /// Do not ask for confirmation (needed without a terminal, e.g. in CI).
-        #[arg(long, short = 'y')]
-        yes: bool,
-        /// Also delete the stack of the bot's custom domain when no other bot is served on it any more.
-        #[arg(long)]
-        remove_domain: bool,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-        #[command(flatten)]
-        wait: WaitArgs,
-    },
+    Unpublish(UnpublishArgs),
 
     /// Manage a published bot's API keys; a key's value is shown only when created, or with `get --reveal`.
     #[command(subcommand)]
@@ -319,104 +186,22 @@ pub enum Command {
                       Example:\n  botpub worker support-bot -- python3 examples/bots/echo.py\n  \
                       botpub worker support-bot --http http://127.0.0.1:8080/invocations --concurrency 16\n  \
                       botpub worker support-bot --bedrock anthropic.claude-3-5-haiku-20241022-v1:0 --system \"Be brief.\"\n  \
-                      botpub worker support-bot --openai http://127.0.0.1:11434/v1 --model llama3.2",
-        group(clap::ArgGroup::new("bot").required(true))
+                      botpub worker support-bot --openai http://127.0.0.1:11434/v1 --model llama3.2"
     )]
-    Worker {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        /// POST each request to this bot server instead of running a command.
-        #[arg(long, value_name = "URL", group = "bot")]
-        http: Option<String>,
-        #[command(flatten)]
-        model: Box<ModelArgs>,
-        /// Requests worked on at once (1 to 1000).
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
-        concurrency: u16,
-        /// Longest one attempt may take (e.g. 5m); then the bot is stopped and the attempt fails.
-        /// Default: the queue's visibility timeout.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        timeout: Option<Duration>,
-        /// After Ctrl-C or SIGTERM, how long running requests may finish.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        grace: Duration,
-        /// Stop after taking this many requests, once they are answered.
-        #[arg(long, value_name = "N")]
-        max_requests: Option<u64>,
-        /// Stop once the queue has been empty, with nothing running, for this long (e.g. 30s).
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        idle_exit: Option<Duration>,
-        /// While a streaming bot writes, store its text so far for clients at most this often (e.g.
-        /// 250ms); 0 stores only the final answer.
-        #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
-        flush_interval: Duration,
-        /// One line per request on stderr: text, or JSON (request_id, correlation_id, attempt, duration_ms,
-        /// outcome, error). Never the request or the answer.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-        /// The bot: a command and its arguments, run once per request.
-        #[arg(last = true, value_name = "COMMAND", group = "bot")]
-        command: Vec<String>,
-    },
+    Worker(WorkerArgs),
 
     /// Ask a published bot one question through its API, wait for the answer and print it.
     #[command(
         after_help = "Exit codes: 0 answered, 3 the request failed, 1 timeout or HTTP error.\n\n\
-                      Example:\n  BOTPUB_API_KEY=... botpub ask support-bot \"What are your opening hours?\"\n  BOTPUB_API_KEY=... botpub ask chat-bot \"And on Sundays?\" --conversation ID"
+                      Example:\n  BOTPUB_API_KEY=... botpub ask support-bot \"What are your opening hours?\"\n  BOTPUB_API_KEY=... botpub ask chat-bot \"And on Sundays?\" --conversation ID\n  botpub ask orders-bot \"Where is order 1234?\" --sigv4   # auth: iam"
     )]
-    Ask {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        #[arg(value_name = "MESSAGE")]
-        message: String,
-        /// The environment variable that holds the API key.
-        #[arg(
-            long,
-            value_name = "VAR",
-            default_value = "BOTPUB_API_KEY",
-            conflicts_with = "key"
-        )]
-        key_env: String,
-        /// The API key itself (visible in the process list: prefer --key-env).
-        #[arg(long)]
-        key: Option<String>,
-        /// Give up waiting for the answer after this long.
-        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-        timeout: Duration,
-        /// Continue this conversation (bots with `contract: conversation`); without it a new one starts.
-        #[arg(long, value_name = "CONVERSATION_ID")]
-        conversation: Option<String>,
-        /// Print only the final answer, not the text as the bot writes it.
-        #[arg(long)]
-        no_stream: bool,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
+    Ask(AskArgs),
 
     /// List the requests in a bot's dead-letter queue (they stay there), or move them back to be answered.
     #[command(
         after_help = "Example:\n  botpub dlq support-bot\n  botpub dlq support-bot --redrive --yes   # after fixing the bot"
     )]
-    Dlq {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        /// Move every dead letter back to the work queue, so a running worker answers it.
-        #[arg(long)]
-        redrive: bool,
-        /// Do not ask for confirmation before --redrive.
-        #[arg(long, short = 'y')]
-        yes: bool,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
+    Dlq(DlqArgs),
 
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(
@@ -425,108 +210,19 @@ pub enum Command {
                       botpub completions zsh > \"${fpath[1]}/_botpub\"\n  \
                       botpub completions fish > ~/.config/fish/completions/botpub.fish"
     )]
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(CompletionsArgs),
 
     /// Print botpub's man page (roff), or write one page per command into a directory.
     #[command(
         after_help = "Example:\n  botpub man | man -l -\n  botpub man --dir /usr/local/share/man/man1"
     )]
-    Man {
-        /// Write botpub.1 and botpub-COMMAND.1 for every command into this directory.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
+    Man(ManArgs),
 
     /// Print the JSON Schema of the spec format, for editor completion and checking.
     #[command(
         after_help = "Example:\n  botpub schema > botpub.schema.json\n  # then, in a spec file: # yaml-language-server: $schema=botpub.schema.json"
     )]
     Schema,
-}
-
-#[derive(Subcommand)]
-pub enum KeysCommand {
-    /// Create a key, attach it to the bot's usage plan, and print its value (the only time it is shown).
-    #[command(
-        after_help = "Example:\n  botpub keys create support-bot --description \"Production web app\""
-    )]
-    Create {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        /// What the key is for (e.g. the client application).
-        #[arg(long)]
-        description: String,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
-
-    /// List every key on the bot's usage plan (ids, descriptions, state; never values).
-    #[command(after_help = "Example:\n  botpub keys list support-bot --output json")]
-    List {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
-
-    /// Show one key, its value masked unless --reveal is given.
-    #[command(
-        after_help = "Example:\n  botpub keys get support-bot k1a2b3c4\n  botpub keys get support-bot k1a2b3c4 --reveal"
-    )]
-    Get {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        #[arg(value_name = "KEY_ID")]
-        key_id: String,
-        /// Print the key's value in full.
-        #[arg(long)]
-        reveal: bool,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
-
-    /// Delete one of the bot's keys: clients using it are refused from then on.
-    #[command(after_help = "Example:\n  botpub keys delete support-bot k1a2b3c4 --yes")]
-    Delete {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        #[arg(value_name = "KEY_ID")]
-        key_id: String,
-        /// Do not ask for confirmation (needed without a terminal).
-        #[arg(long, short = 'y')]
-        yes: bool,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
-
-    /// Create a replacement for a key and print it; the old key keeps working until you delete it.
-    #[command(
-        after_help = "Example:\n  botpub keys rotate support-bot k1a2b3c4\n  # once clients use the new key:\n  botpub keys delete support-bot k1a2b3c4 --yes"
-    )]
-    Rotate {
-        #[arg(value_name = "BOT_ID")]
-        bot_id: String,
-        #[arg(value_name = "KEY_ID")]
-        key_id: String,
-        /// Description of the new key (default: that of the old one).
-        #[arg(long)]
-        description: Option<String>,
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        aws: AwsArgs,
-    },
 }
 
 /// Where AWS is: the usual AWS configuration, with explicit overrides.
@@ -583,10 +279,4 @@ pub enum ProgressArg {
     Bar,
     Events,
     None,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
