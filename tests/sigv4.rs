@@ -207,7 +207,11 @@ fn signed_bots_have_iam_methods_a_resource_policy_of_their_callers_and_ask_signs
         output: unsigned.output().unwrap(),
     };
     assert_eq!(unsigned.code(), 1, "{}", unsigned.stderr());
-    assert!(unsigned.stderr().contains("403"), "{}", unsigned.stderr());
+    assert!(
+        unsigned.stderr().contains("403") && unsigned.stderr().contains("add --sigv4"),
+        "the refusal, and what to do: {}",
+        unsigned.stderr()
+    );
 
     // `both`: signed and keyed; the answer belongs to the key.
     let key_id = sdk.output(&world.stack("keyed"), "DefaultApiKeyId");

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An HTTP proxy on loopback that checks AWS Signature Version 4 as API Gateway does for `AWS_IAM` routes,
+"""An HTTP proxy on loopback (plain or CONNECT) that checks AWS Signature Version 4 as API Gateway does for `AWS_IAM` routes,
 then forwards the request. LocalStack does not check signatures on API Gateway; this stands in for that
 check, so that `botpub ask --sigv4` is shown to sign in a way AWS accepts.
 
@@ -107,6 +107,12 @@ class Verifier(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_CONNECT(self):
+        # A tunnel to a plain-HTTP target: the client's requests then come on this connection, in origin form
+        # with their Host header, and are checked like any other.
+        self.send_response(200, "Connection established")
+        self.end_headers()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_any
 
