@@ -133,6 +133,12 @@ impl Run {
         // deleted stack of that name.
         let described = stack::describe(&self.aws, &planned.stack_name).await?;
         let stack_id = described.as_ref().map(|s| s.id.clone());
+        // A stack this run meant to create that is past review was created by another deployment: its change
+        // set is spent (AWS refuses to execute it; some engines would run it again).
+        let created_already = planned.action == StackAction::Create
+            && described.as_ref().is_some_and(|s| {
+                !matches!(s.state, stack::State::Review | stack::State::Busy)
+            });
         let busy = described
             .filter(|s| s.state == stack::State::Busy)
             .map(|s| s.status);
@@ -178,6 +184,9 @@ impl Run {
         }
         let hint = self.follow_hint(&planned.stack_name);
         let why = match (busy, rival) {
+            (None, None) if created_already => {
+                format!("another deployment created it first; see it with `{hint}`")
+            }
             (None, None) => return Ok(stack_id),
             (Some(status), _) => format!("it is {status}; follow that deployment with `{hint}`"),
             (None, Some(rival)) => {
