@@ -136,9 +136,9 @@ impl Run {
         // A stack this run meant to create that is past review was created by another deployment: its change
         // set is spent (AWS refuses to execute it; some engines would run it again).
         let created_already = planned.action == StackAction::Create
-            && described.as_ref().is_some_and(|s| {
-                !matches!(s.state, stack::State::Review | stack::State::Busy)
-            });
+            && described
+                .as_ref()
+                .is_some_and(|s| !matches!(s.state, stack::State::Review | stack::State::Busy));
         let busy = described
             .filter(|s| s.state == stack::State::Busy)
             .map(|s| s.status);
