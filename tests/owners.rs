@@ -74,24 +74,11 @@ fn callers(world: &World, bots: &[&str]) -> HashMap<String, (Caller, Caller)> {
         .into_iter()
         .map(|(bot, (url, key))| {
             let key_id = sdk.output(&world.stack(&bot), "DefaultApiKeyId");
-            let created = world
-                .botpub(&[
-                    "keys",
-                    "create",
-                    &bot,
-                    "--description",
-                    "partner B",
-                    "--prefix",
-                    &world.prefix,
-                    "--output",
-                    "json",
-                ])
-                .expect(0)
-                .json();
+            let (other_id, other_key) = world.create_key(&bot, "partner B");
             let other = Caller {
                 url: url.clone(),
-                key_id: created["id"].as_str().unwrap().to_string(),
-                key: created["value"].as_str().unwrap().to_string(),
+                key_id: other_id,
+                key: other_key,
             };
             (bot, (Caller { url, key_id, key }, other))
         })

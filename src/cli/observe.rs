@@ -1,10 +1,13 @@
 //! `metrics` and `usage`: what a published bot has been doing, from CloudWatch and its usage plan.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use botpub::cloudformation::stack::timestamp;
 use botpub::outcome;
 use botpub::publication::bot_stack::BotStack;
 use botpub::publication::metrics::{self, Summary};
+use botpub::publication::tokens::{self, Tokens};
 use botpub::publication::{keys, usage};
 
 use super::args::{MetricsArgs, Output, UsageArgs};
@@ -87,7 +90,38 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
     if let Some(key_id) = key_id {
         keys::ensure_own(&aws, &bot, key_id).await?;
     }
-    let read = usage::read(&aws, &bot, &from, &to, key_id).await?;
+    let read = match usage::read(&aws, &bot, &from, &to, key_id).await {
+        Ok(read) => read,
+        Err(e) => {
+            let why = format!("{e:#}");
+            eprintln!("warning: the requests per key are not shown: {why}");
+            usage::Usage::without_requests(&bot, &from, &to, why)
+        }
+    };
+    // The tokens its callers spent, for a bot with a queue (a Lambda bot's answers are its own).
+    let stack = BotStack::find(&aws, &args.target.prefix, bot_id).await?;
+    let read = match stack.results_bucket() {
+        Some(bucket) => {
+            let per_day = tokens::per_day(&aws, bucket, key_id, &from, &to).await?;
+            let mut in_period = BTreeMap::new();
+            let mut budget = None;
+            if let Some(limit) = stack.token_budget()
+                && let Some((first, last, renews)) =
+                    tokens::period_of(limit.period, &usage::date_of(today))
+            {
+                for (owner, days) in tokens::per_day(&aws, bucket, key_id, &first, &last).await? {
+                    in_period.insert(owner, days.values().map(Tokens::total).sum::<u64>());
+                }
+                let renews = timestamp(&aws_smithy_types::DateTime::from_secs(renews));
+                budget = Some((limit, &in_period, renews));
+            }
+            read.with_tokens(&usage::TokenUse {
+                per_day: &per_day,
+                budget,
+            })
+        }
+        None => read,
+    };
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&read)?),
         Output::Text => {
@@ -96,26 +130,39 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
                 read.from, read.to
             );
             println!(
-                "  {:<12} {:<28} {:>10} {:>10}  PER DAY",
-                "KEY ID", "NAME", "TOTAL", "REMAINING"
+                "  {:<12} {:<28} {:>10} {:>10} {:>12} {:>12} {:>12}  PER DAY",
+                "KEY ID", "NAME", "TOTAL", "REMAINING", "TOKENS IN", "TOKENS OUT", "BUDGET LEFT"
             );
+            let or_dash = |n: Option<String>| n.unwrap_or_else(|| "-".into());
             for key in &read.keys {
                 let per_day: Vec<f64> = key.days.iter().map(|d| d.used as f64).collect();
                 println!(
-                    "  {:<12} {:<28} {:>10} {:>10}  {}",
+                    "  {:<12} {:<28} {:>10} {:>10} {:>12} {:>12} {:>12}  {}",
                     key.id,
                     key.name
                         .as_deref()
                         .or(key.description.as_deref())
                         .unwrap_or("-"),
                     key.total,
-                    key.remaining
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    or_dash(key.remaining.map(|r| r.to_string())),
+                    key.input_tokens,
+                    key.output_tokens,
+                    or_dash(key.budget.as_ref().map(|b| b.left.to_string())),
                     metrics::sparkline(Summary::Total, &per_day, SPARK_WIDTH)
                 );
             }
-            println!("  {:<12} {:<28} {:>10}", "all keys", "", read.total);
+            println!(
+                "  {:<12} {:<28} {:>10} {:>10} {:>12} {:>12}",
+                "all keys", "", read.total, "", read.input_tokens, read.output_tokens
+            );
+            if let Some(budget) = read.keys.iter().find_map(|k| k.budget.as_ref()) {
+                println!(
+                    "  token budget: {} tokens per key per {} (UTC); renews at {}",
+                    budget.limit,
+                    budget.period.as_str(),
+                    budget.renews_at
+                );
+            }
         }
     }
     Ok(outcome::OK)

@@ -5,7 +5,7 @@
 use crate::aws::Aws;
 use crate::cloudformation::stack::{self, Described, State};
 use crate::outcome::blocked;
-use crate::spec::model::Contract;
+use crate::spec::model::{Contract, TokenBudget};
 use crate::synth::outputs;
 
 /// A bot's stack as CloudFormation describes it.
@@ -87,6 +87,16 @@ impl BotStack {
     /// The API the bot serves; stacks published before contracts existed serve `predict`.
     pub fn contract(&self) -> Contract {
         Contract::from_output(self.0.output(outputs::CONTRACT))
+    }
+
+    /// The tokens each caller may spend per period, when the bot has a budget.
+    pub fn token_budget(&self) -> Option<TokenBudget> {
+        let (limit, period) = self.0.output(outputs::TOKEN_BUDGET)?.split_once(' ')?;
+        let period = serde_json::from_value(serde_json::Value::String(period.to_string())).ok()?;
+        Some(TokenBudget {
+            limit: limit.parse().ok()?,
+            period,
+        })
     }
 
     /// An output (named by `synth::outputs`) the caller cannot do without, or an error saying that the

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::bot_stack::BotStack;
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack;
-use crate::spec::model::Contract;
+use crate::spec::model::{Contract, TokenBudget};
 use crate::synth::outputs;
 
 /// What botpub reads off a message of a bot's queue: the request it carries and how often it was received.
@@ -101,6 +101,8 @@ pub struct BotQueue {
     pub max_receive_count: u32,
     /// The API the bot serves; a conversation bot's queue is FIFO, one message group per conversation.
     pub contract: Contract,
+    /// The tokens each caller may spend per period, when the bot has a budget.
+    pub token_budget: Option<TokenBudget>,
 }
 
 /// Messages in a bot's queues, as SQS counts them (approximately, by its own word).
@@ -149,6 +151,7 @@ impl BotQueue {
             visibility_timeout,
             max_receive_count,
             contract: stack.contract(),
+            token_budget: stack.token_budget(),
         })
     }
 }

@@ -1,13 +1,16 @@
 //! Requests per API key per day, from a bot's usage plan (API Gateway's GetUsage, all pages), with each
-//! key's remaining quota when the plan has one (`botpub usage`). Keys are named by id, name and
-//! description, never by value.
+//! key's remaining quota when the plan has one, and the model tokens each key's requests spent
+//! ([`super::tokens`]) with what is left of the bot's token budget (`botpub usage`). Keys are named by id,
+//! name and description, never by value.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use super::keys::{self, Bot};
+use super::tokens::Tokens;
 use crate::aws::{Aws, AwsContext};
+use crate::spec::model::{Period, TokenBudget};
 
 /// One key's requests.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,12 +23,36 @@ pub struct KeyUsage {
     pub total: i64,
     /// What the quota leaves for the current period (as of the last day), when the plan has a quota.
     pub remaining: Option<i64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// What the key spent of the bot's token budget this period, when the bot has one.
+    pub budget: Option<BudgetSpent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Day {
     pub date: String,
+    /// Requests.
     pub used: i64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// One key's spend of the token budget in the current period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetSpent {
+    pub limit: u64,
+    pub period: Period,
+    pub spent: u64,
+    pub left: u64,
+    pub renews_at: String,
+}
+
+/// The tokens of a bot's callers: per caller and day in the range, and, with a budget, per caller in the
+/// current period.
+pub struct TokenUse<'a> {
+    pub per_day: &'a BTreeMap<String, BTreeMap<String, Tokens>>,
+    pub budget: Option<(TokenBudget, &'a BTreeMap<String, u64>, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +64,13 @@ pub struct Usage {
     pub has_quota: bool,
     pub keys: Vec<KeyUsage>,
     pub total: i64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub token_budget: Option<TokenBudget>,
+    /// Why the requests per key could not be read (API Gateway's GetUsage refused or missing); the tokens
+    /// are shown all the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_unknown: Option<String>,
 }
 
 /// The usage of a bot's keys (or of one key) from `from` to `to` (`YYYY-MM-DD`, both included).
@@ -112,6 +146,8 @@ pub fn usage(
                 .map(|(date, day)| Day {
                     date: date.clone(),
                     used: day.first().copied().unwrap_or(0),
+                    input_tokens: 0,
+                    output_tokens: 0,
                 })
                 .collect();
             KeyUsage {
@@ -123,6 +159,9 @@ pub fn usage(
                 name,
                 description,
                 days,
+                input_tokens: 0,
+                output_tokens: 0,
+                budget: None,
             }
         })
         .collect();
@@ -135,6 +174,78 @@ pub fn usage(
         has_quota,
         total: keys.iter().map(|k| k.total).sum(),
         keys,
+        input_tokens: 0,
+        output_tokens: 0,
+        token_budget: None,
+        requests_unknown: None,
+    }
+}
+
+impl Usage {
+    /// A bot's usage when its requests cannot be read: no request figures, and why.
+    pub fn without_requests(bot: &Bot, from: &str, to: &str, why: String) -> Usage {
+        let mut usage = usage(bot, from, to, false, &HashMap::new(), &BTreeMap::new());
+        usage.requests_unknown = Some(why);
+        usage
+    }
+}
+
+impl Usage {
+    /// Adds the tokens each key spent per day and, with a budget, what each key has left of it. A caller
+    /// with tokens but no requests in the range (a deleted key, requests asked before answers had owners:
+    /// `_`) gets a row of its own.
+    pub fn with_tokens(mut self, tokens: &TokenUse) -> Usage {
+        for owner in tokens.per_day.keys() {
+            if !self.keys.iter().any(|k| &k.id == owner) {
+                let days = dates(&self.from, &self.to);
+                self.keys.push(KeyUsage {
+                    id: owner.clone(),
+                    name: None,
+                    description: None,
+                    days: days
+                        .into_iter()
+                        .map(|date| Day {
+                            date,
+                            used: 0,
+                            input_tokens: 0,
+                            output_tokens: 0,
+                        })
+                        .collect(),
+                    total: 0,
+                    remaining: None,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    budget: None,
+                });
+            }
+        }
+        for key in &mut self.keys {
+            let days = tokens.per_day.get(&key.id);
+            for day in &mut key.days {
+                let spent = days
+                    .and_then(|d| d.get(&day.date))
+                    .copied()
+                    .unwrap_or_default();
+                day.input_tokens = spent.input_tokens;
+                day.output_tokens = spent.output_tokens;
+                key.input_tokens += spent.input_tokens;
+                key.output_tokens += spent.output_tokens;
+            }
+            if let Some((budget, spent, renews_at)) = &tokens.budget {
+                let spent = spent.get(&key.id).copied().unwrap_or(0);
+                key.budget = Some(BudgetSpent {
+                    limit: budget.limit,
+                    period: budget.period,
+                    spent,
+                    left: budget.limit.saturating_sub(spent),
+                    renews_at: renews_at.clone(),
+                });
+            }
+        }
+        self.input_tokens = self.keys.iter().map(|k| k.input_tokens).sum();
+        self.output_tokens = self.keys.iter().map(|k| k.output_tokens).sum();
+        self.token_budget = tokens.budget.as_ref().map(|(budget, _, _)| *budget);
+        self
     }
 }
 
@@ -210,15 +321,21 @@ mod tests {
             [
                 Day {
                     date: "2026-11-27".into(),
-                    used: 10
+                    used: 10,
+                    input_tokens: 0,
+                    output_tokens: 0
                 },
                 Day {
                     date: "2026-11-28".into(),
-                    used: 0
+                    used: 0,
+                    input_tokens: 0,
+                    output_tokens: 0
                 },
                 Day {
                     date: "2026-11-29".into(),
-                    used: 25
+                    used: 25,
+                    input_tokens: 0,
+                    output_tokens: 0
                 }
             ]
         );

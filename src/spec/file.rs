@@ -134,6 +134,21 @@ pub struct Bot {
     pub domain: Option<BotDomain>,
     /// Who may call the API: an API key (default), an AWS SigV4 signature of an allowed IAM principal, or both.
     pub auth: Option<Auth>,
+    /// The most model tokens (input plus output) each caller may spend per period, e.g.
+    /// `{limit: 1000000, period: MONTH}`. A caller past it gets `failed` with `token_budget_exceeded`
+    /// until the next period, without a model call. Default: no budget.
+    pub token_budget: Option<TokenBudget>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBudget {
+    /// Tokens (input plus output) per caller and period.
+    #[schemars(required, range(min = 1, max = limits::TOKEN_BUDGET_MAX))]
+    pub limit: Option<u64>,
+    /// The period the limit applies to, in UTC: a day, a week from Monday, or a calendar month.
+    #[schemars(required)]
+    pub period: Option<Period>,
 }
 
 /// How callers prove who they are. Answers and conversations belong to the caller that asked: its API key,
@@ -222,6 +237,17 @@ pub enum Period {
     Week,
     #[serde(rename = "MONTH")]
     Month,
+}
+
+impl Period {
+    /// As the spec spells it: `DAY`, `WEEK` or `MONTH`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "DAY",
+            Period::Week => "WEEK",
+            Period::Month => "MONTH",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

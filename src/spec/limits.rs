@@ -33,6 +33,9 @@ pub const USER_TAGS: usize = 48;
 pub const PRINCIPALS: usize = 50;
 pub const ACCOUNTS: usize = 50;
 
+/// `token_budget.limit`: a quadrillion tokens is past any bill; a larger number is a typo.
+pub const TOKEN_BUDGET_MAX: u64 = 1_000_000_000_000_000;
+
 /// Counts AWS keeps in 32 bits (a burst, a quota).
 pub const COUNT_MAX: u64 = i32::MAX as u64;
 

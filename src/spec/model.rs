@@ -94,6 +94,16 @@ pub struct Bot {
     /// IAM callers existed stays the same.
     #[serde(skip_serializing_if = "Auth::is_default")]
     pub auth: Auth,
+    /// Left out when absent, so that the spec hash of every bot published before budgets stays the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<TokenBudget>,
+}
+
+/// The most tokens each caller of a bot may spend per period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TokenBudget {
+    pub limit: u64,
+    pub period: Period,
 }
 
 /// Who may call a bot's API, and so whom its answers belong to.

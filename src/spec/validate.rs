@@ -13,7 +13,7 @@ use super::file::{self, BackendKind, SpecFile};
 use super::limits::{self, Limit};
 use super::model::{
     Auth, Backend, Bot, Contract, DEFAULT_PREFIX, Firewall, Monitoring, Queue, Quota, Spec,
-    Throttle,
+    Throttle, TokenBudget,
 };
 use super::path::{Path, Seg};
 use super::read;
@@ -515,6 +515,10 @@ impl<'a> Checker<'a> {
             .as_ref()
             .map(|a| self.auth(&path.key("auth"), a))
             .unwrap_or_default();
+        let token_budget = bot
+            .token_budget
+            .as_ref()
+            .and_then(|b| self.token_budget(&path.key("token_budget"), b));
         Some(Bot {
             id: id?,
             description: bot.description.clone(),
@@ -530,6 +534,36 @@ impl<'a> Checker<'a> {
             monitoring,
             domain,
             auth,
+            token_budget,
+        })
+    }
+
+    fn token_budget(&mut self, path: &Path, budget: &file::TokenBudget) -> Option<TokenBudget> {
+        if budget.limit.is_none() {
+            self.error_hint(
+                path,
+                "a token budget needs a `limit`",
+                "e.g. `token_budget: { limit: 1000000, period: MONTH }`",
+            );
+        }
+        if budget.period.is_none() {
+            self.error_hint(
+                path,
+                "a token budget needs a `period`",
+                "one of DAY, WEEK or MONTH",
+            );
+        }
+        let limit = budget.limit?;
+        if !(1..=limits::TOKEN_BUDGET_MAX).contains(&limit) {
+            self.error_hint(
+                &path.key("limit"),
+                format!("{limit} tokens is not a budget"),
+                format!("use 1 to {} tokens", limits::TOKEN_BUDGET_MAX),
+            );
+        }
+        Some(TokenBudget {
+            limit,
+            period: budget.period?,
         })
     }
 

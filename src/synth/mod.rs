@@ -16,7 +16,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::spec::model::{Auth, Bot, BotDomain, Contract, Domain, Firewall, Monitoring, Spec};
+use crate::spec::model::{
+    Auth, Bot, BotDomain, Contract, Domain, Firewall, Monitoring, Spec, TokenBudget,
+};
 
 /// Stack tags botpub sets itself; `list` and `status` find bot stacks by them.
 pub const BOT_ID_TAG: &str = "botpub:bot-id";
@@ -295,10 +297,11 @@ pub fn publisher_project(prefix: &str) -> String {
 struct BotContext<'a> {
     stack_name: &'a str,
     bot: &'a Bot,
-    /// The bot's contract, monitoring and auth, given apart: the serialized bot leaves out their defaults.
+    /// The bot's contract, monitoring, auth and token budget, given apart: the serialized bot leaves out their defaults.
     contract: Contract,
     monitoring: &'a Monitoring,
     auth: &'a Auth,
+    token_budget: Option<TokenBudget>,
     /// The REST API's resource policy, when callers sign with IAM.
     resource_policy: Option<Value>,
     spec_hash: &'a str,
@@ -350,6 +353,7 @@ pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         contract: bot.contract,
         monitoring: &bot.monitoring,
         auth: &bot.auth,
+        token_budget: bot.token_budget,
         resource_policy: callers::resource_policy(&bot.auth),
         spec_hash: &spec_hash,
         firewall_export: spec.firewall.as_ref().map(|_| firewall_export(spec)),

@@ -16,9 +16,11 @@ pub const CONTRACT: &str = "Contract";
 pub const QUEUE_URL: &str = "QueueUrl";
 pub const QUEUE_ARN: &str = "QueueArn";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DeadLetterQueueUrl";
+/// `LIMIT PERIOD` (e.g. `1000000 MONTH`), when the bot has a token budget.
+pub const TOKEN_BUDGET: &str = "TokenBudget";
 
 /// Every output a bot's template may declare.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     ENDPOINT,
     DOMAIN_ENDPOINT,
     API_ID,
@@ -30,4 +32,5 @@ pub const ALL: [&str; 11] = [
     QUEUE_URL,
     QUEUE_ARN,
     DEAD_LETTER_QUEUE_URL,
+    TOKEN_BUDGET,
 ];

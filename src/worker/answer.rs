@@ -8,6 +8,7 @@ use aws_sdk_sqs::types::Message;
 use serde_json::{Map, Value, json};
 
 use super::bot::{Bot, Failure};
+use super::budget;
 use super::partial::{self, Partial};
 use crate::aws::{Aws, AwsContext, retry_delay};
 use crate::cloudformation::stack::timestamp;
@@ -15,6 +16,7 @@ use crate::publication::conversations::{self, Conversation, Written};
 use crate::publication::dead_letters;
 use crate::publication::queue::{BotQueue, Delivery};
 use crate::publication::results::{self, SoFar};
+use crate::publication::tokens::Tokens;
 
 /// Why a message that names another caller's conversation fails: what the API says of a conversation it
 /// does not know.
@@ -28,6 +30,8 @@ pub struct Answerer {
     pub timeout: Duration,
     /// How often, at most, a streaming bot's text so far is stored for clients; zero: never.
     pub flush_interval: Duration,
+    /// What each caller has spent of the bot's token budget.
+    pub spent: budget::Spent,
 }
 
 /// What became of one message.
@@ -73,7 +77,13 @@ impl Answerer {
             Some(id) => match self.load_conversation(id, delivery).await {
                 // Another caller's conversation: this caller cannot see it, let alone continue it.
                 Ok(Some(conversation)) if !delivery.may_continue(&conversation.doc) => {
-                    return self.refuse(delivery, NO_SUCH_CONVERSATION).await;
+                    return self
+                        .refuse(
+                            delivery,
+                            NO_SUCH_CONVERSATION,
+                            json!({"error_code": "not_found"}),
+                        )
+                        .await;
                 }
                 Ok(Some(conversation)) => {
                     document["conversation_id"] = json!(id);
@@ -86,6 +96,22 @@ impl Answerer {
             },
         };
         document["request"] = request;
+        if let Some(budget) = self.queue.token_budget {
+            let owner = delivery.owner.as_deref();
+            match self
+                .spent
+                .exceeded(&self.aws, &self.queue.bucket, owner, budget)
+                .await
+            {
+                Ok(Some(exceeded)) => {
+                    return self
+                        .refuse(delivery, &exceeded.message(), exceeded.details())
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => return self.release(delivery, e).await,
+            }
+        }
         let called = Instant::now();
         let conversation_id = conversation.as_ref().map(|(id, _)| *id);
         let answered = self.call(&document, delivery, conversation_id).await;
@@ -93,6 +119,18 @@ impl Answerer {
         let attempt = delivery.receives.unwrap_or(1);
         match answered {
             Ok(fields) => {
+                if let Some(used) = fields.get("usage").and_then(Tokens::of) {
+                    let (bucket, owner) = (&self.queue.bucket, delivery.owner.as_deref());
+                    let id = &delivery.request_id;
+                    let counted =
+                        resend(|| budget::record(&self.aws, bucket, owner, id, attempt, used));
+                    if let Err(e) = counted.await {
+                        return self.release(delivery, e).await;
+                    }
+                    if let Some(budget) = self.queue.token_budget {
+                        self.spent.add(owner, budget, used);
+                    }
+                }
                 let recorded = match &conversation {
                     None => {
                         let doc = delivery.owned(results::completed(
@@ -333,8 +371,11 @@ impl Answerer {
 
     /// Ends a request the bot must not see, for good and without a retry: its `failed` document says why,
     /// and the message is deleted rather than dead-lettered, since nothing can fix it.
-    async fn refuse(&self, delivery: &Delivery, why: &str) -> Outcome {
-        let (key, doc) = failed_document(delivery, why);
+    async fn refuse(&self, delivery: &Delivery, why: &str, details: Value) -> Outcome {
+        let (key, mut doc) = failed_document(delivery, why);
+        if let (Some(doc), Value::Object(details)) = (doc.as_object_mut(), details) {
+            doc.extend(details);
+        }
         if let Err(e) = self.persist(&key, &doc).await {
             return self.release(delivery, e).await;
         }

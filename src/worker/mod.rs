@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod bot;
+pub mod budget;
 pub mod given_up;
 pub mod model;
 pub mod partial;

@@ -118,6 +118,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
             timeout: options.timeout.unwrap_or(visibility),
             flush_interval: options.flush_interval,
             queue,
+            spent: Default::default(),
         },
         log: options.log,
         live,

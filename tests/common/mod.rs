@@ -225,6 +225,18 @@ impl World {
             .unwrap()
     }
 
+    /// `botpub keys create BOT_ID`: the new key's id and value.
+    pub fn create_key(&self, bot_id: &str, description: &str) -> (String, String) {
+        let args = ["keys", "create", bot_id, "--description", description];
+        let more = ["--prefix", &self.prefix, "--output", "json"];
+        let created = self
+            .botpub(&[&args[..], &more[..]].concat())
+            .expect(0)
+            .json();
+        let field = |name: &str| created[name].as_str().unwrap().to_string();
+        (field("id"), field("value"))
+    }
+
     /// The base URL and default API key of each of these published bots.
     pub fn apis(&self, bot_ids: &[&str]) -> std::collections::HashMap<String, (String, String)> {
         let sdk = self.sdk();

@@ -1,0 +1,137 @@
+//! Token budgets in the worker: before the bot is called, whether the request's caller has spent its
+//! bot's `token_budget` for the period; after, the model call's usage counted for the caller (once, see
+//! `publication::tokens`). A caller past its budget gets no more model calls until the period renews; the
+//! call that crosses it finishes (a soft cap).
+//!
+//! What a caller has spent is listed from the bucket at most every [`REFRESH`] and kept up to date with
+//! this worker's own calls meanwhile, so a budget costs one listing per caller and period now and then,
+//! not one per request; the calls of other workers are seen within [`REFRESH`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::aws::Aws;
+use crate::cloudformation::stack::timestamp;
+use crate::publication::tokens::{self, NO_OWNER, Tokens};
+use crate::publication::usage::date_of;
+use crate::spec::model::TokenBudget;
+
+/// How old a caller's spend may be before it is listed again.
+pub const REFRESH: Duration = Duration::from_secs(10);
+
+/// The stable error code of a request refused for its caller's budget.
+pub const EXCEEDED: &str = "token_budget_exceeded";
+
+/// What each caller has spent in the current period, as last seen.
+#[derive(Default)]
+pub struct Spent {
+    /// By caller and first day of the period: the tokens, and when they were listed.
+    seen: Mutex<HashMap<(String, String), (u64, Instant)>>,
+}
+
+/// A caller past its budget: what it spent, and when the budget renews.
+pub struct Exceeded {
+    pub spent: u64,
+    pub budget: TokenBudget,
+    pub renews_at: String,
+}
+
+impl Exceeded {
+    pub fn message(&self) -> String {
+        format!(
+            "token budget exceeded: {} of {} tokens spent this {}; it renews at {}",
+            self.spent,
+            self.budget.limit,
+            self.budget.period.as_str().to_ascii_lowercase(),
+            self.renews_at
+        )
+    }
+
+    /// The fields a refused request's `failed` document carries besides its error.
+    pub fn details(&self) -> Value {
+        json!({"error_code": EXCEEDED, "renews_at": self.renews_at})
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl Spent {
+    /// Whether `owner` has spent its budget this period.
+    pub async fn exceeded(
+        &self,
+        aws: &Aws,
+        bucket: &str,
+        owner: Option<&str>,
+        budget: TokenBudget,
+    ) -> anyhow::Result<Option<Exceeded>> {
+        let owner = owner.unwrap_or(NO_OWNER).to_string();
+        let Some((first, last, renews)) = tokens::period_of(budget.period, &date_of(now_secs()))
+        else {
+            return Ok(None);
+        };
+        let key = (owner.clone(), first.clone());
+        let known = self
+            .seen
+            .lock()
+            .unwrap()
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < REFRESH)
+            .map(|(spent, _)| *spent);
+        let spent = match known {
+            Some(spent) => spent,
+            None => {
+                let days = tokens::per_day(aws, bucket, Some(&owner), &first, &last).await?;
+                let spent = days
+                    .get(&owner)
+                    .map_or(0, |days| days.values().map(Tokens::total).sum());
+                self.seen
+                    .lock()
+                    .unwrap()
+                    .insert(key, (spent, Instant::now()));
+                spent
+            }
+        };
+        Ok((spent >= budget.limit).then(|| Exceeded {
+            spent,
+            budget,
+            renews_at: timestamp(&aws_smithy_types::DateTime::from_secs(renews)),
+        }))
+    }
+
+    /// Counts a model call of `owner` that this worker recorded, until the next listing sees it.
+    pub fn add(&self, owner: Option<&str>, budget: TokenBudget, used: Tokens) {
+        let owner = owner.unwrap_or(NO_OWNER).to_string();
+        if let Some((first, _, _)) = tokens::period_of(budget.period, &date_of(now_secs()))
+            && let Some((spent, _)) = self.seen.lock().unwrap().get_mut(&(owner, first))
+        {
+            *spent += used.total();
+        }
+    }
+}
+
+/// Counts a model call's usage for its caller, once.
+pub async fn record(
+    aws: &Aws,
+    bucket: &str,
+    owner: Option<&str>,
+    request_id: &str,
+    attempt: u32,
+    used: Tokens,
+) -> anyhow::Result<()> {
+    let call = tokens::Call {
+        owner,
+        request_id,
+        attempt,
+        at: now_secs(),
+        tokens: used,
+    };
+    tokens::record(aws, bucket, &call).await
+}
