@@ -281,8 +281,10 @@ fn a_bot_servers_event_stream_is_read_growing_in_a_conversation() {
 #[test]
 fn each_models_stream_is_read_growing_and_a_cut_stream_is_answered_whole_by_the_next_attempt() {
     let f = fleet();
+    // A word every 200 ms: a stream of about two seconds, so that several partial texts are seen even
+    // when the machine is busy.
     let standin =
-        LoopbackServer::start_with("tests/support/model_standin.py", &["--chunk-ms", "100"]);
+        LoopbackServer::start_with("tests/support/model_standin.py", &["--chunk-ms", "200"]);
     let base = format!("{}/v1", standin.url);
     let runtime =
         "arn:aws:bedrock-agentcore:us-east-1:000000000000:runtime/standin_agent-a1b2c3d4e5";
