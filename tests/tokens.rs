@@ -1,7 +1,8 @@
 //! Tokens per client on LocalStack: every answered request's usage is counted for the API key that asked,
 //! exactly once (a worker killed mid-request and the request answered again counts one call), `botpub
 //! usage` shows each key's tokens and what is left of the budget, and a key past its `token_budget` gets
-//! `failed` with `token_budget_exceeded` without its bot being called, while another key goes on.
+//! `failed` with `token_budget_exceeded` without its bot being called, while another key goes on; a key
+//! created with a budget of its own is held to that one.
 
 mod common;
 
@@ -132,14 +133,56 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
     for i in 0..2 {
         assert_eq!(b.result(&b.ask(&format!("b{i}")))["status"], "completed");
     }
+    // C has a budget of its own, 250 tokens: one call, then refused; `keys list` shows it.
+    let created = world
+        .botpub(&[
+            "keys",
+            "create",
+            "metered",
+            "--description",
+            "partner C",
+            "--token-budget",
+            "250",
+            "--prefix",
+            &world.prefix,
+            "--output",
+            "json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(created["token_budget"], 250, "{created}");
+    let c_id = created["id"].as_str().unwrap().to_string();
+    let c = Client {
+        url: b.url.clone(),
+        key: created["value"].as_str().unwrap().to_string(),
+    };
+    assert_eq!(c.result(&c.ask("c0"))["status"], "completed");
+    let doc = c.result(&c.ask("c1"));
+    assert_eq!(doc["error_code"], "token_budget_exceeded", "{doc}");
+    assert!(
+        doc["error"].as_str().unwrap().contains("250 of 250"),
+        "{doc}"
+    );
+    let listed = world
+        .botpub(&["keys", "list", "metered", "--prefix", &world.prefix])
+        .expect(0)
+        .stdout();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains(created["id"].as_str().unwrap()) && l.contains(" 250 ")),
+        "{listed}"
+    );
     let (code, summary, log_text) = finish(worker, Duration::from_secs(60));
     assert_eq!(code, 0, "{log_text}");
     let called = calls(&log);
     assert!(
-        !called[before..].iter().any(|m| m == "one too many"),
+        !called[before..]
+            .iter()
+            .any(|m| m == "one too many" || m == "c1"),
         "no model call past the budget: {called:?}"
     );
-    assert_eq!(summary["failed"], 1, "{summary}");
+    assert_eq!(summary["failed"], 2, "{summary}");
 
     // `usage`: each key's tokens, exactly the sum of its answered calls, and what is left of its budget.
     // (Requests per key come from API Gateway's GetUsage, which LocalStack lacks: `usage` says so and
@@ -164,7 +207,15 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
             .cloned()
             .unwrap_or_else(|| panic!("no row for {id}: {usage}"))
     };
-    let (a_row, b_row) = (key(&a_id), key(&b_id));
+    let (a_row, b_row, c_row) = (key(&a_id), key(&b_id), key(&c_id));
+    assert_eq!(
+        (
+            c_row["budget"]["limit"].as_u64(),
+            c_row["budget"]["left"].as_u64()
+        ),
+        (Some(250), Some(0)),
+        "a key's own budget: {c_row}"
+    );
     assert_eq!(
         (
             a_row["input_tokens"].as_u64(),
@@ -195,7 +246,8 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
     );
     let text = world.botpub_bot("usage", "metered", &[]).expect(0).stdout();
     assert!(
-        text.contains("TOKENS IN") && text.contains("token budget: 1000 tokens per key per DAY"),
+        text.contains("TOKENS IN")
+            && text.contains("token budget: 1000 tokens per key per DAY (UTC)"),
         "{text}"
     );
 

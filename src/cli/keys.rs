@@ -4,6 +4,7 @@
 
 use botpub::cloudformation::deploy::Run;
 use botpub::outcome::{self, Blocked};
+use botpub::publication::bot_stack::BotStack;
 use botpub::publication::keys::{self, Key};
 use serde_json::json;
 
@@ -26,13 +27,9 @@ pub async fn run(command: &KeysCommand, output: Output) -> anyhow::Result<u8> {
 async fn create(args: &KeysCreateArgs, output: Output) -> anyhow::Result<u8> {
     let bot_id = &args.bot_id;
     let (run, bot) = published(&args.aws, &args.target, bot_id, output).await?;
-    let key = keys::create(
-        &run.aws,
-        &bot,
-        &args.description,
-        &request_name(&run, bot_id),
-    )
-    .await?;
+    ensure_budgeted(&run, &bot, args.token_budget).await?;
+    let name = request_name(&run, bot_id);
+    let key = keys::create(&run.aws, &bot, &args.description, &name, args.token_budget).await?;
     show_new(&key, bot_id, None, output)
 }
 
@@ -47,8 +44,8 @@ async fn list(args: &KeysListArgs, output: Output) -> anyhow::Result<u8> {
         ),
         Output::Text => {
             println!(
-                "{:<12} {:<8} {:<22} DESCRIPTION",
-                "ID", "ENABLED", "CREATED"
+                "{:<12} {:<8} {:<22} {:>13} DESCRIPTION",
+                "ID", "ENABLED", "CREATED", "TOKEN BUDGET"
             );
             for key in &listed {
                 let created = key
@@ -61,11 +58,13 @@ async fn list(args: &KeysListArgs, output: Output) -> anyhow::Result<u8> {
                 } else {
                     ""
                 };
+                let budget = key.token_budget.map(|b| b.to_string());
                 println!(
-                    "{:<12} {:<8} {:<22} {}{default}",
+                    "{:<12} {:<8} {:<22} {:>13} {}{default}",
                     key.id,
                     key.enabled,
                     created.unwrap_or_default(),
+                    budget.as_deref().unwrap_or("-"),
                     key.description.as_deref().unwrap_or("")
                 );
             }
@@ -127,8 +126,32 @@ async fn rotate(args: &KeysRotateArgs, output: Output) -> anyhow::Result<u8> {
         .clone()
         .or(old.description.clone())
         .unwrap_or_else(|| format!("Replaces {key_id}"));
-    let key = keys::create(&run.aws, &bot, &description, &request_name(&run, bot_id)).await?;
+    let token_budget = args.token_budget.or(old.token_budget);
+    ensure_budgeted(&run, &bot, args.token_budget).await?;
+    let name = request_name(&run, bot_id);
+    let key = keys::create(&run.aws, &bot, &description, &name, token_budget).await?;
     show_new(&key, bot_id, Some(key_id), output)
+}
+
+/// A key's own token budget takes the place of its bot's limit, for the bot's period: a bot without a
+/// `token_budget` has no period to give it.
+async fn ensure_budgeted(
+    run: &Run,
+    bot: &keys::Bot,
+    token_budget: Option<u64>,
+) -> anyhow::Result<()> {
+    if token_budget.is_none() {
+        return Ok(());
+    }
+    let stack = BotStack::find(&run.aws, &run.prefix, &bot.bot_id).await?;
+    if stack.token_budget().is_none() {
+        return Err(Blocked(format!(
+            "{} has no token_budget: give the bot one in its spec (`token_budget: {{limit: N, period: DAY|WEEK|MONTH}}`) and publish it; --token-budget then sets this key's own limit for that period",
+            bot.bot_id
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Connects, and finds the bot's usage plan (refusing while the bot is unpublished or busy).
@@ -162,11 +185,17 @@ fn show_new(key: &Key, bot_id: &str, replaces: Option<&str>, output: Output) -> 
             if let Some(old) = replaces {
                 document["replaces"] = json!(old);
             }
+            if let Some(limit) = key.token_budget {
+                document["token_budget"] = json!(limit);
+            }
             println!("{}", serde_json::to_string_pretty(&document)?);
         }
         Output::Text => {
             println!("id:    {}", key.id);
             println!("value: {}", key.value.as_deref().unwrap_or("-"));
+            if let Some(limit) = key.token_budget {
+                println!("token budget: {limit} per period");
+            }
         }
     }
     eprintln!(

@@ -8,7 +8,7 @@ use botpub::outcome;
 use botpub::publication::bot_stack::BotStack;
 use botpub::publication::metrics::{self, Summary};
 use botpub::publication::tokens::{self, Tokens};
-use botpub::publication::{keys, usage};
+use botpub::publication::{days, keys, usage};
 
 use super::args::{MetricsArgs, Output, UsageArgs};
 use super::setup::connect;
@@ -70,14 +70,14 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    let to = args.to.clone().unwrap_or_else(|| usage::date_of(today));
+    let to = args.to.clone().unwrap_or_else(|| days::date_of(today));
     // A week by default: the last seven days, today included.
     let from = args
         .from
         .clone()
-        .unwrap_or_else(|| usage::date_of(today - 6 * 86_400));
+        .unwrap_or_else(|| days::date_of(today - 6 * 86_400));
     for (flag, date) in [("--from", &from), ("--to", &to)] {
-        if usage::day_start(date).is_none() {
+        if days::day_start(date).is_none() {
             anyhow::bail!("{flag} {date}: give a date as YYYY-MM-DD");
         }
     }
@@ -107,7 +107,7 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
             let mut budget = None;
             if let Some(limit) = stack.token_budget()
                 && let Some((first, last, renews)) =
-                    tokens::period_of(limit.period, &usage::date_of(today))
+                    days::period_of(limit.period, &days::date_of(today))
             {
                 for (owner, days) in tokens::per_day(&aws, bucket, key_id, &first, &last).await? {
                     in_period.insert(owner, days.values().map(Tokens::total).sum::<u64>());
@@ -115,9 +115,15 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
                 let renews = timestamp(&aws_smithy_types::DateTime::from_secs(renews));
                 budget = Some((limit, &in_period, renews));
             }
+            let own_limits = keys::list(&aws, &bot)
+                .await?
+                .into_iter()
+                .filter_map(|key| Some((key.id, key.token_budget?)))
+                .collect();
             read.with_tokens(&usage::TokenUse {
                 per_day: &per_day,
                 budget,
+                own_limits: &own_limits,
             })
         }
         None => read,
@@ -155,12 +161,13 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
                 "  {:<12} {:<28} {:>10} {:>10} {:>12} {:>12}",
                 "all keys", "", read.total, "", read.input_tokens, read.output_tokens
             );
-            if let Some(budget) = read.keys.iter().find_map(|k| k.budget.as_ref()) {
+            let renews = read.keys.iter().find_map(|k| k.budget.as_ref());
+            if let (Some(budget), Some(renews)) = (read.token_budget, renews) {
                 println!(
-                    "  token budget: {} tokens per key per {} (UTC); renews at {}",
+                    "  token budget: {} tokens per key per {} (UTC), unless the key has its own; renews at {}",
                     budget.limit,
                     budget.period.as_str(),
-                    budget.renews_at
+                    renews.renews_at
                 );
             }
         }

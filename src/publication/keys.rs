@@ -34,7 +34,13 @@ pub struct Key {
     pub default: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// This key's own token budget (`keys create --token-budget`), in place of the bot's limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<u64>,
 }
+
+/// The tag of an API key that holds its own token budget: the budget lives and dies with its key.
+pub const TOKEN_BUDGET_TAG: &str = "botpub:token-budget";
 
 impl Key {
     fn from_sdk(key: &ApiKey, bot: &Bot, value: Option<String>) -> Key {
@@ -47,6 +53,10 @@ impl Key {
             enabled: key.enabled(),
             created_date: key.created_date().map(|d| d.secs()),
             value,
+            token_budget: key
+                .tags()
+                .and_then(|tags| tags.get(TOKEN_BUDGET_TAG))
+                .and_then(|limit| limit.parse().ok()),
         }
     }
 }
@@ -163,8 +173,22 @@ pub async fn get(aws: &Aws, bot: &Bot, key_id: &str, reveal: bool) -> anyhow::Re
         .set_description(key.description().map(str::to_string))
         .enabled(key.enabled())
         .set_created_date(key.created_date().copied())
+        .set_tags(key.tags().cloned())
         .build();
     Ok(Key::from_sdk(&sdk_key, bot, value))
+}
+
+/// A key's own token budget, read from its tag; `None` for a key without one (or no key at all: a caller
+/// signed with IAM, or a request asked before answers had owners).
+pub async fn own_token_budget(aws: &Aws, key_id: &str) -> anyhow::Result<Option<u64>> {
+    match aws.apigateway.get_api_key().api_key(key_id).send().await {
+        Ok(key) => Ok(key
+            .tags()
+            .and_then(|tags| tags.get(TOKEN_BUDGET_TAG))
+            .and_then(|limit| limit.parse().ok())),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(e) => Err(e).aws(format!("reading the token budget of key {key_id}")),
+    }
 }
 
 /// Creates a key attached to the bot's usage plan and returns it with its value.
@@ -176,6 +200,7 @@ pub async fn create(
     bot: &Bot,
     description: &str,
     request_name: &str,
+    token_budget: Option<u64>,
 ) -> anyhow::Result<Key> {
     let mut attempt = 0;
     let created = loop {
@@ -186,6 +211,9 @@ pub async fn create(
             .name(request_name)
             .description(description)
             .enabled(true)
+            .set_tags(token_budget.map(|limit| {
+                std::collections::HashMap::from([(TOKEN_BUDGET_TAG.to_string(), limit.to_string())])
+            }))
             .customize()
             .config_override(
                 aws_sdk_apigateway::config::Config::builder()

@@ -9,6 +9,7 @@
 pub mod ask;
 pub mod bot_stack;
 pub mod conversations;
+pub mod days;
 pub mod dead_letters;
 pub mod keys;
 pub mod localstack;

@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::usage::{date_of, day_start};
+use super::days::date_of;
 use crate::aws::{Aws, AwsContext};
-use crate::spec::model::Period;
 
 /// What a model call used, as the model reported it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -161,39 +160,5 @@ fn parse(key: &str) -> Option<(String, String, Tokens)> {
             input_tokens,
             output_tokens,
         },
-    ))
-}
-
-/// The first and last day of the budget period that holds `day`, and when the next one starts (seconds
-/// since the epoch): a day; a week from Monday (as API Gateway's quotas count weeks); a calendar month.
-pub fn period_of(period: Period, day: &str) -> Option<(String, String, i64)> {
-    let start = day_start(day)?;
-    let days = start.div_euclid(86_400);
-    let (first, next) = match period {
-        Period::Day => (days, days + 1),
-        Period::Week => {
-            // 1970-01-01 was a Thursday: Monday is three days before.
-            let monday = days - (days + 3).rem_euclid(7);
-            (monday, monday + 7)
-        }
-        Period::Month => {
-            let (year, month) = (
-                day[..4].parse::<i64>().ok()?,
-                day[5..7].parse::<i64>().ok()?,
-            );
-            let first = day_start(&format!("{year:04}-{month:02}-01"))? / 86_400;
-            let (ny, nm) = if month == 12 {
-                (year + 1, 1)
-            } else {
-                (year, month + 1)
-            };
-            let next = day_start(&format!("{ny:04}-{nm:02}-01"))? / 86_400;
-            (first, next)
-        }
-    };
-    Some((
-        date_of(first * 86_400),
-        date_of((next - 1) * 86_400),
-        next * 86_400,
     ))
 }

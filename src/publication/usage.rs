@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::days::dates;
 use super::keys::{self, Bot};
 use super::tokens::Tokens;
 use crate::aws::{Aws, AwsContext};
@@ -53,6 +54,8 @@ pub struct BudgetSpent {
 pub struct TokenUse<'a> {
     pub per_day: &'a BTreeMap<String, BTreeMap<String, Tokens>>,
     pub budget: Option<(TokenBudget, &'a BTreeMap<String, u64>, String)>,
+    /// Keys with a budget of their own (`keys create --token-budget`): their limit.
+    pub own_limits: &'a BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -233,11 +236,16 @@ impl Usage {
             }
             if let Some((budget, spent, renews_at)) = &tokens.budget {
                 let spent = spent.get(&key.id).copied().unwrap_or(0);
+                let limit = tokens
+                    .own_limits
+                    .get(&key.id)
+                    .copied()
+                    .unwrap_or(budget.limit);
                 key.budget = Some(BudgetSpent {
-                    limit: budget.limit,
+                    limit,
                     period: budget.period,
                     spent,
-                    left: budget.limit.saturating_sub(spent),
+                    left: limit.saturating_sub(spent),
                     renews_at: renews_at.clone(),
                 });
             }
@@ -247,40 +255,6 @@ impl Usage {
         self.token_budget = tokens.budget.as_ref().map(|(budget, _, _)| *budget);
         self
     }
-}
-
-/// Every date from `from` to `to`, both included (`YYYY-MM-DD`).
-fn dates(from: &str, to: &str) -> Vec<String> {
-    let (Some(mut day), Some(last)) = (day_start(from), day_start(to)) else {
-        return Vec::new();
-    };
-    let mut dates = Vec::new();
-    while day <= last && dates.len() < 3660 {
-        dates.push(date_of(day));
-        day += 86_400;
-    }
-    dates
-}
-
-/// Seconds since the Unix epoch at the start of a `YYYY-MM-DD` day (UTC).
-pub fn day_start(date: &str) -> Option<i64> {
-    aws_smithy_types::DateTime::from_str(
-        &format!("{date}T00:00:00Z"),
-        aws_smithy_types::date_time::Format::DateTime,
-    )
-    .ok()
-    .filter(|_| date.len() == 10)
-    .map(|t| t.secs())
-}
-
-/// The `YYYY-MM-DD` day of a time (UTC).
-pub fn date_of(secs: i64) -> String {
-    aws_smithy_types::DateTime::from_secs(secs)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
-        .chars()
-        .take(10)
-        .collect()
 }
 
 #[cfg(test)]
@@ -350,19 +324,5 @@ mod tests {
         // Without a quota, nothing remains to report.
         let unlimited = super::usage(&bot(), "2026-11-27", "2026-11-29", false, &items(), &named);
         assert_eq!(unlimited.keys[0].remaining, None);
-    }
-
-    #[test]
-    fn date_ranges() {
-        assert_eq!(
-            dates("2026-02-27", "2026-03-01"),
-            ["2026-02-27", "2026-02-28", "2026-03-01"]
-        );
-        assert_eq!(dates("2026-03-01", "2026-02-27"), Vec::<String>::new());
-        assert_eq!(day_start("2026-13-01"), None);
-        assert_eq!(
-            date_of(day_start("2028-02-29").unwrap() + 86_400),
-            "2028-03-01"
-        );
     }
 }

@@ -3,7 +3,8 @@
 //! `publication::tokens`). A caller past its budget gets no more model calls until the period renews; the
 //! call that crosses it finishes (a soft cap).
 //!
-//! What a caller has spent is listed from the bucket at most every [`REFRESH`] and kept up to date with
+//! A key's own budget (`keys create --token-budget`, a tag of the key) takes the place of the bot's limit.
+//! What a caller has spent, and its own budget, are read at most every [`REFRESH`] and kept up to date with
 //! this worker's own calls meanwhile, so a budget costs one listing per caller and period now and then,
 //! not one per request; the calls of other workers are seen within [`REFRESH`].
 
@@ -15,8 +16,9 @@ use serde_json::{Value, json};
 
 use crate::aws::Aws;
 use crate::cloudformation::stack::timestamp;
+use crate::publication::days::{date_of, period_of};
+use crate::publication::keys;
 use crate::publication::tokens::{self, NO_OWNER, Tokens};
-use crate::publication::usage::date_of;
 use crate::spec::model::TokenBudget;
 
 /// How old a caller's spend may be before it is listed again.
@@ -25,12 +27,17 @@ pub const REFRESH: Duration = Duration::from_secs(10);
 /// The stable error code of a request refused for its caller's budget.
 pub const EXCEEDED: &str = "token_budget_exceeded";
 
-/// What each caller has spent in the current period, as last seen.
+/// What each caller has spent in the current period, and its own limit, as last seen.
 #[derive(Default)]
 pub struct Spent {
-    /// By caller and first day of the period: the tokens, and when they were listed.
-    seen: Mutex<HashMap<(String, String), (u64, Instant)>>,
+    seen: Mutex<HashMap<CallerPeriod, Seen>>,
 }
+
+/// A caller, and the first day of a budget period.
+type CallerPeriod = (String, String);
+
+/// The tokens a caller spent, the key's own limit (`keys create --token-budget`), and when they were read.
+type Seen = (u64, Option<u64>, Instant);
 
 /// A caller past its budget: what it spent, and when the budget renews.
 pub struct Exceeded {
@@ -73,8 +80,7 @@ impl Spent {
         budget: TokenBudget,
     ) -> anyhow::Result<Option<Exceeded>> {
         let owner = owner.unwrap_or(NO_OWNER).to_string();
-        let Some((first, last, renews)) = tokens::period_of(budget.period, &date_of(now_secs()))
-        else {
+        let Some((first, last, renews)) = period_of(budget.period, &date_of(now_secs())) else {
             return Ok(None);
         };
         let key = (owner.clone(), first.clone());
@@ -83,21 +89,27 @@ impl Spent {
             .lock()
             .unwrap()
             .get(&key)
-            .filter(|(_, at)| at.elapsed() < REFRESH)
-            .map(|(spent, _)| *spent);
-        let spent = match known {
-            Some(spent) => spent,
+            .filter(|(_, _, at)| at.elapsed() < REFRESH)
+            .map(|(spent, own, _)| (*spent, *own));
+        let (spent, own) = match known {
+            Some(known) => known,
             None => {
                 let days = tokens::per_day(aws, bucket, Some(&owner), &first, &last).await?;
                 let spent = days
                     .get(&owner)
                     .map_or(0, |days| days.values().map(Tokens::total).sum());
-                self.seen
-                    .lock()
-                    .unwrap()
-                    .insert(key, (spent, Instant::now()));
-                spent
+                let own = match owner.as_str() {
+                    NO_OWNER => None,
+                    key_id => keys::own_token_budget(aws, key_id).await?,
+                };
+                let read = (spent, own, Instant::now());
+                self.seen.lock().unwrap().insert(key, read);
+                (spent, own)
             }
+        };
+        let budget = TokenBudget {
+            limit: own.unwrap_or(budget.limit),
+            period: budget.period,
         };
         Ok((spent >= budget.limit).then(|| Exceeded {
             spent,
@@ -109,8 +121,8 @@ impl Spent {
     /// Counts a model call of `owner` that this worker recorded, until the next listing sees it.
     pub fn add(&self, owner: Option<&str>, budget: TokenBudget, used: Tokens) {
         let owner = owner.unwrap_or(NO_OWNER).to_string();
-        if let Some((first, _, _)) = tokens::period_of(budget.period, &date_of(now_secs()))
-            && let Some((spent, _)) = self.seen.lock().unwrap().get_mut(&(owner, first))
+        if let Some((first, _, _)) = period_of(budget.period, &date_of(now_secs()))
+            && let Some((spent, _, _)) = self.seen.lock().unwrap().get_mut(&(owner, first))
         {
             *spent += used.total();
         }

@@ -41,6 +41,10 @@ pub struct KeysCreateArgs {
     /// What the key is for (e.g. the client application).
     #[arg(long)]
     pub description: String,
+    /// This key's own token budget per period, in place of the bot's `token_budget.limit` (the bot
+    /// needs a `token_budget`, whose period it keeps).
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_budget: Option<u64>,
     #[command(flatten)]
     pub target: Target,
     #[command(flatten)]
@@ -100,6 +104,9 @@ pub struct KeysRotateArgs {
     /// Description of the new key (default: that of the old one).
     #[arg(long)]
     pub description: Option<String>,
+    /// The new key's own token budget per period (default: that of the old one, if it had one).
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_budget: Option<u64>,
     #[command(flatten)]
     pub target: Target,
     #[command(flatten)]
