@@ -134,22 +134,7 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
         assert_eq!(b.result(&b.ask(&format!("b{i}")))["status"], "completed");
     }
     // C has a budget of its own, 250 tokens: one call, then refused; `keys list` shows it.
-    let created = world
-        .botpub(&[
-            "keys",
-            "create",
-            "metered",
-            "--description",
-            "partner C",
-            "--token-budget",
-            "250",
-            "--prefix",
-            &world.prefix,
-            "--output",
-            "json",
-        ])
-        .expect(0)
-        .json();
+    let created = world.create_key_with("metered", "partner C", &["--token-budget", "250"]);
     assert_eq!(created["token_budget"], 250, "{created}");
     let c_id = created["id"].as_str().unwrap().to_string();
     let c = Client {

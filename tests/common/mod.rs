@@ -227,14 +227,22 @@ impl World {
 
     /// `botpub keys create BOT_ID`: the new key's id and value.
     pub fn create_key(&self, bot_id: &str, description: &str) -> (String, String) {
-        let args = ["keys", "create", bot_id, "--description", description];
-        let more = ["--prefix", &self.prefix, "--output", "json"];
-        let created = self
-            .botpub(&[&args[..], &more[..]].concat())
-            .expect(0)
-            .json();
+        let created = self.create_key_with(bot_id, description, &[]);
         let field = |name: &str| created[name].as_str().unwrap().to_string();
         (field("id"), field("value"))
+    }
+
+    /// `botpub keys create BOT_ID ... MORE`: what it prints with `--output json`.
+    pub fn create_key_with(
+        &self,
+        bot_id: &str,
+        description: &str,
+        more: &[&str],
+    ) -> serde_json::Value {
+        let args = ["keys", "create", bot_id, "--description", description];
+        let target = ["--prefix", &self.prefix, "--output", "json"];
+        let all = [&args[..], more, &target[..]].concat();
+        self.botpub(&all).expect(0).json()
     }
 
     /// The base URL and default API key of each of these published bots.
