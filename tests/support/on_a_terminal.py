@@ -37,7 +37,12 @@ def main():
         if not data:
             break
         writes.append([round(time.monotonic() - started, 3), data.decode(errors="replace")])
-    done, status = os.waitpid(pid, os.WNOHANG)
+    # The terminal closes a moment before the program has exited: wait for that, within the time limit.
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() - started >= TIME_LIMIT:
+            break
+        time.sleep(0.05)
     if done == 0:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
