@@ -74,7 +74,7 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
     let world = World::new();
     let spec = world.spec(
         "metered.yaml",
-        "  - id: metered\n    allowed_origins: [\"https://app.example.com\"]\n    queue: { visibility_timeout_seconds: 10, max_receive_count: 3 }\n    token_budget: { limit: 1000, period: DAY }\n",
+        "  - id: metered\n    allowed_origins: [\"https://app.example.com\"]\n    queue: { visibility_timeout_seconds: 10, max_receive_count: 3 }\n    token_budget: { limit: 1000, period: DAY }\n    monitoring: { max_tokens_per_hour: 500 }\n",
     );
     world.publish(&spec).expect(0);
     let sdk = world.sdk();
@@ -268,4 +268,39 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
     assert_eq!(a.result(&a.ask("a new day"))["status"], "completed");
     let (code, _, log_text) = finish(worker, Duration::from_secs(60));
     assert_eq!(code, 0, "{log_text}");
+
+    // The workers published what they counted (the killed one nothing) for the dashboard and the
+    // token-spend alarm: 8 calls, 800 tokens in and 1,200 out.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk.config);
+    let now = std::time::SystemTime::now();
+    let sum = |metric: &str| -> f64 {
+        let asked = cloudwatch
+            .get_metric_statistics()
+            .namespace("botpub")
+            .metric_name(metric)
+            .dimensions(
+                aws_sdk_cloudwatch::types::Dimension::builder()
+                    .name("Bot")
+                    .value(&stack)
+                    .build(),
+            )
+            .start_time((now - Duration::from_secs(3600)).into())
+            .end_time((now + Duration::from_secs(600)).into())
+            .period(60)
+            .statistics(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .send();
+        let got = sdk.block_on(asked).unwrap();
+        got.datapoints().iter().filter_map(|d| d.sum()).sum()
+    };
+    assert_eq!((sum("InputTokens"), sum("OutputTokens")), (800.0, 1200.0));
+    let alarms = sdk
+        .block_on(
+            cloudwatch
+                .describe_alarms()
+                .alarm_names(format!("{stack}-tokens"))
+                .send(),
+        )
+        .unwrap();
+    let alarm = &alarms.metric_alarms()[0];
+    assert_eq!(alarm.threshold(), Some(500.0));
 }

@@ -196,6 +196,10 @@ pub struct Monitoring {
     #[schemars(range(min = limits::MAX_4XX_PERCENT.min, max = limits::MAX_4XX_PERCENT.max))]
     #[schemars(extend("default" = limits::MAX_4XX_PERCENT.default))]
     pub max_4xx_percent: Option<f64>,
+    /// Model tokens (input plus output, every caller together) within an hour above which the token-spend
+    /// alarm goes off. Default: no such alarm.
+    #[schemars(range(min = 1, max = limits::TOKEN_BUDGET_MAX))]
+    pub max_tokens_per_hour: Option<u64>,
     /// Email addresses told about alarms, through an encrypted SNS topic created for the bot.
     #[schemars(length(max = limits::EMAILS))]
     pub email: Option<Vec<String>>,

@@ -141,6 +141,9 @@ pub struct Monitoring {
     pub max_4xx_percent: f64,
     pub email: Vec<String>,
     pub topic_arn: Option<String>,
+    /// Left out when absent, so that the spec hash of every bot published before it stays the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_hour: Option<u64>,
 }
 
 impl Default for Monitoring {
@@ -152,6 +155,7 @@ impl Default for Monitoring {
             max_4xx_percent: super::limits::MAX_4XX_PERCENT.default,
             email: Vec::new(),
             topic_arn: None,
+            max_tokens_per_hour: None,
         }
     }
 }

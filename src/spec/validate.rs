@@ -635,7 +635,17 @@ impl<'a> Checker<'a> {
                 .unwrap_or(defaults.max_4xx_percent),
             email: monitoring.email.clone().unwrap_or_default(),
             topic_arn: monitoring.topic_arn.clone(),
+            max_tokens_per_hour: monitoring.max_tokens_per_hour,
         };
+        if let Some(tokens) = checked.max_tokens_per_hour
+            && !(1..=limits::TOKEN_BUDGET_MAX).contains(&tokens)
+        {
+            self.error_hint(
+                &path.key("max_tokens_per_hour"),
+                format!("{tokens} tokens is outside the alarm's range"),
+                format!("use 1 to {} tokens an hour", limits::TOKEN_BUDGET_MAX),
+            );
+        }
         if !limits::MAX_WAIT_MINUTES.allows(checked.max_wait_minutes) {
             let Limit { min, max, .. } = limits::MAX_WAIT_MINUTES;
             self.error_hint(

@@ -32,6 +32,8 @@ pub struct Answerer {
     pub flush_interval: Duration,
     /// What each caller has spent of the bot's token budget.
     pub spent: budget::Spent,
+    /// Tokens counted and not yet published as metrics.
+    pub meter: budget::Meter,
 }
 
 /// What became of one message.
@@ -130,6 +132,7 @@ impl Answerer {
                     if let Some(budget) = self.queue.token_budget {
                         self.spent.add(owner, budget, used);
                     }
+                    self.meter.add(used);
                 }
                 let recorded = match &conversation {
                     None => {

@@ -1,4 +1,4 @@
-//! Token budgets in the worker: before the bot is called, whether the request's caller has spent its
+//! Token budgets and token metrics in the worker: before the bot is called, whether the request's caller has spent its
 //! bot's `token_budget` for the period; after, the model call's usage counted for the caller (once, see
 //! `publication::tokens`). A caller past its budget gets no more model calls until the period renews; the
 //! call that crosses it finishes (a soft cap).
@@ -7,6 +7,10 @@
 //! What a caller has spent, and its own budget, are read at most every [`REFRESH`] and kept up to date with
 //! this worker's own calls meanwhile, so a budget costs one listing per caller and period now and then,
 //! not one per request; the calls of other workers are seen within [`REFRESH`].
+//!
+//! The tokens counted are also published as CloudWatch metrics ([`Meter`]: `botpub` / `InputTokens`,
+//! `OutputTokens` by `Bot`, the stack's name), summed over a minute, for the dashboard and the bot's
+//! `tokens` alarm (`monitoring.max_tokens_per_hour`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -146,4 +150,56 @@ pub async fn record(
         tokens: used,
     };
     tokens::record(aws, bucket, &call).await
+}
+
+/// The namespace of the token metrics; their one dimension is [`DIMENSION`], the bot's stack name.
+pub const NAMESPACE: &str = "botpub";
+pub const DIMENSION: &str = "Bot";
+/// How often the tokens counted are published.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(60);
+
+/// Tokens counted and not yet published as metrics.
+#[derive(Default)]
+pub struct Meter {
+    pending: Mutex<Tokens>,
+}
+
+impl Meter {
+    pub fn add(&self, used: Tokens) {
+        *self.pending.lock().unwrap() += used;
+    }
+
+    /// Publishes what was counted since the last time, one sum per metric; kept for the next time when
+    /// CloudWatch is out of reach.
+    pub async fn publish(&self, aws: &Aws, stack_name: &str) {
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+        let taken = std::mem::take(&mut *self.pending.lock().unwrap());
+        if taken.total() == 0 {
+            return;
+        }
+        let datum = |name: &str, value: u64| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .dimensions(
+                    Dimension::builder()
+                        .name(DIMENSION)
+                        .value(stack_name)
+                        .build(),
+                )
+                .value(value as f64)
+                .unit(StandardUnit::Count)
+                .build()
+        };
+        let sent = aws
+            .cloudwatch
+            .put_metric_data()
+            .namespace(NAMESPACE)
+            .metric_data(datum("InputTokens", taken.input_tokens))
+            .metric_data(datum("OutputTokens", taken.output_tokens))
+            .send()
+            .await;
+        if sent.is_err() {
+            *self.pending.lock().unwrap() += taken;
+        }
+    }
 }

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::answer::{self, Answerer, Outcome};
 use super::bot::Bot;
+use super::budget;
 use super::given_up::{self, DeadLetterWatch};
 use crate::aws::{Aws, AwsContext, retry_delay};
 use crate::cloudformation::events::clock_now;
@@ -119,6 +120,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
             flush_interval: options.flush_interval,
             queue,
             spent: Default::default(),
+            meter: Default::default(),
         },
         log: options.log,
         live,
@@ -136,6 +138,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
     let mut taken: u64 = 0;
     let mut idle_since = Instant::now();
     let watch = tokio::spawn(watch_dead_letters(shared.clone()));
+    let metering = tokio::spawn(publish_tokens(shared.clone()));
     // A receive under way when a stop began: waited for, and what it brings handed back at once.
     let mut late_receive = None;
     let stop = loop {
@@ -230,6 +233,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         }
     };
     watch.abort();
+    metering.abort();
     let (stopped_by, exit_code) = match stop {
         Stop::Idle => ("idle", 0),
         Stop::MaxRequests => ("max-requests", 0),
@@ -263,6 +267,11 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         hand_back_late(&shared, late_receive)
     );
     let exit_code = second.unwrap_or(exit_code);
+    let answerer = &shared.answerer;
+    answerer
+        .meter
+        .publish(&answerer.aws, &answerer.queue.stack_name)
+        .await;
     if let Some(bar) = &shared.live {
         bar.finish_and_clear();
     }
@@ -300,6 +309,18 @@ where
                 .await;
             shared.released.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Publishes the tokens counted as metrics every minute; the rest when the worker stops. Runs until aborted.
+async fn publish_tokens(shared: Arc<Shared>) {
+    let answerer = &shared.answerer;
+    loop {
+        tokio::time::sleep(budget::PUBLISH_EVERY).await;
+        answerer
+            .meter
+            .publish(&answerer.aws, &answerer.queue.stack_name)
+            .await;
     }
 }
 
