@@ -369,6 +369,9 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
             if bot.domain.is_some() {
                 wanted.push("DomainEndpoint");
             }
+            if bot.token_budget.is_some() {
+                wanted.push("TokenBudget");
+            }
             let mut found: Vec<&str> = outputs.keys().map(String::as_str).collect();
             found.sort_unstable();
             wanted.sort_unstable();
