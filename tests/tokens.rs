@@ -236,7 +236,7 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
         "{text}"
     );
 
-    // A new period (the test moves A's calls to yesterday): A is let through again.
+    // A new period (the test moves A's calls to another day): A is let through again.
     let bucket = sdk.output(&stack, "ResultsBucket");
     let prefix = format!("tokens/{a_id}/");
     let listed = sdk
@@ -264,13 +264,55 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
         sdk.block_on(sdk.s3.delete_object().bucket(&bucket).key(key).send())
             .unwrap();
     }
-    let worker = world.worker("metered", &["--max-requests", "1"], &bot);
-    assert_eq!(a.result(&a.ask("a new day"))["status"], "completed");
-    let (code, _, log_text) = finish(worker, Duration::from_secs(60));
-    assert_eq!(code, 0, "{log_text}");
+    // Two workers at once answer A's three and B's last two: each call made once and counted once.
+    let before = calls(&log).len();
+    let workers = [
+        world.worker("metered", &["--idle-exit", "6s"], &bot),
+        world.worker("metered", &["--idle-exit", "6s"], &bot),
+    ];
+    let asked: Vec<(&Client, String)> = ["day2-a0", "day2-a1", "day2-a2", "day2-b0", "day2-b1"]
+        .iter()
+        .map(|m| {
+            let client = if m.contains("-a") { &a } else { &b };
+            (client, client.ask(m))
+        })
+        .collect();
+    for (client, id) in &asked {
+        assert_eq!(client.result(id)["status"], "completed", "{id}");
+    }
+    for worker in workers {
+        let (code, _, log_text) = finish(worker, Duration::from_secs(60));
+        assert_eq!(code, 0, "{log_text}");
+    }
+    let mut new_calls = calls(&log)[before..].to_vec();
+    new_calls.sort();
+    assert_eq!(
+        new_calls,
+        ["day2-a0", "day2-a1", "day2-a2", "day2-b0", "day2-b1"]
+    );
+    let usage = world
+        .botpub_bot("usage", "metered", &["--output", "json"])
+        .expect(0)
+        .json();
+    let row = |id: &str| -> Value {
+        let keys = usage["keys"].as_array().unwrap();
+        keys.iter().find(|k| k["id"] == id).cloned().unwrap()
+    };
+    let tokens = |row: &Value| (row["input_tokens"].as_u64(), row["output_tokens"].as_u64());
+    assert_eq!(
+        tokens(&row(&a_id)),
+        (Some(300), Some(450)),
+        "today's: the rest moved away"
+    );
+    assert_eq!(tokens(&row(&b_id)), (Some(400), Some(600)));
+    assert_eq!(
+        row(&b_id)["budget"]["left"],
+        0,
+        "B reached its budget with its last call"
+    );
 
     // The workers published what they counted (the killed one nothing) for the dashboard and the
-    // token-spend alarm: 8 calls, 800 tokens in and 1,200 out.
+    // token-spend alarm: 12 calls, 1,200 tokens in and 1,800 out.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk.config);
     let now = std::time::SystemTime::now();
     let sum = |metric: &str| -> f64 {
@@ -292,7 +334,7 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
         let got = sdk.block_on(asked).unwrap();
         got.datapoints().iter().filter_map(|d| d.sum()).sum()
     };
-    assert_eq!((sum("InputTokens"), sum("OutputTokens")), (800.0, 1200.0));
+    assert_eq!((sum("InputTokens"), sum("OutputTokens")), (1200.0, 1800.0));
     let alarms = sdk
         .block_on(
             cloudwatch
