@@ -42,6 +42,11 @@ pub struct Key {
 /// The tag of an API key that holds its own token budget: the budget lives and dies with its key.
 pub const TOKEN_BUDGET_TAG: &str = "botpub:token-budget";
 
+/// A key's own token budget, from its tags.
+fn token_budget_of(tags: Option<&std::collections::HashMap<String, String>>) -> Option<u64> {
+    tags?.get(TOKEN_BUDGET_TAG)?.parse().ok()
+}
+
 impl Key {
     fn from_sdk(key: &ApiKey, bot: &Bot, value: Option<String>) -> Key {
         let id = key.id().unwrap_or_default().to_string();
@@ -53,10 +58,7 @@ impl Key {
             enabled: key.enabled(),
             created_date: key.created_date().map(|d| d.secs()),
             value,
-            token_budget: key
-                .tags()
-                .and_then(|tags| tags.get(TOKEN_BUDGET_TAG))
-                .and_then(|limit| limit.parse().ok()),
+            token_budget: token_budget_of(key.tags()),
         }
     }
 }
@@ -182,10 +184,7 @@ pub async fn get(aws: &Aws, bot: &Bot, key_id: &str, reveal: bool) -> anyhow::Re
 /// signed with IAM, or a request asked before answers had owners).
 pub async fn own_token_budget(aws: &Aws, key_id: &str) -> anyhow::Result<Option<u64>> {
     match aws.apigateway.get_api_key().api_key(key_id).send().await {
-        Ok(key) => Ok(key
-            .tags()
-            .and_then(|tags| tags.get(TOKEN_BUDGET_TAG))
-            .and_then(|limit| limit.parse().ok())),
+        Ok(key) => Ok(token_budget_of(key.tags())),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
         Err(e) => Err(e).aws(format!("reading the token budget of key {key_id}")),
     }

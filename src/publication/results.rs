@@ -159,6 +159,15 @@ pub async fn write_json_versioned(
         Some(etag) => put.if_match(etag),
         None => put.if_none_match("*"),
     };
+    send_conditional(put, || format!("writing {key} to {bucket}")).await
+}
+
+/// Sends a conditional PUT (If-Match or If-None-Match): the ETag written, or [`Conflict`] when S3 refused
+/// it because the object is no longer as expected.
+pub async fn send_conditional(
+    put: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<Result<Option<String>, Conflict>> {
     match put.send().await {
         Ok(written) => Ok(Ok(written.e_tag().map(str::to_string))),
         Err(error)
@@ -168,7 +177,7 @@ pub async fn write_json_versioned(
         {
             Ok(Err(Conflict))
         }
-        Err(error) => Err(error).aws(format!("writing {key} to {bucket}")),
+        Err(error) => Err(error).aws(what()),
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::days::date_of;
+use super::results::send_conditional;
 use crate::aws::{Aws, AwsContext};
 
 /// What a model call used, as the model reported it.
@@ -78,28 +79,19 @@ impl Call<'_> {
 /// Counts a model call, once: a second write of the same call (a retry whose first answer was lost) finds
 /// it there and leaves it.
 pub async fn record(aws: &Aws, bucket: &str, call: &Call<'_>) -> anyhow::Result<()> {
-    let key = call.key();
-    let written = aws
+    let put = aws
         .s3
         .put_object()
         .bucket(bucket)
-        .key(&key)
+        .key(call.key())
         .if_none_match("*")
-        .body(Vec::new().into())
-        .send()
-        .await;
-    match written {
-        Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.raw_response().map(|r| r.status().as_u16()),
-                Some(412 | 409)
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).aws(format!("recording the token usage of {}", call.request_id)),
-    }
+        .body(Vec::new().into());
+    // Already there (`Conflict`): the call is counted.
+    let _already_counted = send_conditional(put, || {
+        format!("recording the token usage of {}", call.request_id)
+    })
+    .await?;
+    Ok(())
 }
 
 /// Every caller's tokens per day, from `from` to `to` (`YYYY-MM-DD`, both included); one caller's with
