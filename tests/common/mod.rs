@@ -377,7 +377,9 @@ impl Sdk {
         .to_vec()
     }
 
-    /// Waits for a stack to settle; the logical and physical ids of its resources.
+    /// Waits for a stack to settle (a LocalStack runs one stack operation at a time, so a create waits for
+    /// the other tests of its binary, and on a loaded machine that can take minutes); the logical and
+    /// physical ids of its resources.
     pub fn physical(&self, stack: &str) -> std::collections::HashMap<String, String> {
         let started = std::time::Instant::now();
         loop {
@@ -392,8 +394,9 @@ impl Sdk {
             }
             assert!(
                 !status.ends_with("FAILED")
-                    && started.elapsed() < std::time::Duration::from_secs(60),
-                "{status}"
+                    && started.elapsed() < std::time::Duration::from_secs(180),
+                "{stack}: still {status} after {:?}",
+                started.elapsed()
             );
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
