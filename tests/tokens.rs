@@ -105,7 +105,8 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
     }
     unsafe_kill(worker.id(), "KILL");
     let _ = finish(worker, Duration::from_secs(5));
-    let worker = world.worker("metered", &["--idle-exit", "12s"], &bot);
+    // Idle for longer than the killed attempt can stay hidden (its visibility, renewed by its heartbeat).
+    let worker = world.worker("metered", &["--idle-exit", "25s"], &bot);
     assert_eq!(a.result(&slow)["status"], "completed");
 
     // A: three more answered requests bring it to 1,000 tokens: the one that reaches the budget finishes.
