@@ -36,21 +36,28 @@ fn start_server(name: &str) -> String {
 
 /// The pinned venv LocalStack runs from (its tools: the AWS CLI, openapi-spec-validator, …), made if missing.
 pub fn localstack_venv() -> String {
-    let venv = Command::new(root().join("tests/support/venv.sh"))
-        .args([
-            "localstack",
-            "tests/support/localstack-requirements.txt",
-            "--no-deps",
-        ])
+    venv("localstack", "tests/support/localstack-requirements.txt")
+}
+
+/// A venv of the project's made from a pinned requirements file (tests/support/venv.sh), made if missing.
+pub fn venv(name: &str, requirements: &str) -> String {
+    installed("venv.sh", &[name, requirements, "--no-deps"])
+}
+
+/// Runs a script of tests/support that installs something when missing and prints where it is; fails
+/// loudly when it cannot.
+pub fn installed(script: &str, args: &[&str]) -> String {
+    let out = Command::new(root().join("tests/support").join(script))
+        .args(args)
         .current_dir(root())
         .output()
         .unwrap();
     assert!(
-        venv.status.success(),
-        "{}",
-        String::from_utf8_lossy(&venv.stderr)
+        out.status.success(),
+        "tests/support/{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&venv.stdout).trim().to_string()
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 pub fn root() -> &'static Path {
