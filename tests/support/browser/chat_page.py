@@ -49,7 +49,8 @@ def serve(handler, port):
 class Gateway(BaseHTTPRequestHandler):
     """Forwards to LocalStack and gives API Gateway's own answers (403, 400, ...) the headers and body of the
     bot's deployed gateway responses, as AWS does and LocalStack does not (tests/support/localstack-notes.md).
-    Everything else, preflights included, passes through untouched."""
+    Everything else, preflights included, passes through untouched: a proxy rather than Playwright's
+    request interception, which answers Chromium's preflights itself."""
 
     protocol_version = "HTTP/1.1"
     upstream = ""       # LocalStack's base URL
