@@ -6,13 +6,15 @@
 //! bots, B by `many` and `any`, C by `any` alone. From a listed origin the page shows answers of both
 //! contracts as they are written; from an origin not listed the browser withholds every answer; every
 //! listed origin reads every answer and the headers README promises; refused keys, invalid messages and
-//! failed answers each get a message. `BOTPUB_UPDATE_SCREENSHOT=1` stores the page's picture in
-//! examples/web/chat.png.
+//! failed answers each get a message. The page's picture goes to the target's tmp folder, or with
+//! `BOTPUB_UPDATE_SCREENSHOT=1` to examples/web/chat.png, which README shows.
 
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -129,7 +131,7 @@ fn scenario(name: &str, workers: Vec<std::process::Child>) {
     let screenshot = if std::env::var_os("BOTPUB_UPDATE_SCREENSHOT").is_some() {
         root().join("examples/web/chat.png")
     } else {
-        f.world.dir.path().join("chat.png")
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat.png")
     };
     let bots: serde_json::Map<String, Value> = BOTS
         .iter()
@@ -147,17 +149,22 @@ fn scenario(name: &str, workers: Vec<std::process::Child>) {
         "gateway": f.gateway,
         "screenshot": screenshot,
     });
-    let path = f.world.dir.path().join(format!("{name}.json"));
-    std::fs::write(&path, config.to_string()).unwrap();
     let out = {
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        Command::new(&f.python)
+        let mut python = Command::new(&f.python)
             .arg(root().join("tests/support/browser/chat_page.py"))
-            .arg(&path)
             .arg(name)
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-            .output()
-            .unwrap()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // On stdin, so that no file holds the keys.
+        let mut stdin = python.stdin.take().unwrap();
+        stdin.write_all(config.to_string().as_bytes()).unwrap();
+        drop(stdin);
+        python.wait_with_output().unwrap()
     };
     // A stopped worker hands back what it holds: no request is left hidden from the next test's worker.
     let logs: Vec<String> = workers

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """examples/web/chat.html in headless Chromium against bots published on LocalStack (tests/browser.rs).
 
-    chat_page.py CONFIG.json SCENARIO
+    chat_page.py SCENARIO < CONFIG
 
-CONFIG (written by tests/browser.rs): {"chromium": path, "web": the examples/web folder, "ports": [A, B, C]
+CONFIG, JSON on stdin so that no file holds the keys (tests/browser.rs writes it): {"chromium": path, "web": the examples/web folder, "ports": [A, B, C]
 (the page origins http://127.0.0.1:PORT: A is listed by every bot, B by "many" and "any", C by "any"
 alone), "bots": {id: {"url", "key", "contract"}}, "gateway": {"responses": {type: {responseParameters,
 responseTemplates}}, "stage_variables": {...}} of bot "one", "screenshot": path}.
@@ -193,7 +193,7 @@ def answers(run):
     page = run.page(a)
     posts = []
     page.on("response", lambda r: posts.append(r) if r.request.method == "POST" else None)
-    answer = streamed(run, page, "many", "Tell me how a published bot answers its callers")
+    answer = streamed(run, page, "many", "Tell me how a published bot answers its callers while it writes the answer")
     # The correlation id and rate limit the page shows are headers it could read only because they are exposed.
     meta = answer.locator(".meta").inner_text()
     expected = f"Correlation id: {posts[-1].headers['x-correlation-id']} · rate limit: 50 requests/s"
@@ -213,7 +213,7 @@ def answers(run):
     assert "error" not in answer.get_attribute("class")
 
     # Origin C is listed by no bot but "any" (`*`), whose bot writes its answer a word at a time.
-    streamed(run, run.page(c), "any", "Every origin may ask this bot, listed or not")
+    streamed(run, run.page(c), "any", "Every origin may ask this bot, listed or not, and watch the answer grow")
 
 
 def refused(run):
@@ -327,8 +327,8 @@ SCENARIOS = {"answers": answers, "refused": refused, "listed": listed, "refusals
 
 
 def main():
-    config = json.load(open(sys.argv[1]))
-    scenario = sys.argv[2]
+    config = json.load(sys.stdin)
+    scenario = sys.argv[1]
     with sync_playwright() as playwright:
         run = Run(config, playwright)
         try:
