@@ -5,7 +5,8 @@
 #   tests/run.sh
 #
 # Everything the tests need is installed by the project's own scripts from pinned versions: the Python
-# venvs for LocalStack, moto, cfn-lint and checkov (tests/support/venv.sh, cached under ~/.cache/botpub),
+# venvs for LocalStack, moto, cfn-lint, checkov and Playwright (tests/support/venv.sh, cached under
+# ~/.cache/botpub), Debian's Chromium for the browser tests (tests/support/chromium.sh, with apt-get),
 # and the test servers, which integration tests start on loopback through tests/support/servers.sh.
 # Servers started here are stopped on exit. Build artefacts go to a persistent target directory outside
 # the clone (CARGO_TARGET_DIR, default ~/.cache/botpub/target) so repeated runs stay incremental.

@@ -276,6 +276,7 @@ def listed(run):
             assert read["headers"]["X-RateLimit-Limit"] == "50", f"{where}: {read['headers']}"
             assert read["headers"]["x-amzn-RequestId"] is None, f"{where}: a header not exposed stays hidden"
             assert network.value.headers.get("access-control-allow-origin") == allowed, where
+            assert network.value.headers.get("access-control-expose-headers") == ",".join(EXPOSED), where
             if bot_id == "many":
                 assert "Origin" in network.value.headers.get("vary", ""), where
             if step == "ask":
