@@ -4,7 +4,8 @@
 //! other page origins: `one` (predict, one origin), `many` (conversation, two origins, echoed) and `any`
 //! (predict, `*`). The page is served from loopback origins on three ports: A is listed by all three
 //! bots, B by `many` and `any`, C by `any` alone. From a listed origin the page shows answers of both
-//! contracts as they are written; from an origin not listed the browser withholds every answer; every
+//! contracts as they are written, and while no answer comes it shows the bot thinking and polls less
+//! and less often; from an origin not listed the browser withholds every answer; every
 //! listed origin reads every answer and the headers README promises; refused keys, invalid messages and
 //! failed answers each get a message. The page's picture goes to the target's tmp folder, or with
 //! `BOTPUB_UPDATE_SCREENSHOT=1` to examples/web/chat.png, which README shows.
@@ -123,9 +124,10 @@ fn deployed_gateway_responses(world: &World, url: &str) -> Value {
     json!({"responses": responses, "stage_variables": stage.variables()})
 }
 
-/// One scenario of chat_page.py at a time: they serve pages on the same ports, and one Chromium at a
-/// time is what two cores bear.
-fn scenario(name: &str, workers: Vec<std::process::Child>) {
+/// Runs one scenario of chat_page.py with the workers `workers` starts. One at a time: they serve pages
+/// on the same ports, one Chromium at a time is what two cores bear, and a scenario's workers answer
+/// only while it runs (the "waiting" scenario counts on no worker answering).
+fn scenario(name: &str, workers: impl FnOnce() -> Vec<std::process::Child>) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let f = fleet();
     let screenshot = if std::env::var_os("BOTPUB_UPDATE_SCREENSHOT").is_some() {
@@ -149,8 +151,9 @@ fn scenario(name: &str, workers: Vec<std::process::Child>) {
         "gateway": f.gateway,
         "screenshot": screenshot,
     });
-    let out = {
+    let (out, workers) = {
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let workers = workers();
         let mut python = Command::new(&f.python)
             .arg(root().join("tests/support/browser/chat_page.py"))
             .arg(name)
@@ -164,15 +167,17 @@ fn scenario(name: &str, workers: Vec<std::process::Child>) {
         let mut stdin = python.stdin.take().unwrap();
         stdin.write_all(config.to_string().as_bytes()).unwrap();
         drop(stdin);
-        python.wait_with_output().unwrap()
+        let out = python.wait_with_output().unwrap();
+        // A stopped worker receives nothing more and hands back what it holds, so no request of the
+        // next scenario is answered or hidden by it.
+        for worker in &workers {
+            unsafe_kill(worker.id(), "TERM");
+        }
+        (out, workers)
     };
-    // A stopped worker hands back what it holds: no request is left hidden from the next test's worker.
     let logs: Vec<String> = workers
         .into_iter()
-        .map(|worker| {
-            unsafe_kill(worker.id(), "TERM");
-            finish(worker, Duration::from_secs(30)).2
-        })
+        .map(|worker| finish(worker, Duration::from_secs(30)).2)
         .collect();
     assert!(
         out.status.success(),
@@ -202,34 +207,41 @@ fn the_page_shows_answers_of_both_contracts_as_they_are_written() {
         &["--stream", "--chunk-ms", "250"],
     );
     let flush = ["--flush-interval", "200ms"];
-    let workers = vec![
-        worker(
-            "many",
-            &[&flush[..], &["--http", &server.url]].concat(),
-            &[],
-        ),
-        worker("one", &[], &["python3", "examples/bots/answer.py"]),
-        worker(
-            "any",
-            &flush,
-            &["python3", "examples/bots/stream.py", "--chunk-ms", "300"],
-        ),
-    ];
-    scenario("answers", workers);
+    scenario("answers", || {
+        vec![
+            worker(
+                "many",
+                &[&flush[..], &["--http", &server.url]].concat(),
+                &[],
+            ),
+            worker("one", &[], &["python3", "examples/bots/answer.py"]),
+            worker(
+                "any",
+                &flush,
+                &["python3", "examples/bots/stream.py", "--chunk-ms", "300"],
+            ),
+        ]
+    });
+}
+
+#[test]
+fn the_page_thinks_and_polls_less_often_while_no_answer_comes() {
+    scenario("waiting", Vec::new);
 }
 
 #[test]
 fn the_browser_withholds_answers_from_origins_not_listed() {
-    scenario("refused", Vec::new());
+    scenario("refused", Vec::new);
 }
 
 #[test]
 fn every_listed_origin_reads_answers_and_the_promised_headers() {
-    scenario("listed", Vec::new());
+    scenario("listed", Vec::new);
 }
 
 #[test]
 fn the_page_explains_refused_keys_invalid_messages_and_failed_answers() {
-    let workers = vec![worker("one", &[], &["python3", "examples/bots/answer.py"])];
-    scenario("refusals", workers);
+    scenario("refusals", || {
+        vec![worker("one", &[], &["python3", "examples/bots/answer.py"])]
+    });
 }

@@ -243,6 +243,26 @@ def refused(run):
     assert len(blocked) >= 4, run.console
 
 
+def waiting(run):
+    """With no worker running, the page shows the bot thinking and polls less and less often."""
+    page = run.page(run.origins[0])
+    many = run.bots["many"]
+    polls = []
+    page.on("request", lambda r: polls.append(time.monotonic()) if r.method == "GET" and "/conversation/" in r.url else None)
+    run.connect(page, many["url"], many["key"], "conversation")
+    page.get_by_label("Message").fill("Is anyone there?")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_timeout(5000)
+    answer = page.locator("#log .bot").last
+    assert answer.get_attribute("aria-busy") == "true" and answer.locator(".text").inner_text() == ""
+    assert answer.locator(".text").evaluate("t => getComputedStyle(t, '::after').content") == '"Thinking…"'
+    assert page.get_by_role("status").inner_text() == "Waiting for the answer…"
+    assert page.get_by_role("button", name="Send").is_disabled(), "one message at a time"
+    gaps = [later - earlier for earlier, later in zip(polls, polls[1:])]
+    assert len(gaps) >= 3, f"the page kept polling: {gaps}"
+    assert min(gaps) >= 0.2 and gaps[-1] > 2 * gaps[0], f"the pauses between polls grew: {gaps}"
+
+
 READ = """async ([url, key, path, body, correlation, names]) => {
   const headers = {"x-api-key": key, "X-Correlation-ID": correlation};
   if (body) headers["Content-Type"] = "application/json";
@@ -324,7 +344,7 @@ def refusals(run):
     assert answer.locator(".meta").inner_text().startswith("Correlation id: ")
 
 
-SCENARIOS = {"answers": answers, "refused": refused, "listed": listed, "refusals": refusals}
+SCENARIOS = {"answers": answers, "waiting": waiting, "refused": refused, "listed": listed, "refusals": refusals}
 
 
 def main():
