@@ -186,6 +186,7 @@ fn scenario(name: &str, workers: impl FnOnce() -> Vec<std::process::Child>) {
         String::from_utf8_lossy(&out.stderr),
         logs.join("\n")
     );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
     if name == "answers" {
         let picture = std::fs::read(&screenshot).unwrap();
         assert!(picture.starts_with(b"\x89PNG"), "{}", screenshot.display());

@@ -348,6 +348,7 @@ SCENARIOS = {"answers": answers, "waiting": waiting, "refused": refused, "listed
 
 
 def main():
+    started = time.monotonic()
     config = json.load(sys.stdin)
     scenario = sys.argv[1]
     with sync_playwright() as playwright:
@@ -357,7 +358,7 @@ def main():
             run.key_never_leaked()
         finally:
             run.close()
-    print(f"{scenario}: passed")
+    print(f"{scenario}: passed in {time.monotonic() - started:.1f} s")
 
 
 if __name__ == "__main__":
