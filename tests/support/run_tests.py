@@ -136,7 +136,9 @@ def main():
         for name, (seconds, passed, _) in ran:
             print(f"  {'ok  ' if passed else 'FAIL'} {seconds:7.1f} s  {name}")
     if not args.filters:
-        last_times.update({name: seconds for name, (seconds, _, _) in results.items()})
+        # A failed job may have ended early (a server that would not start): its time says nothing of
+        # how long the binary takes, and would put it last in the next run's order.
+        last_times.update({name: seconds for name, (seconds, passed, _) in results.items() if passed})
         try:
             Path(args.times).write_text(json.dumps(last_times, indent=1, sort_keys=True))
         except OSError:
