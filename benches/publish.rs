@@ -436,7 +436,6 @@ async fn library_publish(endpoint: &str, prefix: &str, spec: &Path) -> anyhow::R
         Progress::new(Mode::None),
         botpub::cloudformation::events::Patience::default(),
         prefix,
-        std::sync::Arc::new(|stack: &str| format!("the stack {stack}")),
     );
     let plan = run.plan(&[spec.to_path_buf()], &stacks).await?;
     anyhow::ensure!(plan.has_changes(), "a new bot must be a change");

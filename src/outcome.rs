@@ -30,6 +30,22 @@ pub struct Interrupted {
     pub signal: &'static str,
     pub code: u8,
     pub message: String,
+    /// The stack whose operation goes on in AWS, when there is one to follow.
+    pub follow: Option<String>,
+}
+
+/// botpub will not touch a stack while another operation runs on it; nothing was done.
+#[derive(Debug)]
+pub struct Busy {
+    pub stack: String,
+    pub message: String,
+}
+
+/// botpub stopped waiting (a timeout, AWS out of reach) while the operation on the stack goes on in AWS.
+#[derive(Debug)]
+pub struct StillGoing {
+    pub stack: String,
+    pub message: String,
 }
 
 impl fmt::Display for DeploymentFailed {
@@ -50,21 +66,54 @@ impl fmt::Display for Interrupted {
     }
 }
 
+impl fmt::Display for Busy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for StillGoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl std::error::Error for DeploymentFailed {}
 impl std::error::Error for Blocked {}
 impl std::error::Error for Interrupted {}
+impl std::error::Error for Busy {}
+impl std::error::Error for StillGoing {}
+
+/// The stack the user can follow after this error: its operation goes on in AWS (botpub stopped waiting,
+/// or another deployment holds it). The engine names the stack; the command line says which of its
+/// commands follows it.
+pub fn stack_to_follow(error: &anyhow::Error) -> Option<&str> {
+    error.chain().find_map(|cause| {
+        if let Some(busy) = cause.downcast_ref::<Busy>() {
+            Some(busy.stack.as_str())
+        } else if let Some(going) = cause.downcast_ref::<StillGoing>() {
+            Some(going.stack.as_str())
+        } else {
+            cause.downcast_ref::<Interrupted>()?.follow.as_deref()
+        }
+    })
+}
+
+/// Whether the error is a refusal that changed nothing (exit code [`BLOCKED`]).
+pub fn is_blocked(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<Blocked>().is_some()
+        || error.downcast_ref::<Busy>().is_some()
+        || error
+            .downcast_ref::<AwsError>()
+            .is_some_and(|aws| aws.fact == Fact::Busy)
+}
 
 /// The exit code for an error that ended a command.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<DeploymentFailed>().is_some() {
         FAILED
-    } else if error.downcast_ref::<Blocked>().is_some() {
-        BLOCKED
-    } else if error
-        .downcast_ref::<AwsError>()
-        .is_some_and(|aws| aws.fact == Fact::Busy)
-    {
-        // AWS refused because another operation on the stack is under way: nothing was done.
+    } else if is_blocked(error) {
+        // Including AWS refusing because another operation on the stack is under way.
         BLOCKED
     } else if let Some(interrupted) = error.downcast_ref::<Interrupted>() {
         interrupted.code

@@ -285,9 +285,19 @@ fn the_engine_knows_nothing_of_bots() {
                 found.push(format!("{name} reads a stack output by name ({read}…)"));
             }
         }
-        // The command line says how to follow a stack (Run's follow hint); the engine names none.
-        if code.contains("botpub watch") || code.contains("DEFAULT_PREFIX") {
-            found.push(format!("{name} spells out a command of the command line"));
+        // The engine names the stack that goes on in AWS (outcome::stack_to_follow); the command line
+        // says which of its commands follows it. No command text, nor a way to pass one in.
+        for command in [
+            "botpub watch",
+            "DEFAULT_PREFIX",
+            "hint: &str",
+            "Fn(&str) -> String",
+        ] {
+            if code.contains(command) {
+                found.push(format!(
+                    "{name} spells out or takes a command of the command line ({command})"
+                ));
+            }
         }
     }
     assert!(found.is_empty(), "{found:#?}");

@@ -2,6 +2,7 @@
 
 use botpub::cloudformation::deploy::{self, Applied, Run, Watched};
 use botpub::cloudformation::events;
+use botpub::cloudformation::outcome::ApplyResult;
 use botpub::cloudformation::plan::Plan;
 use botpub::cloudformation::stack;
 use botpub::outcome::{self, Blocked, DeploymentFailed};
@@ -12,7 +13,7 @@ use serde_json::json;
 
 use super::args::{ApplyArgs, Output, PlanArgs, PublishArgs, WatchArgs};
 use super::publication::not_published;
-use super::setup::{confirm, load, start};
+use super::setup::{confirm, follow_it_with, load, start, watch_command};
 
 pub async fn plan(args: &PlanArgs, output: Output, markdown: bool) -> anyhow::Result<u8> {
     let (specs, out) = (&args.specs, args.out.as_ref());
@@ -84,7 +85,7 @@ pub async fn apply(args: &ApplyArgs, output: Output) -> anyhow::Result<u8> {
     .await?;
     run.concurrency = args.fleet.concurrency.into();
     run.ensure_current(&plan, &loaded.stacks).await?;
-    let applied = run.apply(&plan, &loaded.stacks, false).await?;
+    let applied = say_how_to_follow(&run, run.apply(&plan, &loaded.stacks, false).await?);
     report(&run, &applied, output, plan.has_changes()).await?;
     localstack::repeat_after_update(&run.aws, &plan, &applied).await;
     deploy::failures(&applied)?;
@@ -113,11 +114,29 @@ pub async fn publish(args: &PublishArgs, output: Output) -> anyhow::Result<u8> {
         confirmed?;
         return Err(Blocked("not confirmed; nothing was published".into()).into());
     }
-    let applied = run.apply(&plan, &loaded.stacks, args.detach).await?;
+    let applied = say_how_to_follow(&run, run.apply(&plan, &loaded.stacks, args.detach).await?);
     report(&run, &applied, output, true).await?;
     localstack::repeat_after_update(&run.aws, &plan, &applied).await;
     deploy::failures(&applied)?;
     Ok(outcome::OK)
+}
+
+/// Adds to each stack that goes on in AWS without this run (deployed in the background, or left deploying
+/// when waiting failed) the command that follows it.
+pub(super) fn say_how_to_follow(run: &Run, mut applied: Vec<Applied>) -> Vec<Applied> {
+    for result in &mut applied {
+        if result.result == ApplyResult::Deploying {
+            run.progress.say(&format!(
+                "{}: deploying in the background{}",
+                result.stack_name,
+                follow_it_with(&watch_command(run, &result.stack_name))
+            ));
+        }
+        if let (Some(failure), Some(stack)) = (&mut result.failure, &result.follow) {
+            failure.push_str(&follow_it_with(&watch_command(run, stack)));
+        }
+    }
+    applied
 }
 
 /// Prints what each bot offers its clients now; failures are reported (root cause first) by the caller's error.
@@ -238,12 +257,11 @@ async fn follow_remote_build(
         return Ok(());
     };
     if build.in_progress() {
-        let hint = run.follow_hint(stack_name);
         run.progress.say(&format!(
             "{bot_id}: remote build {} in progress; waiting",
             build.id
         ));
-        build = remote::follow(run, &record.build_id, &[stack_name.to_string()], &hint).await?;
+        build = remote::follow(run, &record.build_id, &[stack_name.to_string()]).await?;
     }
     let updated = stack::describe(&run.aws, stack_name)
         .await?

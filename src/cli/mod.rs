@@ -69,7 +69,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            anstream::eprintln!("{}: {error:#}", terminal::paint(terminal::ERROR, "error"));
+            let follow = setup::how_to_follow(&error).unwrap_or_default();
+            anstream::eprintln!(
+                "{}: {error:#}{follow}",
+                terminal::paint(terminal::ERROR, "error")
+            );
             ExitCode::from(botpub::outcome::exit_code(&error))
         }
     }

@@ -193,7 +193,7 @@ pub async fn unpublish(args: &UnpublishArgs, output: Output) -> anyhow::Result<u
         }
         return Ok(outcome::OK);
     };
-    unpublish::ensure_removable(&described, &run.follow_hint(&stack_name))?;
+    unpublish::ensure_removable(&described)?;
     // Even a stack only under review goes: unpublishing leaves nothing behind.
     let bot = BotStack(described);
     let endpoint = bot.api_endpoint(&run.aws);

@@ -73,8 +73,8 @@ pub async fn connect(args: &AwsArgs, region: Option<String>) -> anyhow::Result<A
     .await
 }
 
-/// A run: the connection, the display for waiting, the timeout, the stack prefix, and `botpub watch` as the
-/// way to follow what goes on after it stopped waiting.
+/// A run: the connection, the display for waiting, the timeout and the stack prefix. Its prefix and region
+/// are also where [`how_to_follow`] looks: a command has one run.
 pub async fn start(
     args: &AwsArgs,
     region: Option<String>,
@@ -83,7 +83,7 @@ pub async fn start(
     prefix: &str,
 ) -> anyhow::Result<Run> {
     let aws = connect(args, region).await?;
-    let follow = watch_command(prefix, &aws.region);
+    let _ = RUN_PLACE.set((prefix.to_string(), aws.region.clone()));
     Ok(Run::new(
         aws,
         progress(wait, output),
@@ -92,25 +92,41 @@ pub async fn start(
             lost_contact: w.lost_contact,
         }),
         prefix,
-        follow,
     ))
 }
 
-/// `botpub watch` for a stack of this prefix in this region: the command that re-attaches to its
-/// operation (the default prefix and region are spelled out only when they are not implied).
-fn watch_command(prefix: &str, region: &str) -> botpub::cloudformation::run::FollowHint {
-    let (prefix, region) = (prefix.to_string(), region.to_string());
-    std::sync::Arc::new(move |stack_name: &str| {
-        let id = stack_name
-            .strip_prefix(&format!("{prefix}-"))
-            .unwrap_or(stack_name);
-        let prefix_flag = if prefix == botpub::spec::model::DEFAULT_PREFIX {
-            String::new()
-        } else {
-            format!(" --prefix {prefix}")
-        };
-        format!("botpub watch {id}{prefix_flag} --region {region}")
-    })
+/// The prefix and region of this command's run, once it has one.
+static RUN_PLACE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
+/// `botpub watch` for a stack of `run`'s prefix and region: the command that re-attaches to its operation
+/// (the default prefix is spelled out only when it is not implied).
+pub fn watch_command(run: &Run, stack_name: &str) -> String {
+    watch(&run.prefix, &run.aws.region, stack_name)
+}
+
+fn watch(prefix: &str, region: &str, stack_name: &str) -> String {
+    let id = stack_name
+        .strip_prefix(&format!("{prefix}-"))
+        .unwrap_or(stack_name);
+    let prefix_flag = if prefix == botpub::spec::model::DEFAULT_PREFIX {
+        String::new()
+    } else {
+        format!(" --prefix {prefix}")
+    };
+    format!("botpub watch {id}{prefix_flag} --region {region}")
+}
+
+/// How to follow the stack an error names as going on in AWS (see [`botpub::outcome::stack_to_follow`]),
+/// as the end of its message.
+pub fn how_to_follow(error: &anyhow::Error) -> Option<String> {
+    let stack = botpub::outcome::stack_to_follow(error)?;
+    let (prefix, region) = RUN_PLACE.get()?;
+    Some(follow_it_with(&watch(prefix, region, stack)))
+}
+
+/// The end of a message about something that goes on in AWS.
+pub fn follow_it_with(command: &str) -> String {
+    format!("; follow it with `{command}`")
 }
 
 fn progress(wait: Option<&WaitArgs>, output: Output) -> Progress {
@@ -150,7 +166,7 @@ pub async fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
         }
         (signal, code) = botpub::signals::signalled() => {
             eprintln!();
-            Err(Interrupted { signal, code, message: "not confirmed; nothing was changed".into() }.into())
+            Err(Interrupted { signal, code, message: "not confirmed; nothing was changed".into() , follow: None }.into())
         }
     }
 }

@@ -10,8 +10,8 @@ use botpub::toolkit::{self, remote};
 use serde_json::json;
 
 use super::args::{BootstrapArgs, Output, PublishArgs};
-use super::deploy::print_published;
-use super::setup::{confirm, load, start};
+use super::deploy::{print_published, say_how_to_follow};
+use super::setup::{confirm, follow_it_with, load, start, watch_command};
 
 pub async fn bootstrap(args: &BootstrapArgs, output: Output) -> anyhow::Result<u8> {
     let prefix = &args.target.prefix;
@@ -52,7 +52,7 @@ pub async fn bootstrap(args: &BootstrapArgs, output: Output) -> anyhow::Result<u
             confirmed?;
             return Err(Blocked("not confirmed; nothing was changed".into()).into());
         }
-        applied = run.apply(&plan, &stacks, false).await?;
+        applied = say_how_to_follow(&run, run.apply(&plan, &stacks, false).await?);
         deploy::failures(&applied)?;
     }
     let toolkit = toolkit::require(&run.aws, prefix, "bootstrap").await?;
@@ -118,7 +118,7 @@ pub async fn publish_remote(args: &PublishArgs, output: Output) -> anyhow::Resul
         return Err(Blocked("not confirmed; no build was started".into()).into());
     }
     let started = remote::start(&run.aws, &toolkit, specs, &bots, &run.token("remote")).await?;
-    let hint = run.follow_hint(bots.first().map_or("", |(_, stack)| stack.as_str()));
+    let hint = watch_command(&run, bots.first().map_or("", |(_, stack)| stack.as_str()));
     run.progress.say(&format!(
         "started remote build {} of {}",
         started.build_id, started.project
@@ -132,14 +132,15 @@ pub async fn publish_remote(args: &PublishArgs, output: Output) -> anyhow::Resul
                 )?
             ),
             Output::Text => println!(
-                "remote build {} started; follow it with `{hint}`",
-                started.build_id
+                "remote build {} started{}",
+                started.build_id,
+                follow_it_with(&hint)
             ),
         }
         return Ok(outcome::OK);
     }
     let stack_names: Vec<String> = bots.iter().map(|(_, stack)| stack.clone()).collect();
-    let state = remote::follow(&run, &started.build_id, &stack_names, &hint).await?;
+    let state = remote::follow(&run, &started.build_id, &stack_names).await?;
     let mut published = Vec::new();
     if !state.failed() {
         for (id, stack) in &bots {

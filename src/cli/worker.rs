@@ -177,7 +177,7 @@ pub async fn ask(args: &AskArgs, output: Output) -> anyhow::Result<u8> {
             answer => answer?,
         },
         (signal, code) = botpub::signals::signalled() => {
-            return Err(Interrupted { signal, code, message: "stopped waiting for the answer".into() }.into());
+            return Err(Interrupted { signal, code, message: "stopped waiting for the answer".into() , follow: None }.into());
         }
     };
     let (doc, code) = match answer {

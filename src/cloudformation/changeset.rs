@@ -20,7 +20,7 @@ use crate::cloudformation::events::{self, Backoff, pause};
 use crate::cloudformation::outcome::{ChangeAction, ChangeScope, Replacement, StackAction};
 use crate::cloudformation::progress::Progress;
 use crate::cloudformation::stack::{self, State};
-use crate::outcome::blocked;
+use crate::outcome::Busy;
 use crate::synth::{Stack, StackKind};
 use futures::future::BoxFuture;
 
@@ -231,7 +231,6 @@ pub async fn plan_stack(
     token: &str,
     description: &str,
     progress: &Progress,
-    follow_hint: &str,
     templates: Option<&dyn TemplateStore>,
 ) -> anyhow::Result<StackPlan> {
     check_size(stack)?;
@@ -247,7 +246,7 @@ pub async fn plan_stack(
     };
     let mut existing = stack::describe(aws, &stack.name).await?;
     if let Some(current) = &existing {
-        current.ensure_ready(follow_hint)?;
+        current.ensure_ready()?;
         if current.state == State::FailedCreate {
             progress.say(&format!(
                 "{}: deleting the stack left in ROLLBACK_COMPLETE by a failed first create (it holds no resources), to create it anew",
@@ -258,7 +257,6 @@ pub async fn plan_stack(
                 &current.id,
                 &current.name,
                 &format!("{token}-recreate"),
-                follow_hint,
             )
             .await?;
             existing = None;
@@ -326,17 +324,17 @@ pub async fn plan_stack(
         // the stack, or it created the stack this run meant to create ("already exists and cannot be
         // created again with the changeSet").
         Err(e) if matches!(crate::aws::fact(&e), Fact::Busy | Fact::AlreadyExists) => {
-            return blocked(format!(
-                "stack {} is busy: {}; follow it with `{follow_hint}`",
-                stack.name,
-                crate::aws::explain(&e)
-            ));
+            return Err(Busy {
+                stack: stack.name.clone(),
+                message: format!("stack {} is busy: {}", stack.name, crate::aws::explain(&e)),
+            }
+            .into());
         }
         Err(e) => return Err(e).aws(format!("creating a change set for {}", stack.name)),
     };
     let change_set_id = created.id().unwrap_or(token).to_string();
 
-    let described = wait_for_change_set(aws, &change_set_id, &stack.name, follow_hint).await?;
+    let described = wait_for_change_set(aws, &change_set_id, &stack.name).await?;
     plan.change_set_id = Some(change_set_id.clone());
     if described.status() == Some(&ChangeSetStatus::Failed) {
         let reason = described.status_reason().unwrap_or_default();
@@ -423,7 +421,6 @@ async fn wait_for_change_set(
     aws: &Aws,
     id: &str,
     stack_name: &str,
-    follow_hint: &str,
 ) -> anyhow::Result<DescribeChangeSetOutput> {
     let mut backoff = Backoff::new();
     loop {
@@ -432,7 +429,7 @@ async fn wait_for_change_set(
             Some(ChangeSetStatus::CreateComplete | ChangeSetStatus::Failed) => {
                 return Ok(described);
             }
-            _ => pause(backoff.next_delay(), stack_name, follow_hint).await?,
+            _ => pause(backoff.next_delay(), stack_name, stack_name).await?,
         }
     }
 }

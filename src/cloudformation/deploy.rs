@@ -17,7 +17,7 @@ use super::plan::{PLAN_FORMAT, Plan};
 pub use super::run::{DEFAULT_CONCURRENCY, Run};
 use super::stack;
 use crate::aws::{AwsContext, Fact};
-use crate::outcome::{Blocked, DeploymentFailed, Interrupted};
+use crate::outcome::{Blocked, Busy, DeploymentFailed, Interrupted, stack_to_follow};
 use crate::signals;
 use crate::synth::{Stack, StackKind};
 
@@ -41,6 +41,7 @@ impl Run {
             message: format!(
                 "stopped while planning; removed the {removed} change set(s) this run had made: nothing was changed"
             ),
+            follow: None,
         }
         .into())
     }
@@ -85,6 +86,7 @@ impl Run {
                         signal,
                         code,
                         message: String::new(),
+                        follow: None,
                     }
                     .into());
                 }
@@ -119,7 +121,6 @@ impl Run {
     }
 
     async fn plan_stack(&self, stack: &Stack, purpose: &str) -> anyhow::Result<StackPlan> {
-        let hint = self.follow_hint(&stack.name);
         changeset::plan_stack(
             &self.aws,
             stack,
@@ -129,7 +130,6 @@ impl Run {
                 false => changeset::TO_EXECUTE,
             },
             &self.progress,
-            &hint,
             self.templates.as_deref(),
         )
         .await
@@ -228,13 +228,16 @@ impl Run {
                         {
                             return Err(error);
                         }
-                        let result = if error.downcast_ref::<Blocked>().is_some() {
+                        let blocked = error.downcast_ref::<Blocked>().is_some()
+                            || error.downcast_ref::<Busy>().is_some();
+                        let result = if blocked {
                             ApplyResult::Blocked
                         } else {
                             ApplyResult::Error
                         };
                         let mut outcome = Applied::new(planned, result);
                         outcome.failure = Some(format!("{error:#}"));
+                        outcome.follow = stack_to_follow(&error).map(str::to_string);
                         Ok(outcome)
                     })
             })
@@ -356,7 +359,6 @@ impl Run {
             token,
             since: since
                 .unwrap_or_else(|| DateTime::from(SystemTime::now() - Duration::from_secs(3600))),
-            follow_hint: self.follow_hint(stack_name),
         };
         self.progress.say(&format!(
             "{stack_name}: {} in progress; waiting",

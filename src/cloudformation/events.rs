@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::outcome::{StackAction, StatusClass};
 use crate::aws::{Aws, AwsContext};
-use crate::outcome::Interrupted;
+use crate::outcome::{Interrupted, StillGoing};
 use crate::signals::signalled;
 
 /// One resource or stack event, as botpub shows it.
@@ -133,8 +133,6 @@ pub struct Operation {
     pub token: Option<String>,
     /// Events older than this belong to earlier operations.
     pub since: DateTime,
-    /// The command that re-attaches, for the message when botpub stops waiting early.
-    pub follow_hint: String,
 }
 
 /// How an operation ended.
@@ -247,17 +245,16 @@ impl Default for Backoff {
     }
 }
 
-/// Sleeps, unless the user interrupts (now or since the run started): then the error says the operation
-/// goes on in AWS and how to follow it.
-pub async fn pause(delay: Duration, stack_name: &str, follow_hint: &str) -> anyhow::Result<()> {
+/// Sleeps, unless the user interrupts (now or since the run started): then the error says that `what`
+/// goes on in AWS, and names the stack that shows it.
+pub async fn pause(delay: Duration, what: &str, stack_name: &str) -> anyhow::Result<()> {
     tokio::select! {
         biased;
         (signal, code) = signalled() => Err(Interrupted {
             signal,
             code,
-            message: format!(
-                "stopped waiting; {stack_name} goes on deploying in AWS. Follow it with `{follow_hint}`, or rerun the same command"
-            ),
+            message: format!("stopped waiting; {what} goes on deploying in AWS"),
+            follow: Some(stack_name.to_string()),
         }
         .into()),
         _ = tokio::time::sleep(delay) => Ok(()),
@@ -331,14 +328,17 @@ pub async fn wait(
             }
             Err(error) if last_contact.elapsed() >= patience.lost_contact => {
                 watcher.finish("out of contact");
-                anyhow::bail!(
-                    "lost contact with CloudFormation for {} ({error:#}); {} goes on in AWS: follow it with `{}` once AWS answers again",
-                    humantime::format_duration(Duration::from_secs(
-                        patience.lost_contact.as_secs()
-                    )),
-                    op.stack_name,
-                    op.follow_hint
-                );
+                return Err(StillGoing {
+                    stack: op.stack_name.clone(),
+                    message: format!(
+                        "lost contact with CloudFormation for {} ({error:#}); {} goes on in AWS",
+                        humantime::format_duration(Duration::from_secs(
+                            patience.lost_contact.as_secs()
+                        )),
+                        op.stack_name,
+                    ),
+                }
+                .into());
             }
             Err(_) => Vec::new(),
         };
@@ -367,15 +367,18 @@ pub async fn wait(
             && started.elapsed() >= limit
         {
             watcher.finish("still in progress");
-            anyhow::bail!(
-                "stopped waiting after {} (--timeout); {} is still {status_now} and goes on in AWS. Follow it with `{}`",
-                humantime::format_duration(Duration::from_secs(limit.as_secs())),
-                op.stack_name,
-                op.follow_hint
-            );
+            return Err(StillGoing {
+                stack: op.stack_name.clone(),
+                message: format!(
+                    "stopped waiting after {} (--timeout); {} is still {status_now} and goes on in AWS",
+                    humantime::format_duration(Duration::from_secs(limit.as_secs())),
+                    op.stack_name,
+                ),
+            }
+            .into());
         }
         watcher.heartbeat(&status_now);
-        pause(backoff.next_delay(), &op.stack_name, &op.follow_hint).await?;
+        pause(backoff.next_delay(), &op.stack_name, &op.stack_name).await?;
     }
 }
 
@@ -407,13 +410,7 @@ fn take(
 
 /// Deletes a stack that holds nothing worth keeping (a failed first create, an unused review stack) and
 /// waits until it is gone, so the caller can create it anew or report that nothing is left.
-pub async fn delete_and_wait(
-    aws: &Aws,
-    id: &str,
-    name: &str,
-    token: &str,
-    follow_hint: &str,
-) -> anyhow::Result<()> {
+pub async fn delete_and_wait(aws: &Aws, id: &str, name: &str, token: &str) -> anyhow::Result<()> {
     aws.cloudformation
         .delete_stack()
         .stack_name(id)
@@ -426,7 +423,6 @@ pub async fn delete_and_wait(
         stack_id: id.to_string(),
         token: Some(token.to_string()),
         since: DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(2)),
-        follow_hint: follow_hint.to_string(),
     };
     let finished = wait(aws, &op, &mut (), Patience::default()).await?;
     if finished.class() != StatusClass::Deleted {

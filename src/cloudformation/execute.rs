@@ -18,7 +18,7 @@ use super::outcome::{ApplyResult, StackAction, StatusClass};
 use super::run::Run;
 use super::stack;
 use crate::aws::{Fact, MAX_ATTEMPTS, is_transient, retry_delay};
-use crate::outcome::Blocked;
+use crate::outcome::{Busy, StillGoing};
 use crate::synth::Stack;
 
 /// How long an unexecuted botpub change set counts as another run's deployment about to start.
@@ -33,6 +33,10 @@ pub struct Applied {
     pub status: Option<String>,
     /// The root cause and the failures after it, when it failed.
     pub failure: Option<String>,
+    /// The stack whose operation goes on in AWS after the failure (for the command line to say how to
+    /// follow it), when there is one.
+    #[serde(skip)]
+    pub follow: Option<String>,
 }
 
 impl Applied {
@@ -43,6 +47,7 @@ impl Applied {
             result,
             status: None,
             failure: None,
+            follow: None,
         }
     }
 }
@@ -66,32 +71,32 @@ impl Run {
             let text = crate::aws::explain(&error);
             let cleared = self.abandon(planned, change_set_id).await;
             if crate::aws::fact(&error) == Fact::Busy {
-                return Err(Blocked(format!(
-                    "{} is busy: another deployment started first ({text}); follow it with `{}`",
-                    planned.stack_name,
-                    self.follow_hint(&planned.stack_name)
-                ))
-                .into());
-            }
-            anyhow::bail!(
-                "executing the change set of {}: {text}; {}",
-                planned.stack_name,
-                match cleared {
-                    Ok(()) => "nothing was changed, and its change set was removed: run botpub again once AWS answers".to_string(),
-                    Err(cleanup) => format!(
-                        "botpub could not remove the change set either ({cleanup:#}): check with `{}`, and if nothing runs, remove it with `aws cloudformation delete-change-set --change-set-name {change_set_id}`",
-                        self.follow_hint(&planned.stack_name)
+                return Err(Busy {
+                    stack: planned.stack_name.clone(),
+                    message: format!(
+                        "{} is busy: another deployment started first ({text})",
+                        planned.stack_name
                     ),
                 }
-            );
+                .into());
+            }
+            let failed = format!("executing the change set of {}: {text}", planned.stack_name);
+            return Err(match cleared {
+                Ok(()) => anyhow::anyhow!(
+                    "{failed}; nothing was changed, and its change set was removed: run botpub again once AWS answers"
+                ),
+                // Whether the change set runs after all is for the user to see.
+                Err(cleanup) => StillGoing {
+                    stack: planned.stack_name.clone(),
+                    message: format!(
+                        "{failed}; botpub could not remove the change set either ({cleanup:#}): if nothing runs on the stack, remove it with `aws cloudformation delete-change-set --change-set-name {change_set_id}`"
+                    ),
+                }
+                .into(),
+            });
         }
         let mut applied = Applied::new(planned, ApplyResult::Deploying);
         if detach {
-            self.progress.say(&format!(
-                "{}: deploying in the background; follow it with `{}`",
-                planned.stack_name,
-                self.follow_hint(&planned.stack_name)
-            ));
             return Ok(applied);
         }
         let op = Operation {
@@ -99,7 +104,6 @@ impl Run {
             stack_id,
             token: Some(token),
             since,
-            follow_hint: self.follow_hint(&planned.stack_name),
         };
         let expected = planned.changes.len().max(1);
         let mut display = self.progress.stack(&planned.stack_name, Some(expected));
@@ -182,13 +186,10 @@ impl Run {
                     }
             });
         }
-        let hint = self.follow_hint(&planned.stack_name);
         let why = match (busy, rival) {
-            (None, None) if created_already => {
-                format!("another deployment created it first; see it with `{hint}`")
-            }
+            (None, None) if created_already => "another deployment created it first".to_string(),
             (None, None) => return Ok(stack_id),
-            (Some(status), _) => format!("it is {status}; follow that deployment with `{hint}`"),
+            (Some(status), _) => format!("it is {status}, in another deployment"),
             (None, Some(rival)) => {
                 let name = rival.change_set_name().unwrap_or_default();
                 let made = rival
@@ -196,17 +197,20 @@ impl Run {
                     .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
                     .unwrap_or_default();
                 format!(
-                    "another botpub run made change set {name} at {made} and has not executed it yet. If that run is still going, follow it with `{hint}`; if it was abandoned, remove its change set with `aws cloudformation delete-change-set --stack-name {} --change-set-name {name}` (botpub ignores it {} minutes after it was made)",
+                    "another botpub run made change set {name} at {made} and has not executed it yet. If that run was abandoned, remove its change set with `aws cloudformation delete-change-set --stack-name {} --change-set-name {name}` (botpub ignores it {} minutes after it was made)",
                     planned.stack_name,
                     RIVAL_WINDOW.as_secs() / 60
                 )
             }
         };
         changeset::delete_change_set(&self.aws, change_set_id, &planned.stack_name).await?;
-        Err(Blocked(format!(
-            "{} is busy: {why}; nothing was changed by this run",
-            planned.stack_name
-        ))
+        Err(Busy {
+            stack: planned.stack_name.clone(),
+            message: format!(
+                "{} is busy: {why}; nothing was changed by this run",
+                planned.stack_name
+            ),
+        }
         .into())
     }
 
@@ -313,9 +317,7 @@ impl Run {
                 && mine.len() == sets.len()
             {
                 let token = self.token(&format!("withdraw{i}"));
-                let hint = self.follow_hint(&stack.name);
-                events::delete_and_wait(&self.aws, &described.id, &stack.name, &token, &hint)
-                    .await?;
+                events::delete_and_wait(&self.aws, &described.id, &stack.name, &token).await?;
             }
         }
         Ok(removed)
@@ -343,7 +345,6 @@ impl Run {
             return Ok(());
         }
         let token = self.token(&format!("discard{}", planned.stack_name.len()));
-        let hint = self.follow_hint(&planned.stack_name);
-        events::delete_and_wait(&self.aws, &described.id, &planned.stack_name, &token, &hint).await
+        events::delete_and_wait(&self.aws, &described.id, &planned.stack_name, &token).await
     }
 }

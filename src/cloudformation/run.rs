@@ -1,7 +1,6 @@
 //! One command's run: its connection, display, limits and identity. The run id makes every idempotency
 //! token of this run unique, and lets this run's events be told from any other's.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::changeset::TemplateStore;
@@ -18,8 +17,6 @@ pub struct Run {
     pub patience: Patience,
     /// The prefix of the stacks botpub owns (the toolkit's among them).
     pub prefix: String,
-    /// How the user follows a stack whose operation goes on after this run stopped waiting for it.
-    how_to_follow: FollowHint,
     /// How many bot stacks are planned or deployed at once (the shared firewall always goes alone, first).
     pub concurrency: usize,
     /// The change sets are for a plan file, to be applied later, rather than executed by this run.
@@ -29,21 +26,11 @@ pub struct Run {
     run_id: String,
 }
 
-/// What the user runs to follow a stack's operation, for a stack name: the command line's own command,
-/// of which the engine knows nothing but that it exists.
-pub type FollowHint = Arc<dyn Fn(&str) -> String + Send + Sync>;
-
 /// A fleet deploys several bots at once, but not so many that CloudFormation starts throttling.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 impl Run {
-    pub fn new(
-        aws: Aws,
-        progress: Progress,
-        patience: Patience,
-        prefix: &str,
-        how_to_follow: FollowHint,
-    ) -> Run {
+    pub fn new(aws: Aws, progress: Progress, patience: Patience, prefix: &str) -> Run {
         let millis = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -53,7 +40,6 @@ impl Run {
             progress,
             patience,
             prefix: prefix.to_string(),
-            how_to_follow,
             concurrency: DEFAULT_CONCURRENCY,
             saved_plan: false,
             templates: None,
@@ -65,10 +51,5 @@ impl Run {
     /// event the request causes.
     pub fn token(&self, purpose: &str) -> String {
         format!("botpub-{}-{purpose}", self.run_id)
-    }
-
-    /// What the user runs to follow the operation on `stack_name`.
-    pub fn follow_hint(&self, stack_name: &str) -> String {
-        (self.how_to_follow)(stack_name)
     }
 }

@@ -7,7 +7,7 @@ use aws_smithy_types::DateTime;
 
 use crate::aws::{Aws, AwsContext, Fact, fact};
 use crate::cloudformation::outcome::StatusClass;
-use crate::outcome::blocked;
+use crate::outcome::{Busy, blocked};
 
 /// What a stack's status lets botpub do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +45,17 @@ impl Described {
         self.outputs.get(key).map(String::as_str)
     }
 
-    /// Refuses, with the command that clears the way, unless the stack may be planned or changed.
-    pub fn ensure_ready(&self, follow_hint: &str) -> anyhow::Result<()> {
+    /// Refuses (saying what clears the way) unless the stack may be planned or changed.
+    pub fn ensure_ready(&self) -> anyhow::Result<()> {
         match self.state {
-            State::Busy => blocked(format!(
-                "stack {} is busy ({}): another deployment is running; follow it with `{follow_hint}`",
-                self.name, self.status
-            )),
+            State::Busy => Err(Busy {
+                stack: self.name.clone(),
+                message: format!(
+                    "stack {} is busy ({}): another deployment is running",
+                    self.name, self.status
+                ),
+            }
+            .into()),
             State::RollbackFailed => blocked(format!(
                 "stack {} is stuck in {}{}; recover it with `aws cloudformation continue-update-rollback --stack-name {}`, then run botpub again",
                 self.name,

@@ -14,7 +14,7 @@ use crate::cloudformation::deploy::Run;
 use crate::cloudformation::events::{self, Operation};
 use crate::cloudformation::outcome::StatusClass;
 use crate::cloudformation::stack::{self, Described, State};
-use crate::outcome::{DeploymentFailed, blocked};
+use crate::outcome::{Busy, DeploymentFailed, blocked};
 use crate::publication::bot_stack::BotStack;
 use crate::publication::status::usage_plan_keys;
 use crate::spec::model::{ROOT_BASE_PATH, domain_stack_name};
@@ -44,12 +44,16 @@ pub struct DomainLeft {
 }
 
 /// Refuses what unpublish must not touch: a stack that is busy or protected from termination.
-pub fn ensure_removable(stack: &Described, follow_hint: &str) -> anyhow::Result<()> {
+pub fn ensure_removable(stack: &Described) -> anyhow::Result<()> {
     if stack.state == State::Busy {
-        return blocked(format!(
-            "stack {} is busy ({}); wait for it (`{follow_hint}`) and unpublish then",
-            stack.name, stack.status
-        ));
+        return Err(Busy {
+            stack: stack.name.clone(),
+            message: format!(
+                "stack {} is busy ({}); wait for it and unpublish then",
+                stack.name, stack.status
+            ),
+        }
+        .into());
     }
     if stack.termination_protection {
         return blocked(format!(
@@ -152,7 +156,7 @@ async fn domain_left(
     if remove && left.base_paths.is_empty() {
         match stack::describe(&run.aws, &left.stack_name).await? {
             Some(domain) => {
-                ensure_removable(&domain, &run.follow_hint(&domain.name))?;
+                ensure_removable(&domain)?;
                 delete_stack(run, &domain, "unpublish-domain").await?;
                 left.removed = true;
             }
@@ -211,7 +215,6 @@ async fn delete_stack(run: &Run, stack: &Described, purpose: &str) -> anyhow::Re
         stack_id: stack.id.clone(),
         token: Some(token),
         since,
-        follow_hint: run.follow_hint(&stack.name),
     };
     let mut display = run.progress.stack(&stack.name, None);
     let finished = events::wait(aws, &op, &mut display, run.patience).await?;

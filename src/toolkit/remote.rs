@@ -19,6 +19,7 @@ use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::deploy::{Run, Watched};
 use crate::cloudformation::events::{Backoff, pause};
 use crate::cloudformation::stack::{self, timestamp};
+use crate::outcome::StillGoing;
 use crate::toolkit::{BuildRecord, Toolkit};
 
 /// A build that `publish --remote` started.
@@ -184,13 +185,14 @@ pub async fn latest(
 }
 
 /// Follows a build to its end: each phase as it starts, and the events of each bot stack that the build
-/// deploys. The build runs on in AWS if botpub stops waiting (timeout, Ctrl-C).
+/// deploys. The build runs on in AWS if botpub stops waiting (timeout, Ctrl-C); the error then names the
+/// first bot stack, whose `watch` finds the build again.
 pub async fn follow(
     run: &Run,
     build_id: &str,
     stack_names: &[String],
-    follow_hint: &str,
 ) -> anyhow::Result<BuildState> {
+    let shown_by = stack_names.first().map_or("", String::as_str);
     let started = Instant::now();
     let mut backoff = Backoff::new();
     let mut phase = String::new();
@@ -229,13 +231,17 @@ pub async fn follow(
         if let Some(limit) = run.patience.timeout
             && started.elapsed() >= limit
         {
-            anyhow::bail!(
-                "stopped waiting after {}; {what} goes on in AWS: follow it with `{follow_hint}`",
-                humantime::format_duration(limit)
-            );
+            return Err(StillGoing {
+                stack: shown_by.to_string(),
+                message: format!(
+                    "stopped waiting after {}; {what} goes on in AWS",
+                    humantime::format_duration(limit)
+                ),
+            }
+            .into());
         }
         // Builds take minutes: poll at the steady pace at once rather than starting fast.
         let delay = backoff.next_delay().max(Duration::from_millis(500));
-        pause(delay, &what, follow_hint).await?;
+        pause(delay, &what, shown_by).await?;
     }
 }
