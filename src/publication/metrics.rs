@@ -1,9 +1,9 @@
 //! What a published bot has been doing, read from CloudWatch: its alarms and their states (`status`), and
-//! the series of its API and queues over a window (`botpub metrics`), in one batched GetMetricData call
-//! per page.
+//! the series of its API, queues and token spend over a window (`botpub metrics`), in one batched
+//! GetMetricData call per page.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
@@ -14,6 +14,15 @@ use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack::timestamp;
 use crate::publication::bot_stack::BotStack;
 use crate::synth::outputs;
+
+/// The token metrics the worker publishes (the dashboard and the `-tokens` alarm read them too).
+pub mod tokens_metric {
+    /// Their namespace; their one dimension is [`DIMENSION`], the bot's stack name.
+    pub const NAMESPACE: &str = "botpub";
+    pub const DIMENSION: &str = "Bot";
+    pub const INPUT: &str = "InputTokens";
+    pub const OUTPUT: &str = "OutputTokens";
+}
 
 /// One of the bot's alarms.
 #[derive(Debug, Clone, Serialize)]
@@ -91,9 +100,11 @@ enum Of {
     Api,
     Queue,
     DeadLetters,
+    /// The metrics botpub's worker publishes, by the bot's stack name.
+    Bot,
 }
 
-const WANTED: [Wanted; 9] = [
+const WANTED: [Wanted; 11] = [
     Wanted {
         name: "requests",
         unit: "",
@@ -175,6 +186,24 @@ const WANTED: [Wanted; 9] = [
         of: Of::DeadLetters,
         summary: Summary::Last,
     },
+    Wanted {
+        name: "input_tokens",
+        unit: "",
+        namespace: tokens_metric::NAMESPACE,
+        metric: tokens_metric::INPUT,
+        stat: "Sum",
+        of: Of::Bot,
+        summary: Summary::Total,
+    },
+    Wanted {
+        name: "output_tokens",
+        unit: "",
+        namespace: tokens_metric::NAMESPACE,
+        metric: tokens_metric::OUTPUT,
+        stat: "Sum",
+        of: Of::Bot,
+        summary: Summary::Total,
+    },
 ];
 
 /// One series: its data points in time order and its summary value.
@@ -229,6 +258,7 @@ pub async fn read(
         ],
         Of::Queue => vec![dimension("QueueName", &queue)],
         Of::DeadLetters => vec![dimension("QueueName", &dead_letters)],
+        Of::Bot => vec![dimension(tokens_metric::DIMENSION, stack.name())],
     };
     let period_seconds = period.as_secs().max(60) / 60 * 60;
     let queries: Vec<MetricDataQuery> = WANTED
@@ -254,8 +284,16 @@ pub async fn read(
                 .build()
         })
         .collect();
-    let end = SystemTime::now();
-    let start = end - since;
+    // Whole periods, the current one included: data points are then summed in the same periods however
+    // the engine rounds a window that does not line up (and the window is the one CloudWatch reads best).
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let end =
+        UNIX_EPOCH + Duration::from_secs(now / period_seconds * period_seconds + period_seconds);
+    let start =
+        end - Duration::from_secs(since.as_secs().div_ceil(period_seconds) * period_seconds);
     // Percentiles apart: an engine without them (LocalStack) fails a whole call that asks for one, and
     // the other series are still worth showing.
     let (percentiles, plain): (Vec<usize>, Vec<usize>) =

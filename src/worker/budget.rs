@@ -22,6 +22,7 @@ use crate::aws::Aws;
 use crate::cloudformation::stack::timestamp;
 use crate::publication::days::{date_of, period_of};
 use crate::publication::keys;
+use crate::publication::metrics::tokens_metric;
 use crate::publication::tokens::{self, NO_OWNER, Tokens};
 use crate::spec::model::TokenBudget;
 
@@ -152,9 +153,6 @@ pub async fn record(
     tokens::record(aws, bucket, &call).await
 }
 
-/// The namespace of the token metrics; their one dimension is [`DIMENSION`], the bot's stack name.
-pub const NAMESPACE: &str = "botpub";
-pub const DIMENSION: &str = "Bot";
 /// How often the tokens counted are published.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(60);
 
@@ -182,7 +180,7 @@ impl Meter {
                 .metric_name(name)
                 .dimensions(
                     Dimension::builder()
-                        .name(DIMENSION)
+                        .name(tokens_metric::DIMENSION)
                         .value(stack_name)
                         .build(),
                 )
@@ -193,9 +191,9 @@ impl Meter {
         let sent = aws
             .cloudwatch
             .put_metric_data()
-            .namespace(NAMESPACE)
-            .metric_data(datum("InputTokens", taken.input_tokens))
-            .metric_data(datum("OutputTokens", taken.output_tokens))
+            .namespace(tokens_metric::NAMESPACE)
+            .metric_data(datum(tokens_metric::INPUT, taken.input_tokens))
+            .metric_data(datum(tokens_metric::OUTPUT, taken.output_tokens))
             .send()
             .await;
         if sent.is_err() {
