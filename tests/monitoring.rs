@@ -124,23 +124,8 @@ fn alarms_deploy_a_dead_letter_raises_one_and_metrics_read_the_bots_series() {
             .send(),
     )
     .unwrap();
-    let metrics = world
-        .botpub_bot(
-            "metrics",
-            "watched",
-            &["--since", "1h", "--period", "1m", "--output", "json"],
-        )
-        .expect(0)
-        .json();
-    let series = |name: &str| -> Value {
-        metrics["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-    };
+    let metrics = world.metrics("watched");
+    let series = |name: &str| common::series(&metrics, name);
     assert_eq!(series("requests")["value"], 21.0, "{}", series("requests"));
     assert_eq!(series("requests")["points"].as_array().unwrap().len(), 3);
     assert_eq!(series("5xx")["value"], 2.0);

@@ -337,27 +337,9 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
     };
     assert_eq!((sum("InputTokens"), sum("OutputTokens")), (1200.0, 1800.0));
     // `botpub metrics` shows the same spend beside the API's and the queues' series.
-    let metrics = world
-        .botpub_bot(
-            "metrics",
-            "metered",
-            &["--since", "1h", "--period", "1m", "--output", "json"],
-        )
-        .expect(0)
-        .json();
-    let total = |name: &str| {
-        metrics["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .map(|s| s["value"].clone())
-    };
-    assert_eq!(
-        (total("input_tokens"), total("output_tokens")),
-        (Some(json!(1200.0)), Some(json!(1800.0))),
-        "{metrics}"
-    );
+    let metrics = world.metrics("metered");
+    assert_eq!(common::series(&metrics, "input_tokens")["value"], 1200.0);
+    assert_eq!(common::series(&metrics, "output_tokens")["value"], 1800.0);
     let alarms = sdk
         .block_on(
             cloudwatch

@@ -1,14 +1,11 @@
 //! `metrics` and `usage`: what a published bot has been doing, from CloudWatch and its usage plan.
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use botpub::cloudformation::stack::timestamp;
 use botpub::outcome;
 use botpub::publication::bot_stack::BotStack;
 use botpub::publication::metrics::{self, Summary};
-use botpub::publication::tokens::{self, Tokens};
-use botpub::publication::{days, keys, usage};
+use botpub::publication::{days, usage};
 
 use super::args::{MetricsArgs, Output, UsageArgs};
 use super::setup::connect;
@@ -85,49 +82,12 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
         anyhow::bail!("--from {from} is after --to {to}");
     }
     let aws = connect(&args.aws, None).await?;
-    let stack_name = format!("{}-{bot_id}", args.target.prefix);
-    let bot = keys::bot(&aws, &stack_name, bot_id).await?;
-    if let Some(key_id) = key_id {
-        keys::ensure_own(&aws, &bot, key_id).await?;
+    let range = (from.as_str(), to.as_str());
+    let (read, unknown) =
+        usage::report(&aws, &args.target.prefix, bot_id, range, key_id, today).await?;
+    if let Some(why) = unknown {
+        eprintln!("warning: the requests per key are not shown: {why}");
     }
-    let read = match usage::read(&aws, &bot, &from, &to, key_id).await {
-        Ok(read) => read,
-        Err(e) => {
-            let why = format!("{e:#}");
-            eprintln!("warning: the requests per key are not shown: {why}");
-            usage::Usage::without_requests(&bot, &from, &to, why)
-        }
-    };
-    // The tokens its callers spent, for a bot with a queue (a Lambda bot's answers are its own).
-    let stack = BotStack::find(&aws, &args.target.prefix, bot_id).await?;
-    let read = match stack.results_bucket() {
-        Some(bucket) => {
-            let per_day = tokens::per_day(&aws, bucket, key_id, &from, &to).await?;
-            let mut in_period = BTreeMap::new();
-            let mut budget = None;
-            if let Some(limit) = stack.token_budget()
-                && let Some((first, last, renews)) =
-                    days::period_of(limit.period, &days::date_of(today))
-            {
-                for (owner, days) in tokens::per_day(&aws, bucket, key_id, &first, &last).await? {
-                    in_period.insert(owner, days.values().map(Tokens::total).sum::<u64>());
-                }
-                let renews = timestamp(&aws_smithy_types::DateTime::from_secs(renews));
-                budget = Some((limit, &in_period, renews));
-            }
-            let own_limits = keys::list(&aws, &bot)
-                .await?
-                .into_iter()
-                .filter_map(|key| Some((key.id, key.token_budget?)))
-                .collect();
-            read.with_tokens(&usage::TokenUse {
-                per_day: &per_day,
-                budget,
-                own_limits: &own_limits,
-            })
-        }
-        None => read,
-    };
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&read)?),
         Output::Text => {

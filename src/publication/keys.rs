@@ -87,24 +87,32 @@ pub async fn bot(aws: &Aws, stack_name: &str, bot_id: &str) -> anyhow::Result<Bo
             aws.region
         ));
     };
-    if described.0.state == State::Busy {
-        return blocked(format!(
-            "{stack_name} is busy ({}); manage keys once it settles (`botpub watch {bot_id}`)",
-            described.0.status
-        ));
+    Bot::of(&described, bot_id)
+}
+
+impl Bot {
+    /// The bot whose stack is `described`, unless the stack is busy or has no usage plan yet.
+    pub fn of(described: &BotStack, bot_id: &str) -> anyhow::Result<Bot> {
+        let stack_name = &described.0.name;
+        if described.0.state == State::Busy {
+            return blocked(format!(
+                "{stack_name} is busy ({}); manage keys once it settles (`botpub watch {bot_id}`)",
+                described.0.status
+            ));
+        }
+        let Some(usage_plan_id) = described.usage_plan_id() else {
+            return blocked(format!(
+                "{stack_name} has no usage plan yet ({}); publish it first",
+                described.0.status
+            ));
+        };
+        Ok(Bot {
+            bot_id: bot_id.to_string(),
+            stack_name: stack_name.to_string(),
+            usage_plan_id: usage_plan_id.to_string(),
+            default_key_id: described.default_key_id().map(str::to_string),
+        })
     }
-    let Some(usage_plan_id) = described.usage_plan_id() else {
-        return blocked(format!(
-            "{stack_name} has no usage plan yet ({}); publish it first",
-            described.0.status
-        ));
-    };
-    Ok(Bot {
-        bot_id: bot_id.to_string(),
-        stack_name: stack_name.to_string(),
-        usage_plan_id: usage_plan_id.to_string(),
-        default_key_id: described.default_key_id().map(str::to_string),
-    })
 }
 
 /// Every key on the bot's usage plan (all pages), without values.
@@ -147,12 +155,17 @@ pub async fn ensure_own(aws: &Aws, bot: &Bot, key_id: &str) -> anyhow::Result<()
     {
         Ok(())
     } else {
-        Err(anyhow::anyhow!(
-            "key {key_id} is not a key of {} (it is not attached to the bot's usage plan); see `botpub keys list {}`",
-            bot.bot_id,
-            bot.bot_id
-        ))
+        Err(not_own(bot, key_id))
     }
+}
+
+/// The error for a key that is not on the bot's usage plan.
+pub fn not_own(bot: &Bot, key_id: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "key {key_id} is not a key of {} (it is not attached to the bot's usage plan); see `botpub keys list {}`",
+        bot.bot_id,
+        bot.bot_id
+    )
 }
 
 /// One key; its value only when `reveal` is set (otherwise masked).

@@ -7,11 +7,88 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::days::dates;
-use super::keys::{self, Bot};
-use super::tokens::Tokens;
+use super::bot_stack::BotStack;
+use super::days::{self, dates};
+use super::keys::{self, Bot, Key};
+use super::tokens::{self, Tokens};
 use crate::aws::{Aws, AwsContext};
+use crate::cloudformation::stack::timestamp;
 use crate::spec::model::{Period, TokenBudget};
+
+/// What `botpub usage` shows of the bot `bot_id` (stack prefix `prefix`) from `from` to `to`
+/// (`YYYY-MM-DD`, both included), for every key or the one `key_id`, on the day `today` (seconds since
+/// the epoch): one look at the stack, one listing of the keys and one of the tokens. With it, why the
+/// requests could not be read, when they could not (the tokens are shown all the same).
+pub async fn report(
+    aws: &Aws,
+    prefix: &str,
+    bot_id: &str,
+    (from, to): (&str, &str),
+    key_id: Option<&str>,
+    today: i64,
+) -> anyhow::Result<(Usage, Option<String>)> {
+    let stack = BotStack::find(aws, prefix, bot_id).await?;
+    let bot = Bot::of(&stack, bot_id)?;
+    let listed = keys::list(aws, &bot).await?;
+    if let Some(key_id) = key_id
+        && !listed.iter().any(|k| k.id == key_id)
+    {
+        return Err(keys::not_own(&bot, key_id));
+    }
+    let (read, unknown) = match read(aws, &bot, from, to, key_id, &listed).await {
+        Ok(read) => (read, None),
+        Err(e) => {
+            let why = format!("{e:#}");
+            (
+                Usage::without_requests(&bot, from, to, why.clone()),
+                Some(why),
+            )
+        }
+    };
+    // The tokens its callers spent, for a bot with a queue (a Lambda bot's answers are its own).
+    let Some(bucket) = stack.results_bucket() else {
+        return Ok((read, unknown));
+    };
+    let period = stack.token_budget().and_then(|limit| {
+        let (first, last, renews) = days::period_of(limit.period, &days::date_of(today))?;
+        Some((limit, first, last, renews))
+    });
+    // One listing covers both the days shown and the budget's period.
+    let (first, last) = match &period {
+        Some((_, first, last, _)) => (from.min(first.as_str()), to.max(last.as_str())),
+        None => (from, to),
+    };
+    let mut per_day = tokens::per_day(aws, bucket, key_id, first, last).await?;
+    let budget = period.map(|(limit, first, last, renews)| {
+        let in_period: BTreeMap<String, u64> = per_day
+            .iter()
+            .map(|(owner, days)| {
+                let spent = days
+                    .range(first.clone()..=last.clone())
+                    .map(|(_, t)| t.total());
+                (owner.clone(), spent.sum())
+            })
+            .collect();
+        let renews = timestamp(&aws_smithy_types::DateTime::from_secs(renews));
+        (limit, in_period, renews)
+    });
+    for days in per_day.values_mut() {
+        days.retain(|day, _| day.as_str() >= from && day.as_str() <= to);
+    }
+    per_day.retain(|_, days| !days.is_empty());
+    let own_limits = listed
+        .into_iter()
+        .filter_map(|key| Some((key.id, key.token_budget?)))
+        .collect();
+    let read = read.with_tokens(&TokenUse {
+        per_day: &per_day,
+        budget: budget
+            .as_ref()
+            .map(|(limit, spent, renews)| (*limit, spent, renews.clone())),
+        own_limits: &own_limits,
+    });
+    Ok((read, unknown))
+}
 
 /// One key's requests.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -76,13 +153,15 @@ pub struct Usage {
     pub requests_unknown: Option<String>,
 }
 
-/// The usage of a bot's keys (or of one key) from `from` to `to` (`YYYY-MM-DD`, both included).
-pub async fn read(
+/// The requests of a bot's keys (or of one key) from `from` to `to` (`YYYY-MM-DD`, both included), named
+/// as `listed`.
+async fn read(
     aws: &Aws,
     bot: &Bot,
     from: &str,
     to: &str,
     key_id: Option<&str>,
+    listed: &[Key],
 ) -> anyhow::Result<Usage> {
     let plan = aws
         .apigateway
@@ -121,10 +200,9 @@ pub async fn read(
             _ => break,
         }
     }
-    let named = keys::list(aws, bot)
-        .await?
-        .into_iter()
-        .map(|k| (k.id.clone(), (k.name, k.description)))
+    let named = listed
+        .iter()
+        .map(|k| (k.id.clone(), (k.name.clone(), k.description.clone())))
         .collect();
     Ok(usage(bot, from, to, plan.quota().is_some(), &items, &named))
 }

@@ -165,6 +165,18 @@ impl World {
         self.botpub(&args)
     }
 
+    /// `botpub metrics` of the last hour by the minute, as JSON (see [`series`]).
+    #[allow(dead_code)]
+    pub fn metrics(&self, bot_id: &str) -> serde_json::Value {
+        self.botpub_bot(
+            "metrics",
+            bot_id,
+            &["--since", "1h", "--period", "1m", "--output", "json"],
+        )
+        .expect(0)
+        .json()
+    }
+
     /// SDK clients pointed at LocalStack, for checks and for the test worker.
     pub fn sdk(&self) -> Sdk {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -431,6 +443,18 @@ impl Sdk {
             .unwrap();
         key.value().unwrap().to_string()
     }
+}
+
+/// The series called `name` in the JSON of `botpub metrics`.
+#[allow(dead_code)]
+pub fn series(metrics: &serde_json::Value, name: &str) -> serde_json::Value {
+    metrics["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
 }
 
 /// The body of `POST /conversation`: one text item, continuing `conversation` when given.
