@@ -241,9 +241,11 @@ fn an_exec_bot_killed_mid_stream_is_answered_whole_by_the_next_attempt() {
          \x20   os.kill(os.getpid(), 9)\n\
          subprocess.run(['python3', 'examples/bots/stream.py', '--chunk-ms', '100'], input=json.dumps(doc), text=True)\n",
     ];
+    // Idle for 8 s before it ends: on a loaded machine the attempt's second delivery (one second after
+    // the first fails) can take seconds to be received, and a worker gone idle would leave it unanswered.
     let worker = f.world.worker(
         "cut",
-        &["--flush-interval", "100ms", "--idle-exit", "4s"],
+        &["--flush-interval", "100ms", "--idle-exit", "8s"],
         &bot,
     );
     let (partials, last) = f.watch("cut", &f.ask("cut", QUESTION));

@@ -163,6 +163,20 @@ impl Aws {
         + Sync
         + 'static,
     ) -> Aws {
+        Aws::scripted_after(move |request| (Duration::ZERO, answer(request)))
+    }
+
+    /// [`Aws::scripted`], each answer given after the time the script says (as a long poll waits for
+    /// messages), on tokio's clock.
+    #[cfg(test)]
+    pub fn scripted_after(
+        answer: impl Fn(
+            http::Request<aws_smithy_types::body::SdkBody>,
+        ) -> (Duration, http::Response<String>)
+        + Send
+        + Sync
+        + 'static,
+    ) -> Aws {
         use aws_sdk_cloudformation::config::{Credentials, SharedCredentialsProvider};
         let config = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -170,9 +184,7 @@ impl Aws {
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
                 "test", "test", None, None, "scripted",
             )))
-            .http_client(aws_smithy_http_client::test_util::infallible_client_fn(
-                answer,
-            ))
+            .http_client(scripted::Script(std::sync::Arc::new(answer)))
             .retry_config(retries())
             .timeout_config(timeouts())
             .build();
@@ -451,5 +463,52 @@ mod tests {
             "/apikeys/k1"
         );
         assert_eq!(target("https://x.example", None), "/");
+    }
+}
+
+/// The HTTP client of [`Aws::scripted_after`].
+#[cfg(test)]
+mod scripted {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_runtime_api::http::Response;
+    use aws_smithy_types::body::SdkBody;
+
+    type Answer =
+        dyn Fn(http::Request<SdkBody>) -> (Duration, http::Response<String>) + Send + Sync;
+
+    #[derive(Clone)]
+    pub struct Script(pub Arc<Answer>);
+
+    impl std::fmt::Debug for Script {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Script")
+        }
+    }
+
+    impl HttpConnector for Script {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let (after, answer) = (self.0)(request.try_into_http1x().unwrap());
+            HttpConnectorFuture::new(async move {
+                tokio::time::sleep(after).await;
+                Ok(Response::try_from(answer.map(SdkBody::from)).unwrap())
+            })
+        }
+    }
+
+    impl HttpClient for Script {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
     }
 }

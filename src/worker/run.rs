@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
@@ -15,6 +15,8 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+// Tokio's clock, so that tests in paused time see idle limits and grace periods pass at once.
+use tokio::time::Instant;
 
 use super::answer::{self, Answerer, Outcome};
 use super::bot::Bot;
@@ -535,3 +537,6 @@ impl Shared {
         self.notice(&line);
     }
 }
+
+#[cfg(test)]
+mod tests;
