@@ -915,7 +915,7 @@ fn the_worker_answers_every_request_through_sqs_and_s3_faults() {
 /// to LocalStack is LocalStack as far as this behaviour goes, so it warns too.
 #[test]
 fn an_update_that_redeploys_the_api_warns_on_localstack_only() {
-    let world = World::new();
+    let world = World::with_toolkit();
     let spec = |origins: &str| {
         world.spec(
             "origins.yaml",

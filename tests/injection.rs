@@ -1,8 +1,9 @@
 //! Injection: adversarial text — quotes, backslashes, `{{ }}`, `{% %}`, `{# #}`, `${AWS::Region}`, VTL, newlines,
 //! YAML and JSON syntax, RTL and emoji, control characters, 64 KB strings — put into every text field of a spec.
 //!
-//! - Free text (`bots[].description`) is accepted and changes the templates in exactly one leaf, where the value
-//!   goes (plus the spec hash and the Deployment's logical id, which are derived from it by design).
+//! - Free text (`bots[].description`) is accepted and changes the templates in exactly two leaves, where the value
+//!   goes: the REST API's Description and the OpenAPI document the API serves, where it is carried exactly and is
+//!   never read as VTL (plus the spec hash and the Deployment's logical id, which are derived from it by design).
 //! - Tag keys and values go to the stack's tags, never into a template; validation accepts exactly what the
 //!   documented tag alphabet allows.
 //! - Every other text field is validated: adversarial text is refused with an error at that field, or is a value
@@ -414,14 +415,43 @@ fn assert_skeletons_equal(stacks: &[Stack]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Where a bot's description also lands: the OpenAPI document its API serves, in the text before the API's
+/// id (the first part of the `Fn::Join` that makes the MOCK's response template).
+const SERVED: &str = "Resources.OpenApiMethod.Properties.Integration.IntegrationResponses.0.ResponseTemplates.application/json.Fn::Join.1.0";
+
+/// The OpenAPI document the API serves, as Velocity renders its response template: after the two `#set`s
+/// that name `$` and `#`, no other `$` or `#` may remain, so that no text of the spec is read as VTL.
+fn served_document(template: &Value) -> Result<Value, TestCaseError> {
+    const SIGNS: &str = "#set($d = '$')#set($h = '#')";
+    let parts = &template["Resources"]["OpenApiMethod"]["Properties"]["Integration"]["IntegrationResponses"]
+        [0]["ResponseTemplates"]["application/json"]["Fn::Join"][1];
+    let text: String = parts
+        .as_array()
+        .expect("the response template is joined")
+        .iter()
+        .map(|part| part.as_str().unwrap_or("REF"))
+        .collect();
+    let (_, document) = text
+        .split_once(SIGNS)
+        .expect("the document follows the #sets");
+    let bare = document.replace("${d}", "").replace("${h}", "");
+    prop_assert!(
+        !bare.contains(['$', '#']),
+        "VTL left in the served document"
+    );
+    let rendered = document.replace("${d}", "$").replace("${h}", "#");
+    Ok(serde_json::from_str(&rendered).expect("the served document is JSON"))
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Free text: descriptions
 
 proptest! {
     #![proptest_config(config())]
 
-    /// A description of any content is accepted and lands, exactly, in the REST API's Description; nothing else
-    /// changes but what is derived from it: the spec hash (metadata and stack tag) and the Deployment's id.
+    /// A description of any content is accepted and lands, exactly, in the REST API's Description and in the
+    /// description the API serves; nothing else changes but what is derived from it: the spec hash (metadata and
+    /// stack tag) and the Deployment's id.
     #[test]
     fn a_description_changes_only_itself(text in adversarial(), which in 0..2usize) {
         prop_assume!(text != PLACEHOLDER);
@@ -447,9 +477,12 @@ proptest! {
             let (theirs, their_deployment) = normalize(&base.template);
             let mut found = BTreeSet::new();
             differences(&ours, &theirs, "", &mut found);
-            let expected: BTreeSet<String> =
-                ["Metadata.botpub.spec_hash".to_string(), "Resources.Api.Properties.Description".to_string()]
-                    .into();
+            let expected: BTreeSet<String> = [
+                "Metadata.botpub.spec_hash".to_string(),
+                "Resources.Api.Properties.Description".to_string(),
+                SERVED.to_string(),
+            ]
+            .into();
             // An empty description means the default one (minijinja's `or`), which differs as well.
             prop_assert_eq!(&found, &expected, "{}: differences", &stack.name);
             let shown = if text.is_empty() {
@@ -458,6 +491,10 @@ proptest! {
                 text.clone()
             };
             prop_assert_eq!(stack.template["Resources"]["Api"]["Properties"]["Description"].as_str(), Some(shown.as_str()));
+            let served = served_document(&stack.template)?;
+            let default = format!("The API of bot `{}`, published by botpub.", if which == 0 { "queue-bot" } else { "lambda-bot" });
+            let described = if text.is_empty() { default.as_str() } else { text.as_str() };
+            prop_assert_eq!(served["info"]["description"].as_str(), Some(described));
             // The API definition changed, so a new Deployment deploys it.
             prop_assert_ne!(our_deployment, their_deployment);
             let mut tags = stack.tags.clone();
@@ -948,5 +985,7 @@ fn a_64_kib_description_of_everything_is_carried_exactly() {
         stacks[1].template["Resources"]["Api"]["Properties"]["Description"].as_str(),
         Some(text.as_str())
     );
+    let served = served_document(&stacks[1].template).unwrap();
+    assert_eq!(served["info"]["description"].as_str(), Some(text.as_str()));
     assert_skeletons_equal(&stacks).unwrap();
 }

@@ -60,7 +60,7 @@ struct Fleet {
 fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
     FLEET.get_or_init(|| {
-        let world = World::new();
+        let world = World::with_toolkit();
         let bot = |id: &str, contract: &str| {
             format!(
                 "  - id: {id}\n    contract: {contract}\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: 10, max_receive_count: 3 }}\n    monitoring: {{ enabled: false }}\n"

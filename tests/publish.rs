@@ -17,7 +17,7 @@ fn bot(id: &str, extra: &str) -> String {
 
 #[test]
 fn publishing_the_full_example_creates_every_stack_and_status_reports_it() {
-    let world = World::new();
+    let world = World::with_toolkit();
     let spec = world.example("full.yaml");
     let published = world
         .botpub(&[
@@ -130,7 +130,7 @@ fn publishing_the_full_example_creates_every_stack_and_status_reports_it() {
 
 #[test]
 fn the_published_api_follows_the_async_contract() {
-    let world = World::new();
+    let world = World::with_toolkit();
     let second = "https://admin.example.com";
     let spec = world.spec(
         "api.yaml",

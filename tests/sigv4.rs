@@ -52,8 +52,8 @@ fn signed_bots_have_iam_methods_a_resource_policy_of_their_callers_and_ask_signs
     let world = publish();
     let sdk = world.sdk();
 
-    // As deployed: every client route signed (with a key as well for `both`), preflights and health open,
-    // and a resource policy that lets in the listed callers and denies every other.
+    // As deployed: every client route signed (with a key as well for `both`), preflights, health and the
+    // description open, and a resource policy that lets in the listed callers and denies every other.
     for (bot, key_required) in [("signed", false), ("keyed", true)] {
         let api = sdk.output(&world.stack(bot), "ApiId");
         let resources = sdk
@@ -92,7 +92,9 @@ fn signed_bots_have_iam_methods_a_resource_policy_of_their_callers_and_ask_signs
         }
         routes.sort();
         for (route, authorization, key) in &routes {
-            let open = route.starts_with("OPTIONS ") || route == "GET /health";
+            let open = route.starts_with("OPTIONS ")
+                || route == "GET /health"
+                || route == "GET /openapi.json";
             let expected = match open {
                 true => ("NONE", false),
                 false => ("AWS_IAM", key_required),

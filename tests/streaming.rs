@@ -30,7 +30,7 @@ const BOTS: [&str; 7] = [
 fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
     FLEET.get_or_init(|| {
-        let world = World::new();
+        let world = World::with_toolkit();
         let spec = world.spec(
             "streaming.yaml",
             &BOTS

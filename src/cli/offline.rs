@@ -177,7 +177,7 @@ pub fn openapi(args: &OpenapiArgs) -> anyhow::Result<u8> {
         return Ok(outcome::ERROR);
     };
     let stack = synth::bot_stack(spec, bot)?;
-    let document = synth::openapi::describe(spec, bot, &stack, args.server.as_deref());
+    let document = synth::openapi::describe(spec, bot, &stack.template, args.server.as_deref());
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&document)?),
         Format::Yaml => print!("{}", serde_yaml::to_string(&document)?),

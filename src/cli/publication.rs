@@ -76,6 +76,9 @@ pub async fn status(args: &StatusArgs, output: Output) -> anyhow::Result<u8> {
             if p.api_endpoint != p.endpoint {
                 println!("  api endpoint:    {}", dash(p.api_endpoint.as_deref()));
             }
+            if let Some(url) = &p.openapi_url {
+                println!("  description:     {url} (OpenAPI, no key needed)");
+            }
             println!("  stage:           {}", dash(p.stage.as_deref()));
             if let Some(t) = &p.throttle {
                 println!(

@@ -54,6 +54,13 @@ impl BotStack {
         self.0.output(outputs::DOMAIN_ENDPOINT)
     }
 
+    /// Where clients read the API's OpenAPI description: below the URL they call. A stack published
+    /// before the API served it has none.
+    pub fn description_url(&self, aws: &Aws) -> Option<String> {
+        let path = self.0.output(outputs::OPENAPI_PATH)?;
+        Some(format!("{}{path}", self.client_endpoint(aws)?))
+    }
+
     /// The custom domain the stack is mapped onto.
     pub fn domain_name(&self) -> Option<&str> {
         let url = self.domain_endpoint()?.strip_prefix("https://")?;

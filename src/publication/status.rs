@@ -30,6 +30,8 @@ pub struct Publication {
     pub endpoint: Option<String>,
     /// API Gateway's own URL of the stage, which works with or without a custom domain.
     pub api_endpoint: Option<String>,
+    /// The API's OpenAPI description (`GET {endpoint}/openapi.json`, no key needed).
+    pub openapi_url: Option<String>,
     pub api_key_ids: Vec<String>,
     pub queue_url: Option<String>,
     /// Requests waiting, being worked on, and failed for good (in the dead-letter queue).
@@ -109,6 +111,7 @@ pub async fn publication(
         codebuild_status: None,
         endpoint: stack.client_endpoint(aws),
         api_endpoint: stack.api_endpoint(aws),
+        openapi_url: stack.description_url(aws),
         api_key_ids: Vec::new(),
         queue_url: stack.queue_url().map(str::to_string),
         queue: None,

@@ -1,14 +1,20 @@
 //! Who may call a bot's API when callers sign with IAM (`auth: iam` or `both`): the REST API's resource
 //! policy. It lets the listed principals and accounts invoke every route, and denies every other caller,
 //! so that a principal of the bot's own account whose IAM policy happens to allow `execute-api:Invoke`
-//! is still refused. The CORS preflights and the health check stay open, as with API keys.
+//! is still refused. The CORS preflights, the health check and the API's description stay open, as with
+//! API keys.
 
 use serde_json::{Value, json};
 
 use crate::spec::model::Auth;
 
-/// The routes anyone may call: browsers send preflights unsigned, and load balancers check health.
-const OPEN_ROUTES: [&str; 2] = ["execute-api:/*/OPTIONS/*", "execute-api:/*/GET/health"];
+/// The routes anyone may call: browsers send preflights unsigned, load balancers check health, and
+/// clients read the description before they can sign.
+const OPEN_ROUTES: [&str; 3] = [
+    "execute-api:/*/OPTIONS/*",
+    "execute-api:/*/GET/health",
+    "execute-api:/*/GET/openapi.json",
+];
 
 /// The resource policy of a signed bot; `None` for a bot of API keys, which has none.
 pub fn resource_policy(auth: &Auth) -> Option<Value> {

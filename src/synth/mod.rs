@@ -9,6 +9,7 @@ mod check;
 pub mod openapi;
 pub mod outputs;
 mod render;
+mod served;
 
 use std::collections::BTreeMap;
 
@@ -369,6 +370,7 @@ pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
         },
     };
     let mut template = render::render("bot.json.j2", &context)?;
+    served::embed(spec, bot, &mut template)?;
     // The Deployment's logical id carries a hash of the API definition: CloudFormation deploys an API
     // change only by creating a new Deployment, so a changed definition must mean a new logical id. The
     // hash is of the rendered template, so the id is given afterwards rather than by a second render.

@@ -6,14 +6,14 @@
 //! each response body and the headers the integrations read.
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
-use super::Stack;
 use crate::spec::model::{Bot, Spec};
 
-/// The OpenAPI document of `bot`, whose stack is `stack`. `server` is the API's URL when it is known
-/// (`botpub status` prints it); otherwise the document names API Gateway's URL with variables.
-pub fn describe(spec: &Spec, bot: &Bot, stack: &Stack, server: Option<&str>) -> Value {
-    let resources = stack.template["Resources"]
+/// The OpenAPI document of `bot`, whose stack's template is `template`. `server` is the API's URL when it
+/// is known (`botpub status` prints it); otherwise the document names API Gateway's URL with variables.
+pub fn describe(spec: &Spec, bot: &Bot, template: &Value, server: Option<&str>) -> Value {
+    let resources = template["Resources"]
         .as_object()
         .cloned()
         .unwrap_or_default();
@@ -72,28 +72,35 @@ pub fn describe(spec: &Spec, bot: &Bot, stack: &Stack, server: Option<&str>) -> 
     if bot.auth.signed() {
         schemes.insert("sigv4".into(), json!({"type": "apiKey", "in": "header", "name": "Authorization", "x-amazon-apigateway-authtype": "awsSigv4", "description": "an AWS Signature Version 4 (service `execute-api`) of an IAM principal the bot's resource policy allows"}));
     }
+    // An empty description is no description, as for the REST API's.
     let description = bot
         .description
         .clone()
+        .filter(|d| !d.is_empty())
         .unwrap_or_else(|| format!("The API of bot `{}`, published by botpub.", bot.id));
+    let components = json!({
+        "securitySchemes": schemes,
+        "headers": {
+            "X-Correlation-ID": {"description": "the request's X-Correlation-ID as sent (1 to 128 printable characters), else the API Gateway request id", "schema": {"type": "string"}},
+            "X-RateLimit-Limit": {"description": "the bot's sustained rate limit, in requests per second", "schema": {"type": "string"}},
+        },
+        "schemas": {"Error": error_schema()},
+    });
+    // The version names what is described, not where it is: the copy the API serves (whose template
+    // holds the document) and `botpub openapi` agree on it.
+    let described = json!([required, paths, components]).to_string();
+    let version = hex::encode(Sha256::digest(described.as_bytes()))[..12].to_string();
     json!({
         "openapi": "3.0.3",
         "info": {
             "title": bot.id,
             "description": description,
-            "version": stack.template_hash().chars().take(12).collect::<String>(),
+            "version": version,
         },
         "servers": servers,
         "security": required,
         "paths": paths,
-        "components": {
-            "securitySchemes": schemes,
-            "headers": {
-                "X-Correlation-ID": {"description": "the request's X-Correlation-ID as sent (1 to 128 printable characters), else the API Gateway request id", "schema": {"type": "string"}},
-                "X-RateLimit-Limit": {"description": "the bot's sustained rate limit, in requests per second", "schema": {"type": "string"}},
-            },
-            "schemas": {"Error": error_schema()},
-        },
+        "components": components,
     })
 }
 
@@ -134,9 +141,12 @@ fn operation(
     if path.contains("{proxy+}") {
         parameters.push(json!({"name": "proxy", "in": "path", "required": true, "description": "any path: the function answers every one", "schema": {"type": "string"}}));
     }
-    parameters.push(json!({"name": "X-Correlation-ID", "in": "header", "required": false, "description": "echoed back, and given to the bot as `correlation_id`", "schema": {"type": "string", "minLength": 1, "maxLength": 128}}));
+    // Any value is accepted: one that is not 1 to 128 printable characters is replaced, not refused.
+    parameters.push(json!({"name": "X-Correlation-ID", "in": "header", "required": false, "description": "echoed back, and given to the bot as `correlation_id`; a value that is not 1 to 128 printable ASCII characters is replaced by the API Gateway request id", "schema": {"type": "string"}}));
     if key == "POST /conversation" {
-        parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "a retry within 5 minutes with the same key makes no second message and gets the first one's ids", "schema": {"type": "string", "minLength": 1, "maxLength": 48}}));
+        // Not refused by its length alone: an empty key counts as none, and SQS takes a longer one as
+        // long as the deduplication id it makes stays within 128 characters.
+        parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "a retry within 5 minutes with the same key makes no second message and gets the first one's ids; keys of 1 to 48 printable characters without spaces always work, other values may be answered 400", "schema": {"type": "string"}}));
     }
     let security = requirement(
         properties["AuthorizationType"] == "AWS_IAM",
@@ -196,6 +206,19 @@ fn operation(
         responses
             .entry("400")
             .or_insert_with(|| gateway("the body does not match the request schema"));
+    }
+    // A Content-Type with no mapping template is refused before the integration runs, body or not.
+    let integration = &properties["Integration"];
+    if integration["RequestTemplates"].is_object()
+        && matches!(
+            integration["PassthroughBehavior"].as_str(),
+            Some("NEVER" | "WHEN_NO_TEMPLATES")
+        )
+    {
+        responses.insert(
+            "415".into(),
+            gateway("a Content-Type other than application/json: send that, or none"),
+        );
     }
     if security != json!([]) {
         let refused = match properties["AuthorizationType"] == "AWS_IAM" {
@@ -262,6 +285,7 @@ fn summary(key: &str) -> &'static str {
         "POST /conversation" => "Send a message, in a new conversation or an existing one",
         "GET /conversation/{conversation_id}" => "A conversation: its messages in order",
         "GET /conversation/{conversation_id}/{message_id}" => "The bot's answer to a message",
+        "GET /openapi.json" => "This description of the API (needs no key)",
         _ => "Answered by the bot's Lambda function",
     }
 }
@@ -299,6 +323,11 @@ fn body(key: &str, status: &str) -> (&'static str, Value) {
     });
     let error = json!({"$ref": "#/components/schemas/Error"});
     match (key, status) {
+        ("GET /openapi.json", _) => (
+            "the API's OpenAPI 3 description: this document",
+            json!({"type": "object", "required": ["openapi", "info", "paths"], "properties": {
+                "openapi": text, "info": {"type": "object"}, "paths": {"type": "object"}}}),
+        ),
         ("GET /health", _) => (
             "the API answers",
             json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["healthy"]}, "bot_id": text}}),

@@ -18,9 +18,11 @@ pub const QUEUE_ARN: &str = "QueueArn";
 pub const DEAD_LETTER_QUEUE_URL: &str = "DeadLetterQueueUrl";
 /// `LIMIT PERIOD` (e.g. `1000000 MONTH`), when the bot has a token budget.
 pub const TOKEN_BUDGET: &str = "TokenBudget";
+/// Where below the endpoint the API serves its OpenAPI description; absent on stacks published before it did.
+pub const OPENAPI_PATH: &str = "OpenApiPath";
 
 /// Every output a bot's template may declare.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     ENDPOINT,
     DOMAIN_ENDPOINT,
     API_ID,
@@ -33,4 +35,5 @@ pub const ALL: [&str; 12] = [
     QUEUE_ARN,
     DEAD_LETTER_QUEUE_URL,
     TOKEN_BUDGET,
+    OPENAPI_PATH,
 ];

@@ -80,6 +80,26 @@ impl World {
         }
     }
 
+    /// A world whose stack prefix has a toolkit, as a user's must before publishing a bot whose template
+    /// is over CloudFormation's inline limit (any conversation bot's, with the OpenAPI description it
+    /// serves): such templates go through the toolkit's bucket. The publisher's binary is a stand-in, as
+    /// no test of such a world publishes remotely.
+    pub fn with_toolkit() -> World {
+        let world = World::new();
+        let prefix = world.prefix.clone();
+        world
+            .botpub(&[
+                "bootstrap",
+                "--prefix",
+                &prefix,
+                "--yes",
+                "--binary",
+                "/bin/true",
+            ])
+            .expect(0);
+        world
+    }
+
     /// Writes a spec with this world's stack prefix; `bots` is the YAML of the `bots:` list.
     pub fn spec(&self, name: &str, bots: &str) -> PathBuf {
         let text = format!(
