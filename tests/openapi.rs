@@ -178,6 +178,46 @@ fn the_request_schema_is_the_api_s_own_model_and_health_needs_no_key() {
     );
 }
 
+/// The copy of the description in the template (what `GET /openapi.json` answers) names the custom domain
+/// first, then API Gateway's URL of this API as CloudFormation resolves it.
+#[test]
+fn the_served_description_names_the_custom_domain_then_the_api_s_own_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = botpub(&[
+        "synth",
+        "examples/domains.yaml",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("BotPub-shop-bot.template.json")).unwrap(),
+    )
+    .unwrap();
+    let joined = &template["Resources"]["OpenApiMethod"]["Properties"]["Integration"]["IntegrationResponses"]
+        [0]["ResponseTemplates"]["application/json"]["Fn::Join"][1];
+    let parts = joined.as_array().unwrap();
+    assert!(
+        parts[0]
+            .as_str()
+            .unwrap()
+            .ends_with(r#""servers":[{"url":"https://bots.example.com/shop-bot","description":"the bot's custom domain"},{"url":"https://"#),
+        "{}",
+        parts[0]
+    );
+    assert_eq!(
+        parts[1..6],
+        serde_json::json!([{"Ref": "Api"}, ".execute-api.", {"Ref": "AWS::Region"}, ".", {"Ref": "AWS::URLSuffix"}])
+            .as_array()
+            .unwrap()[..]
+    );
+    assert!(
+        parts[6].as_str().unwrap().starts_with(r#"/api","#),
+        "the stage: {}",
+        parts[6]
+    );
+}
+
 #[test]
 fn a_spec_of_several_bots_needs_bot_and_an_unknown_bot_is_named() {
     let out = botpub(&["openapi", "examples/full.yaml"]);
