@@ -11,7 +11,7 @@
 //! base path from a stage. `botpub openapi`, which knows no API id, keeps `{api_id}` and `{region}`
 //! variables instead; the two copies differ in `servers` alone.
 //!
-//! The document adds 9–14 KB to the template (its JSON, quoted once more as a template string): a
+//! The route adds 12–16 KB to the template (the document's JSON, quoted once more as a string): a
 //! conversation bot's template, or a predict bot's with several origins, is then over CloudFormation's
 //! inline limit and is deployed through the toolkit bucket (`cloudformation::changeset`).
 
