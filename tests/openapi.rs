@@ -281,6 +281,20 @@ fn a_published_bot_answers_as_its_description_says() {
         .expect(0)
         .json();
     let url = world.api_url(&status);
+    // `status` says where clients read the description, in JSON and in text.
+    let endpoint = status["endpoint"].as_str().unwrap();
+    let described_at = format!("{endpoint}/openapi.json");
+    assert_eq!(status["openapi_url"], described_at.as_str());
+    let text = world
+        .botpub_bot("status", "described", &[])
+        .expect(0)
+        .stdout();
+    assert!(
+        text.contains(&format!(
+            "  description:     {described_at} (OpenAPI, no key needed)"
+        )),
+        "{text}"
+    );
     let sdk = world.sdk();
     let key = sdk.key_value(&sdk.output(&world.stack("described"), "DefaultApiKeyId"));
     let out = botpub(&["openapi", spec.to_str().unwrap(), "--server", &url]);
