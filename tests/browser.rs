@@ -42,7 +42,8 @@ const BOTS: [(&str, &str, &[usize]); 3] = [
 fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
     FLEET.get_or_init(|| {
-        let world = World::new();
+        // A conversation bot's template is over the inline limit: it goes through the toolkit's bucket.
+        let world = World::with_toolkit();
         let ports = free_ports();
         let bots: String = BOTS
             .iter()
