@@ -362,6 +362,7 @@ fn structure(spec: &Spec, stack: &synth::Stack) -> Result<(), String> {
                 "QueueUrl",
                 "QueueArn",
                 "DeadLetterQueueUrl",
+                "OpenApiPath",
             ];
             if matches!(bot.backend, spec::model::Backend::Queue { .. }) {
                 wanted.push("ResultsBucket");
