@@ -188,6 +188,12 @@ impl Run {
         }
         let why = match (busy, rival) {
             (None, None) if created_already => "another deployment created it first".to_string(),
+            // Executing a change set removes every other change set of the stack: this run's is gone
+            // because another deployment ran first, even while the stack still reads as before (an engine
+            // may lag).
+            (None, None) if mine.is_none() => {
+                "another deployment executed its change set first".to_string()
+            }
             (None, None) => return Ok(stack_id),
             (Some(status), _) => format!("it is {status}, in another deployment"),
             (None, Some(rival)) => {
