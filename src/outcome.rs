@@ -99,10 +99,15 @@ pub fn stack_to_follow(error: &anyhow::Error) -> Option<&str> {
     })
 }
 
-/// Whether the error is a refusal that changed nothing (exit code [`BLOCKED`]).
+/// Whether botpub itself declined to act ([`Blocked`], [`Busy`]).
+pub fn declined(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<Blocked>().is_some() || error.downcast_ref::<Busy>().is_some()
+}
+
+/// Whether the error is a refusal that changed nothing (exit code [`BLOCKED`]): botpub declined, or AWS
+/// refused because another operation on the stack is under way.
 pub fn is_blocked(error: &anyhow::Error) -> bool {
-    error.downcast_ref::<Blocked>().is_some()
-        || error.downcast_ref::<Busy>().is_some()
+    declined(error)
         || error
             .downcast_ref::<AwsError>()
             .is_some_and(|aws| aws.fact == Fact::Busy)
@@ -113,7 +118,6 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<DeploymentFailed>().is_some() {
         FAILED
     } else if is_blocked(error) {
-        // Including AWS refusing because another operation on the stack is under way.
         BLOCKED
     } else if let Some(interrupted) = error.downcast_ref::<Interrupted>() {
         interrupted.code

@@ -83,9 +83,8 @@ pub async fn usage(args: &UsageArgs, output: Output) -> anyhow::Result<u8> {
     }
     let aws = connect(&args.aws, None).await?;
     let range = (from.as_str(), to.as_str());
-    let (read, unknown) =
-        usage::report(&aws, &args.target.prefix, bot_id, range, key_id, today).await?;
-    if let Some(why) = unknown {
+    let read = usage::report(&aws, &args.target.prefix, bot_id, range, key_id, today).await?;
+    if let Some(why) = &read.requests_unknown {
         eprintln!("warning: the requests per key are not shown: {why}");
     }
     match output {

@@ -17,7 +17,7 @@ use super::plan::{PLAN_FORMAT, Plan};
 pub use super::run::{DEFAULT_CONCURRENCY, Run};
 use super::stack;
 use crate::aws::{AwsContext, Fact};
-use crate::outcome::{Blocked, Busy, DeploymentFailed, Interrupted, stack_to_follow};
+use crate::outcome::{Blocked, DeploymentFailed, Interrupted, declined, stack_to_follow};
 use crate::signals;
 use crate::synth::{Stack, StackKind};
 
@@ -228,9 +228,7 @@ impl Run {
                         {
                             return Err(error);
                         }
-                        let blocked = error.downcast_ref::<Blocked>().is_some()
-                            || error.downcast_ref::<Busy>().is_some();
-                        let result = if blocked {
+                        let result = if declined(&error) {
                             ApplyResult::Blocked
                         } else {
                             ApplyResult::Error

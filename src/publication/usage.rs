@@ -17,8 +17,8 @@ use crate::spec::model::{Period, TokenBudget};
 
 /// What `botpub usage` shows of the bot `bot_id` (stack prefix `prefix`) from `from` to `to`
 /// (`YYYY-MM-DD`, both included), for every key or the one `key_id`, on the day `today` (seconds since
-/// the epoch): one look at the stack, one listing of the keys and one of the tokens. With it, why the
-/// requests could not be read, when they could not (the tokens are shown all the same).
+/// the epoch): one look at the stack, one listing of the keys and one of the tokens. When the requests
+/// cannot be read, the usage says why ([`Usage::requests_unknown`]) and has the tokens all the same.
 pub async fn report(
     aws: &Aws,
     prefix: &str,
@@ -26,7 +26,7 @@ pub async fn report(
     (from, to): (&str, &str),
     key_id: Option<&str>,
     today: i64,
-) -> anyhow::Result<(Usage, Option<String>)> {
+) -> anyhow::Result<Usage> {
     let stack = BotStack::find(aws, prefix, bot_id).await?;
     let bot = Bot::of(&stack, bot_id)?;
     let listed = keys::list(aws, &bot).await?;
@@ -35,19 +35,13 @@ pub async fn report(
     {
         return Err(keys::not_own(&bot, key_id));
     }
-    let (read, unknown) = match read(aws, &bot, from, to, key_id, &listed).await {
-        Ok(read) => (read, None),
-        Err(e) => {
-            let why = format!("{e:#}");
-            (
-                Usage::without_requests(&bot, from, to, why.clone()),
-                Some(why),
-            )
-        }
+    let read = match read(aws, &bot, from, to, key_id, &listed).await {
+        Ok(read) => read,
+        Err(e) => Usage::without_requests(&bot, from, to, format!("{e:#}")),
     };
     // The tokens its callers spent, for a bot with a queue (a Lambda bot's answers are its own).
     let Some(bucket) = stack.results_bucket() else {
-        return Ok((read, unknown));
+        return Ok(read);
     };
     let period = stack.token_budget().and_then(|limit| {
         let (first, last, renews) = days::period_of(limit.period, &days::date_of(today))?;
@@ -87,7 +81,7 @@ pub async fn report(
             .map(|(limit, spent, renews)| (*limit, spent, renews.clone())),
         own_limits: &own_limits,
     });
-    Ok((read, unknown))
+    Ok(read)
 }
 
 /// One key's requests.
