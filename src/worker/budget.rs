@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use crate::aws::Aws;
 use crate::cloudformation::stack::timestamp;
@@ -167,6 +168,18 @@ impl Meter {
         *self.pending.lock().unwrap() += used;
     }
 
+    /// Publishes every [`PUBLISH_EVERY`] until `stop` is notified. A stop waits for a publish under way:
+    /// cut short (in the SDK's retries, say), it would lose the counts it had taken.
+    pub async fn publish_until(&self, aws: &Aws, stack_name: &str, stop: &Notify) {
+        loop {
+            tokio::select! {
+                _ = stop.notified() => return,
+                _ = tokio::time::sleep(PUBLISH_EVERY) => {}
+            }
+            self.publish(aws, stack_name).await;
+        }
+    }
+
     /// Publishes what was counted since the last time, one sum per metric; kept for the next time when
     /// CloudWatch is out of reach.
     pub async fn publish(&self, aws: &Aws, stack_name: &str) {
@@ -199,5 +212,82 @@ impl Meter {
         if sent.is_err() {
             *self.pending.lock().unwrap() += taken;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// CloudWatch's query protocol: one PutMetricData's values, by metric name.
+    fn values(body: &[u8]) -> HashMap<String, f64> {
+        let body = std::str::from_utf8(body).unwrap();
+        let form: HashMap<&str, &str> = body.split('&').filter_map(|p| p.split_once('=')).collect();
+        (1..)
+            .map_while(|n| {
+                let name = form.get(format!("MetricData.member.{n}.MetricName").as_str())?;
+                let value = form.get(format!("MetricData.member.{n}.Value").as_str())?;
+                Some((name.to_string(), value.parse().unwrap()))
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_during_a_publish_loses_no_tokens() {
+        // CloudWatch refuses every call for the first 61 s: the publish at 60 s is in the SDK's
+        // retries when the worker stops.
+        let (input, output) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (published_input, published_output) = (input.clone(), output.clone());
+        let started = tokio::time::Instant::now();
+        let aws = Aws::scripted_after(move |request| {
+            let up = started.elapsed() >= Duration::from_secs(61);
+            if up {
+                let sent = values(request.body().bytes().unwrap_or_default());
+                published_input.fetch_add(sent[tokens_metric::INPUT] as u64, Ordering::Relaxed);
+                published_output.fetch_add(sent[tokens_metric::OUTPUT] as u64, Ordering::Relaxed);
+            }
+            let (status, body) = match up {
+                true => (200, "<PutMetricDataResponse/>"),
+                false => (
+                    503,
+                    "<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>",
+                ),
+            };
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "text/xml")
+                .body(body.to_string())
+                .unwrap();
+            (Duration::ZERO, response)
+        });
+        let meter = Arc::new(Meter::default());
+        meter.add(Tokens {
+            input_tokens: 120,
+            output_tokens: 30,
+        });
+        let stop = Arc::new(Notify::new());
+        let metering = tokio::spawn({
+            let (meter, aws, stop) = (meter.clone(), aws.clone(), stop.clone());
+            async move { meter.publish_until(&aws, "botpub-b", &stop).await }
+        });
+        tokio::time::sleep(Duration::from_millis(60_500)).await;
+        // More tokens counted while the first publish is under way; then the worker stops.
+        meter.add(Tokens {
+            input_tokens: 5,
+            output_tokens: 1,
+        });
+        stop.notify_one();
+        metering.await.unwrap();
+        meter.publish(&aws, "botpub-b").await;
+        assert_eq!(
+            (
+                input.load(Ordering::Relaxed),
+                output.load(Ordering::Relaxed)
+            ),
+            (125, 31)
+        );
     }
 }

@@ -13,14 +13,13 @@ use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 // Tokio's clock, so that tests in paused time see idle limits and grace periods pass at once.
 use tokio::time::Instant;
 
 use super::answer::{self, Answerer, Outcome};
 use super::bot::Bot;
-use super::budget;
 use super::given_up::{self, DeadLetterWatch};
 use crate::aws::{Aws, AwsContext, retry_delay};
 use crate::cloudformation::events::clock_now;
@@ -140,7 +139,8 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
     let mut taken: u64 = 0;
     let mut idle_since = Instant::now();
     let watch = tokio::spawn(watch_dead_letters(shared.clone()));
-    let metering = tokio::spawn(publish_tokens(shared.clone()));
+    let stop_metering = Arc::new(Notify::new());
+    let metering = tokio::spawn(publish_tokens(shared.clone(), stop_metering.clone()));
     // A receive under way when a stop began: waited for, and what it brings handed back at once.
     let mut late_receive = None;
     let stop = loop {
@@ -235,7 +235,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         }
     };
     watch.abort();
-    metering.abort();
+    stop_metering.notify_one();
     let (stopped_by, exit_code) = match stop {
         Stop::Idle => ("idle", 0),
         Stop::MaxRequests => ("max-requests", 0),
@@ -269,6 +269,9 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         hand_back_late(&shared, late_receive)
     );
     let exit_code = second.unwrap_or(exit_code);
+    // After the last request: the metering task has finished any publish it had begun, and what the
+    // requests counted since goes now.
+    let _ = metering.await;
     let answerer = &shared.answerer;
     answerer
         .meter
@@ -314,16 +317,13 @@ where
     }
 }
 
-/// Publishes the tokens counted as metrics every minute; the rest when the worker stops. Runs until aborted.
-async fn publish_tokens(shared: Arc<Shared>) {
+/// Publishes the tokens counted as metrics every minute until `stop` (the rest when the worker ends).
+async fn publish_tokens(shared: Arc<Shared>, stop: Arc<Notify>) {
     let answerer = &shared.answerer;
-    loop {
-        tokio::time::sleep(budget::PUBLISH_EVERY).await;
-        answerer
-            .meter
-            .publish(&answerer.aws, &answerer.queue.stack_name)
-            .await;
-    }
+    answerer
+        .meter
+        .publish_until(&answerer.aws, &answerer.queue.stack_name, &stop)
+        .await;
 }
 
 /// Looks at the bot's queues every little while: the counts for the live line, and the dead-letter queue
