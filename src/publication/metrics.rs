@@ -13,16 +13,7 @@ use serde::Serialize;
 use crate::aws::{Aws, AwsContext};
 use crate::cloudformation::stack::timestamp;
 use crate::publication::bot_stack::BotStack;
-use crate::synth::outputs;
-
-/// The token metrics the worker publishes (the dashboard and the `-tokens` alarm read them too).
-pub mod tokens_metric {
-    /// Their namespace; their one dimension is [`DIMENSION`], the bot's stack name.
-    pub const NAMESPACE: &str = "botpub";
-    pub const DIMENSION: &str = "Bot";
-    pub const INPUT: &str = "InputTokens";
-    pub const OUTPUT: &str = "OutputTokens";
-}
+use crate::synth::{outputs, tokens_metric};
 
 /// One of the bot's alarms.
 #[derive(Debug, Clone, Serialize)]

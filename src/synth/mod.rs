@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod outputs;
 mod render;
 mod served;
+pub mod tokens_metric;
 
 use std::collections::BTreeMap;
 
@@ -309,6 +310,7 @@ struct BotContext<'a> {
     firewall_export: Option<String>,
     domain: Option<DomainMapping>,
     cors: Cors,
+    tokens_metric: tokens_metric::Names,
 }
 
 /// Where a bot's stage is mapped on its custom domain.
@@ -368,6 +370,7 @@ pub fn bot_stack(spec: &Spec, bot: &Bot) -> anyhow::Result<Stack> {
             header_value: format!("'{}'", if bot.any_origin() { "*" } else { first_origin }),
             origins: bot.allowed_origins.clone(),
         },
+        tokens_metric: tokens_metric::NAMES,
     };
     let mut template = render::render("bot.json.j2", &context)?;
     served::embed(spec, bot, &mut template)?;

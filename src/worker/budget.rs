@@ -23,9 +23,9 @@ use crate::aws::Aws;
 use crate::cloudformation::stack::timestamp;
 use crate::publication::days::{date_of, period_of};
 use crate::publication::keys;
-use crate::publication::metrics::tokens_metric;
 use crate::publication::tokens::{self, NO_OWNER, Tokens};
 use crate::spec::model::TokenBudget;
+use crate::synth::tokens_metric;
 
 /// How old a caller's spend may be before it is listed again.
 pub const REFRESH: Duration = Duration::from_secs(10);
