@@ -2,7 +2,8 @@
 //! exactly once (a worker killed mid-request and the request answered again counts one call), `botpub
 //! usage` shows each key's tokens and what is left of the budget, and a key past its `token_budget` gets
 //! `failed` with `token_budget_exceeded` without its bot being called, while another key goes on; a key
-//! created with a budget of its own is held to that one.
+//! created with a budget of its own is held to that one. Fifty requests of three keys, answered by a model
+//! stand-in through a killed worker and then two workers at once, are counted exactly per key.
 
 mod common;
 
@@ -350,4 +351,120 @@ fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_
         .unwrap();
     let alarm = &alarms.metric_alarms()[0];
     assert_eq!(alarm.threshold(), Some(500.0));
+}
+
+/// The model stand-in (tests/support/model_standin.py: usage counts words) taking `delay_ms` per call.
+fn model_standin(delay_ms: u32) -> common::LoopbackServer {
+    common::LoopbackServer::start_with(
+        "tests/support/model_standin.py",
+        &["--delay-ms", &delay_ms.to_string()],
+    )
+}
+
+fn model_calls(standin: &common::LoopbackServer) -> usize {
+    http("GET", &format!("{}/_standin/calls", standin.url), &[], None)
+        .json()
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn fifty_requests_of_three_keys_count_exactly_through_a_killed_worker_and_two_at_once() {
+    let world = World::new();
+    let spec = world.spec(
+        "counted.yaml",
+        "  - id: counted\n    allowed_origins: [\"https://app.example.com\"]\n    queue: { visibility_timeout_seconds: 10, max_receive_count: 3 }\n",
+    );
+    world.publish(&spec).expect(0);
+    let sdk = world.sdk();
+    let stack = world.stack("counted");
+    let (url, a_key) = world.apis(&["counted"]).remove("counted").unwrap();
+    let (b_id, b_key) = world.create_key("counted", "partner B");
+    let (c_id, c_key) = world.create_key("counted", "partner C");
+    let ids = [sdk.output(&stack, "DefaultApiKeyId"), b_id, c_id];
+    let clients: Vec<Client> = [a_key, b_key, c_key]
+        .into_iter()
+        .map(|key| Client {
+            url: url.clone(),
+            key,
+        })
+        .collect();
+    // A model that takes a second per call, so that a worker killed at any moment holds some in flight.
+    let standin = model_standin(1000);
+    let model = [
+        "--openai",
+        &format!("{}/v1", standin.url),
+        "--model",
+        "stand-in-model",
+    ];
+    let worker = |more: &[&str]| {
+        let args: Vec<&str> = model.iter().copied().chain(more.iter().copied()).collect();
+        world.worker("counted", &args, &[])
+    };
+    // Messages of 1 to 7 words, so each request's usage differs; the n-th from key n % 3.
+    let ask = |n: usize| {
+        let message = format!("question {n}{}", " more".repeat(n % 6));
+        (n % 3, clients[n % 3].ask(&message))
+    };
+
+    let mut asked: Vec<(usize, String)> = (0..20).map(ask).collect();
+    let first = worker(&[]);
+    let started = Instant::now();
+    while model_calls(&standin) < 6 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the model was called {} times",
+            model_calls(&standin)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe_kill(first.id(), "KILL");
+    let _ = finish(first, Duration::from_secs(5));
+    asked.extend((20..50).map(ask));
+    // Two workers at once; idle for longer than the killed worker's requests stay hidden.
+    let workers = [
+        worker(&["--idle-exit", "20s"]),
+        worker(&["--idle-exit", "20s"]),
+    ];
+    let mut expected = [(0u64, 0u64); 3];
+    for (key, id) in &asked {
+        let doc = clients[*key].result(id);
+        assert_eq!(doc["status"], "completed", "{doc}");
+        expected[*key].0 += doc["usage"]["input_tokens"].as_u64().unwrap();
+        expected[*key].1 += doc["usage"]["output_tokens"].as_u64().unwrap();
+    }
+    for worker in workers {
+        let (code, _, log_text) = finish(worker, Duration::from_secs(60));
+        assert_eq!(code, 0, "{log_text}");
+    }
+    let called = model_calls(&standin);
+    assert!(
+        called > 50,
+        "the killed worker's calls in flight were made again: {called} calls"
+    );
+
+    let usage = world
+        .botpub_bot("usage", "counted", &["--output", "json"])
+        .expect(0)
+        .json();
+    let counted: Vec<(u64, u64)> = ids
+        .iter()
+        .map(|id| {
+            let row = usage["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["id"] == id.as_str())
+                .cloned()
+                .unwrap_or_else(|| panic!("no row for {id}: {usage}"));
+            (
+                row["input_tokens"].as_u64().unwrap(),
+                row["output_tokens"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counted, expected,
+        "per key, the sum of its answers' usage ({called} model calls for 50 requests)"
+    );
 }
