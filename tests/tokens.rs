@@ -34,12 +34,35 @@ fn calls(log: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Publishes bot `id` (with more `settings`, the bot's YAML lines), whose requests come back 10 s after
+/// a worker is killed: its stack, and its default key's id and client.
+fn publish_bot(world: &World, id: &str, settings: &str) -> (String, String, Client) {
+    let spec = world.spec(
+        &format!("{id}.yaml"),
+        &format!(
+            "  - id: {id}\n    allowed_origins: [\"https://app.example.com\"]\n    queue: {{ visibility_timeout_seconds: 10, max_receive_count: 3 }}\n{settings}"
+        ),
+    );
+    world.publish(&spec).expect(0);
+    let stack = world.stack(id);
+    let (url, key) = world.apis(&[id]).remove(id).unwrap();
+    let key_id = world.sdk().output(&stack, "DefaultApiKeyId");
+    (stack, key_id, Client { url, key })
+}
+
 struct Client {
     url: String,
     key: String,
 }
 
 impl Client {
+    /// A client of the same bot with a new key: its id and the client.
+    fn new_key(&self, world: &World, bot_id: &str, description: &str) -> (String, Client) {
+        let (id, key) = world.create_key(bot_id, description);
+        let url = self.url.clone();
+        (id, Client { url, key })
+    }
+
     fn ask(&self, message: &str) -> String {
         let body = json!({ "message": message }).to_string();
         let reply = http(
@@ -73,21 +96,13 @@ impl Client {
 #[test]
 fn tokens_are_counted_once_per_key_and_a_key_past_its_budget_is_stopped_without_a_model_call() {
     let world = World::new();
-    let spec = world.spec(
-        "metered.yaml",
-        "  - id: metered\n    allowed_origins: [\"https://app.example.com\"]\n    queue: { visibility_timeout_seconds: 10, max_receive_count: 3 }\n    token_budget: { limit: 1000, period: DAY }\n    monitoring: { max_tokens_per_hour: 500 }\n",
+    let (stack, a_id, a) = publish_bot(
+        &world,
+        "metered",
+        "    token_budget: { limit: 1000, period: DAY }\n    monitoring: { max_tokens_per_hour: 500 }\n",
     );
-    world.publish(&spec).expect(0);
     let sdk = world.sdk();
-    let stack = world.stack("metered");
-    let (url, a_key) = world.apis(&["metered"]).remove("metered").unwrap();
-    let a_id = sdk.output(&stack, "DefaultApiKeyId");
-    let (b_id, b_key) = world.create_key("metered", "partner B");
-    let a = Client {
-        url: url.clone(),
-        key: a_key,
-    };
-    let b = Client { url, key: b_key };
+    let (b_id, b) = a.new_key(&world, "metered", "partner B");
     let log = world.dir.path().join("calls.log");
     let bot = metered_bot(&log);
     let bot: Vec<&str> = bot.iter().map(String::as_str).collect();
@@ -371,24 +386,11 @@ fn model_calls(standin: &common::LoopbackServer) -> usize {
 #[test]
 fn fifty_requests_of_three_keys_count_exactly_through_a_killed_worker_and_two_at_once() {
     let world = World::new();
-    let spec = world.spec(
-        "counted.yaml",
-        "  - id: counted\n    allowed_origins: [\"https://app.example.com\"]\n    queue: { visibility_timeout_seconds: 10, max_receive_count: 3 }\n",
-    );
-    world.publish(&spec).expect(0);
-    let sdk = world.sdk();
-    let stack = world.stack("counted");
-    let (url, a_key) = world.apis(&["counted"]).remove("counted").unwrap();
-    let (b_id, b_key) = world.create_key("counted", "partner B");
-    let (c_id, c_key) = world.create_key("counted", "partner C");
-    let ids = [sdk.output(&stack, "DefaultApiKeyId"), b_id, c_id];
-    let clients: Vec<Client> = [a_key, b_key, c_key]
-        .into_iter()
-        .map(|key| Client {
-            url: url.clone(),
-            key,
-        })
-        .collect();
+    let (_, a_id, a) = publish_bot(&world, "counted", "");
+    let (b_id, b) = a.new_key(&world, "counted", "partner B");
+    let (c_id, c) = a.new_key(&world, "counted", "partner C");
+    let ids = [a_id, b_id, c_id];
+    let clients = [a, b, c];
     // A model that takes a second per call, so that a worker killed at any moment holds some in flight.
     let standin = model_standin(1000);
     let model = [
