@@ -44,11 +44,13 @@ pub const RATE_LIMIT_DEFAULT: f64 = 50.0;
 /// `throttle.burst_limit`.
 pub const BURST_LIMIT_DEFAULT: u64 = 100;
 
-/// `queue.visibility_timeout_seconds`: SQS's range, 0 to 12 hours.
+/// `queue.visibility_timeout_seconds`: SQS's range, 0 to 12 hours. The worker's heartbeat extends a
+/// running request's visibility every half of it, so a long answer needs no long timeout; what a long
+/// one costs is the wait for a request whose worker was killed, so the default is a minute.
 pub const VISIBILITY_TIMEOUT_SECONDS: Limit<u64> = Limit {
     min: 0,
     max: 43_200,
-    default: 1_800,
+    default: 60,
 };
 /// `queue.max_receive_count`: SQS's range of a redrive policy.
 pub const MAX_RECEIVE_COUNT: Limit<u64> = Limit {

@@ -32,6 +32,9 @@ use crate::spec::model::Contract;
 /// timeout unanswered, each delivery counted), so this is also the longest a stop of an idle worker
 /// takes. An idle worker costs six requests a minute.
 const LONG_POLL: Duration = Duration::from_secs(10);
+/// How long one attempt may take by default, unless the queue's visibility timeout is longer: a model
+/// that writes a long answer takes minutes, and the heartbeat keeps its message hidden meanwhile.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// SQS hands out at most ten messages per receive.
 const MAX_BATCH: usize = 10;
 
@@ -45,7 +48,7 @@ pub enum LogFormat {
 pub struct Options {
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// How long one attempt may take (default: the queue's visibility timeout).
+    /// How long one attempt may take (default: 15 minutes, or the queue's visibility timeout if longer).
     pub timeout: Option<Duration>,
     /// How long running requests may finish after a stop signal.
     pub grace: Duration,
@@ -117,7 +120,7 @@ pub async fn work(aws: &Aws, queue: BotQueue, bot: Bot, options: &Options) -> Su
         answerer: Answerer {
             aws: aws.clone(),
             bot,
-            timeout: options.timeout.unwrap_or(visibility),
+            timeout: options.timeout.unwrap_or(visibility.max(ATTEMPT_TIMEOUT)),
             flush_interval: options.flush_interval,
             queue,
             spent: Default::default(),

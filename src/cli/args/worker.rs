@@ -23,7 +23,7 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: u16,
     /// Longest one attempt may take (e.g. 5m); then the bot is stopped and the attempt fails.
-    /// Default: the queue's visibility timeout.
+    /// Default: 15 minutes, or the queue's visibility timeout if longer.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
     /// After Ctrl-C or SIGTERM, how long running requests may finish.
