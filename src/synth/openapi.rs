@@ -13,10 +13,8 @@ use crate::spec::model::{Bot, Spec};
 /// The OpenAPI document of `bot`, whose stack's template is `template`. `server` is the API's URL when it
 /// is known (`botpub status` prints it); otherwise the document names API Gateway's URL with variables.
 pub fn describe(spec: &Spec, bot: &Bot, template: &Value, server: Option<&str>) -> Value {
-    let resources = template["Resources"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let no_resources = Map::new();
+    let resources = template["Resources"].as_object().unwrap_or(&no_resources);
     let required = requirement(bot.auth.signed(), bot.auth.key_required());
     let mut paths = Map::new();
     let mut methods: Vec<(&String, &Value)> = resources
@@ -27,7 +25,7 @@ pub fn describe(spec: &Spec, bot: &Bot, template: &Value, server: Option<&str>) 
     methods.sort_by_key(|(id, _)| id.as_str());
     for (logical_id, method) in methods {
         let properties = &method["Properties"];
-        let path = resource_path(&resources, &properties["ResourceId"]);
+        let path = resource_path(resources, &properties["ResourceId"]);
         let verbs: Vec<String> = match properties["HttpMethod"].as_str().unwrap_or_default() {
             // A proxy takes every method; OpenAPI names each.
             "ANY" => ["get", "post", "put", "patch", "delete"]
@@ -36,7 +34,7 @@ pub fn describe(spec: &Spec, bot: &Bot, template: &Value, server: Option<&str>) 
             verb => vec![verb.to_ascii_lowercase()],
         };
         for verb in verbs {
-            let operation = operation(&resources, logical_id, &verb, &path, properties, &required);
+            let operation = operation(resources, logical_id, &verb, &path, properties, &required);
             let entry = paths
                 .entry(path.replace("{proxy+}", "{proxy}"))
                 .or_insert_with(|| json!({}));
