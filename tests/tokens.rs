@@ -3,7 +3,8 @@
 //! usage` shows each key's tokens and what is left of the budget, and a key past its `token_budget` gets
 //! `failed` with `token_budget_exceeded` without its bot being called, while another key goes on; a key
 //! created with a budget of its own is held to that one. Fifty requests of three keys, answered by a model
-//! stand-in through a killed worker and then two workers at once, are counted exactly per key.
+//! stand-in through a killed worker and then two workers at once, are counted exactly per key, and so are
+//! the attempts of a bot that failed after its model was called and said what it billed.
 
 mod common;
 
@@ -443,6 +444,26 @@ fn fifty_requests_of_three_keys_count_exactly_through_a_killed_worker_and_two_at
         (4, 50),
         "each request answered by one model call, the killed worker's four made again"
     );
+    // A bot whose model answers before the bot itself fails: each of its three attempts was billed, and
+    // reported beside the failure, so each counts for the key that asked.
+    let doomed = clients[2].ask("doomed");
+    let failing = [
+        "sh",
+        "-c",
+        r#"cat >/dev/null; echo '{"usage": {"input_tokens": 7, "output_tokens": 3}}'; echo 'post-processing failed' >&2; exit 1"#,
+    ];
+    let failing = world.worker("counted", &["--idle-exit", "15s"], &failing);
+    let doc = clients[2].result(&doomed);
+    assert_eq!(doc["status"], "failed", "{doc}");
+    let (code, summary, log_text) = finish(failing, Duration::from_secs(60));
+    assert_eq!(code, 0, "{log_text}");
+    assert_eq!(
+        (&summary["failed_attempts"], &summary["failed"]),
+        (&json!(3), &json!(1)),
+        "{summary}"
+    );
+    expected[2].0 += 3 * 7;
+    expected[2].1 += 3 * 3;
 
     let usage = world
         .botpub_bot("usage", "counted", &["--output", "json"])
@@ -464,5 +485,8 @@ fn fifty_requests_of_three_keys_count_exactly_through_a_killed_worker_and_two_at
             )
         })
         .collect();
-    assert_eq!(counted, expected, "per key, the sum of its answers' usage");
+    assert_eq!(
+        counted, expected,
+        "per key, the sum of its answers' usage and of its failed attempts'"
+    );
 }

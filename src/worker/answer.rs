@@ -119,21 +119,26 @@ impl Answerer {
         let answered = self.call(&document, delivery, conversation_id).await;
         *bot_time = Some(called.elapsed());
         let attempt = delivery.receives.unwrap_or(1);
+        // What the model billed counts for the caller before anything else is recorded, whether the
+        // attempt answered or failed after its model call.
+        let used = match &answered {
+            Ok(fields) => fields.get("usage").and_then(Tokens::of),
+            Err(failure) => failure.usage,
+        };
+        if let Some(used) = used {
+            let (bucket, owner) = (&self.queue.bucket, delivery.owner.as_deref());
+            let id = &delivery.request_id;
+            let counted = resend(|| budget::record(&self.aws, bucket, owner, id, attempt, used));
+            if let Err(e) = counted.await {
+                return self.release(delivery, e).await;
+            }
+            if let Some(budget) = self.queue.token_budget {
+                self.spent.add(owner, budget, used);
+            }
+            self.meter.add(used);
+        }
         match answered {
             Ok(fields) => {
-                if let Some(used) = fields.get("usage").and_then(Tokens::of) {
-                    let (bucket, owner) = (&self.queue.bucket, delivery.owner.as_deref());
-                    let id = &delivery.request_id;
-                    let counted =
-                        resend(|| budget::record(&self.aws, bucket, owner, id, attempt, used));
-                    if let Err(e) = counted.await {
-                        return self.release(delivery, e).await;
-                    }
-                    if let Some(budget) = self.queue.token_budget {
-                        self.spent.add(owner, budget, used);
-                    }
-                    self.meter.add(used);
-                }
                 let recorded = match &conversation {
                     None => {
                         let doc = delivery.owned(results::completed(
@@ -168,7 +173,9 @@ impl Answerer {
                     Err(e) => Outcome::Released(format!("{e:#}")),
                 }
             }
-            Err(Failure { error, retry }) if !retry || attempt >= self.queue.max_receive_count => {
+            Err(Failure { error, retry, .. })
+                if !retry || attempt >= self.queue.max_receive_count =>
+            {
                 let (key, doc) = failed_document(delivery, &error);
                 if let Err(e) = self.persist(&key, &doc).await {
                     return self.release(delivery, e).await;

@@ -24,9 +24,6 @@ pub enum Bot {
     Model(Model),
 }
 
-/// Why a user's bot failed an attempt: always worth another attempt, as far as botpub can tell.
-type Why = String;
-
 impl Bot {
     /// Calls the bot once; the answer's fields (at least `response`), or why the attempt failed. A bot
     /// that streams its answer reports the text so far to `partial` as it writes.
@@ -38,16 +35,13 @@ impl Bot {
     ) -> Result<Map<String, Value>, Failure> {
         let input = || serde_json::to_vec(document).map_err(|e| Failure::retry(e.to_string()));
         match self {
-            Bot::Exec { program, args } => exec(program, args, input()?, timeout, &partial)
-                .await
-                .map_err(Failure::retry),
+            Bot::Exec { program, args } => exec(program, args, input()?, timeout, &partial).await,
             Bot::Http { url } => {
                 let (url, input) = (url.clone(), input()?);
                 // ureq blocks; its own timeout ends the call, so the thread never outlives it for long.
                 tokio::task::spawn_blocking(move || http(&url, &input, timeout, &partial))
                     .await
                     .map_err(|e| Failure::retry(format!("the bot call stopped: {e}")))?
-                    .map_err(Failure::retry)
             }
             Bot::Model(model) => model.call(document, timeout, &partial).await,
         }
@@ -60,7 +54,7 @@ async fn exec(
     input: Vec<u8>,
     timeout: Duration,
     partial: &Partial,
-) -> Result<Map<String, Value>, Why> {
+) -> Result<Map<String, Value>, Failure> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -89,17 +83,22 @@ async fn exec(
     };
     let (status, out, err) = match tokio::time::timeout(timeout, run).await {
         Ok(done) => done,
-        Err(_) => return Err(format!("timed out after {}", seconds(timeout))),
+        Err(_) => return Err(format!("timed out after {}", seconds(timeout)).into()),
     };
     let status = status.map_err(|e| format!("{program}: {e}"))?;
     if !status.success() {
         let err = String::from_utf8_lossy(&err);
         let last = err.lines().rev().find(|l| !l.trim().is_empty());
-        return Err(match (last, status.code()) {
+        let why = match (last, status.code()) {
             (Some(line), _) => line.trim().to_string(),
             (None, Some(code)) => format!("{program} exited with status {code}"),
             (None, None) => format!("{program} was killed by a signal"),
-        });
+        };
+        let printed = match &out {
+            Stdout::Whole(bytes) => bytes.as_slice(),
+            Stdout::Events(_) => &[],
+        };
+        return Err(Failure::retry(why).billed(printed));
     }
     let text = match out {
         Stdout::Events(events) => return Ok(response(json!(events.finish()))),
@@ -191,7 +190,7 @@ fn http(
     input: &[u8],
     timeout: Duration,
     partial: &Partial,
-) -> Result<Map<String, Value>, Why> {
+) -> Result<Map<String, Value>, Failure> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -235,7 +234,8 @@ fn http(
         .map_err(|e| format!("reading the answer of {url}: {e}"))?;
     if !status.is_success() {
         let first = body.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(format!("{url} answered {status}: {}", clip(first, 300)));
+        let why = format!("{url} answered {status}: {}", clip(first, 300));
+        return Err(Failure::retry(why).billed(body.as_bytes()));
     }
     Ok(answer_of(&content_type, &body))
 }
@@ -285,6 +285,17 @@ mod tests {
         assert_eq!(
             failure.error, "the real reason",
             "a chatty stderr keeps its last line"
+        );
+        // A bot whose model answered before something else failed says what the model billed.
+        let failure = bot(
+            r#"cat >/dev/null; echo '{"usage": {"input_tokens": 7, "output_tokens": 3}}'; echo 'no disk' >&2; exit 1"#,
+        )
+        .call(&doc, second, Partial::off())
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (failure.error.as_str(), failure.usage.map(|u| u.total())),
+            ("no disk", Some(10))
         );
         let failure = bot("sleep 5")
             .call(&doc, Duration::from_millis(200), Partial::off())

@@ -4,14 +4,19 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::publication::tokens::Tokens;
+
 /// A failed attempt: why, in one line (the bot's last stderr line, the HTTP status, the timeout, the
-/// model's own message), and whether another attempt may go better.
+/// model's own message), whether another attempt may go better, and what the model billed for it when the
+/// bot said so.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     pub error: String,
     /// False when the request is refused for good (a model's bad request, access denied): it fails at
     /// once, with no further calls.
     pub retry: bool,
+    /// The `usage` a bot reported beside its failure (its model was called, then something else failed).
+    pub usage: Option<Tokens>,
 }
 
 impl Failure {
@@ -20,6 +25,7 @@ impl Failure {
         Failure {
             error: error.into(),
             retry: true,
+            usage: None,
         }
     }
 
@@ -28,7 +34,24 @@ impl Failure {
         Failure {
             error: error.into(),
             retry: false,
+            usage: None,
         }
+    }
+
+    /// The `usage` of a failed answer's JSON object (a bot's stdout, a bot server's error body), if any.
+    pub fn billed(mut self, answer: &[u8]) -> Failure {
+        self.usage = serde_json::from_slice::<Value>(answer)
+            .ok()
+            .and_then(|doc| Tokens::of(&doc["usage"]));
+        self
+    }
+}
+
+/// A bot's own failure (its exit, its server's status, a time-out): always worth another attempt, as far
+/// as botpub can tell.
+impl From<String> for Failure {
+    fn from(error: String) -> Failure {
+        Failure::retry(error)
     }
 }
 
