@@ -570,6 +570,9 @@ fn sigterm_with_requests_running_and_waiting_strands_none() {
     std::thread::sleep(Duration::from_millis(500));
     let stopped = Instant::now();
     unsafe_kill(worker.id(), "TERM");
+    // The five arrive once the stop has begun (a loaded machine may take a moment to deliver the
+    // signal), while the fourth slot's long poll (10 s) is still under way.
+    std::thread::sleep(Duration::from_secs(1));
     ids.extend((0..5).map(|i| f.post("drains", &format!("w{i}"))));
     let (code, summary, log) = finish(worker, Duration::from_secs(60));
     let took = stopped.elapsed();

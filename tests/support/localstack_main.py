@@ -1,4 +1,5 @@
-"""Starts LocalStack as `python -m localstack.runtime.main` does, minus one cost that is not AWS's.
+"""Starts LocalStack as `python -m localstack.runtime.main` does, minus one cost and one race that are
+not AWS's.
 
 LocalStack 4.4's CloudFormation engine guards its reference resolver against endless recursion by calling
 `inspect.stack()` on every call. `inspect.stack()` looks up the source file of every frame on the stack
@@ -6,14 +7,22 @@ and re-stats every file in Python's line cache, so most of LocalStack's CPU time
 stack went there (about two thirds, profiled with py-spy during tests/publish.rs). The guard only reads
 each frame's function name, arguments and line number, which the frames themselves hold: this gives it
 the same frames without the source lookups. The guard's decisions are unchanged.
+
+API Gateway's routes are werkzeug rules, which werkzeug compiles into Python code (`ast.parse`, then
+`compile`) as requests reach them. This Python (3.11.7) converts syntax trees with a recursion counter
+shared by all threads, so two requests compiling at once can fail with "AST constructor recursion depth
+mismatch" (an API call answered 500, seen under the suite's load). The conversions are made one at a time.
 """
 
+import ast
 import inspect
 import runpy
 import sys
+import threading
 from collections import namedtuple
 
 import localstack.utils.functions
+import werkzeug.routing.rules
 
 FrameInfo = namedtuple("FrameInfo", "frame filename lineno function code_context index")
 
@@ -35,4 +44,18 @@ class FramesWithoutSource:
 
 
 localstack.utils.functions.inspect = FramesWithoutSource
+
+ONE_TREE_AT_A_TIME = threading.RLock()
+
+
+def one_at_a_time(convert):
+    def converted(*args, **kwargs):
+        with ONE_TREE_AT_A_TIME:
+            return convert(*args, **kwargs)
+
+    return converted
+
+
+ast.parse = one_at_a_time(ast.parse)
+werkzeug.routing.rules.compile = one_at_a_time(compile)
 runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
