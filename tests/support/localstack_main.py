@@ -16,13 +16,20 @@ mismatch" (an API call answered 500, seen under the suite's load). The conversio
 
 import ast
 import inspect
+import os
 import runpy
 import sys
 import threading
 from collections import namedtuple
 
-import localstack.utils.functions
-import werkzeug.routing.rules
+# `python -m` puts the working directory (the server's own state folder) first on sys.path, not this
+# script's folder. LocalStack's plugin loader caches its plugin index in a file named by a hash of
+# sys.path: with this folder first, every LocalStack of a run would share one file, and one starting while
+# another wrote it would read it half written and find no plugins.
+sys.path[0] = os.getcwd()
+
+import localstack.utils.functions  # noqa: E402
+import werkzeug.routing.rules  # noqa: E402
 
 FrameInfo = namedtuple("FrameInfo", "frame filename lineno function code_context index")
 
