@@ -6,7 +6,6 @@
 use aws_sdk_bedrockagentcore::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockagentcore::operation::invoke_agent_runtime::InvokeAgentRuntimeError;
 use serde_json::{Map, Value, json};
-use sha2::Digest;
 
 use super::Prompt;
 use crate::worker::partial::Partial;
@@ -76,7 +75,7 @@ pub fn session_id(document: &Value) -> String {
     };
     let mut session = format!("botpub-{kind}-{id}");
     if session.len() < SESSION_ID_MIN {
-        let digest = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+        let digest = crate::synth::sha256_hex(id.as_bytes());
         session.push('-');
         session.push_str(&digest[..SESSION_ID_MIN - session.len()]);
     }
