@@ -10,7 +10,7 @@
 //! failed answers each get a message. The page's picture goes to the target's tmp folder, or with
 //! `BOTPUB_UPDATE_SCREENSHOT=1` to examples/web/chat.png, which README shows.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -1,9 +1,9 @@
 //! The conversation contract (seed 003's `/conversation` routes) and seed 002's request conventions on
 //! LocalStack: answers that see their history, conversations kept in order across workers, retries made
 //! safe by `Idempotency-Key`, the correlation id carried from the client to the bot and back, and a bot
-//! published before all this upgraded without losing anything. One publish serves the whole binary.
+//! published before all this upgraded without losing anything. One publish serves every test of this file.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -741,7 +741,7 @@ fn dead_letters_moved_back_by_hand_return_to_their_conversations() {
     let f = fleet();
     let sdk = f.world.sdk();
     // The library reads credentials the way the command does, from the environment; LocalStack takes any.
-    // SAFETY: set once, to the values every botpub this binary starts is given; nothing reads them in C.
+    // SAFETY: set once, to the values every botpub these tests start is given; nothing reads them in C.
     unsafe {
         std::env::set_var("AWS_ACCESS_KEY_ID", "test");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");

@@ -1,7 +1,7 @@
 //! The README's first command, run as a user runs it: examples/demo.sh publishes the quickstart on
 //! LocalStack, creates a key, runs the example bot with `botpub worker`, asks it, and shows the status.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -6,7 +6,7 @@
 //! domain (tests/support/localstack-notes.md); the mappings are read back through API Gateway instead, and
 //! the Route 53 alias record through the AWS CLI of LocalStack's venv (the tests have no Route 53 client).
 
-mod common;
+use crate::common;
 
 use common::{World, http};
 use serde_json::Value;

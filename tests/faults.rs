@@ -7,7 +7,7 @@
 //!
 //! The checks read LocalStack directly, never through the proxy, so they see the truth and no faults.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};

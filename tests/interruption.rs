@@ -1,7 +1,7 @@
 //! Pipelines race and people press Ctrl-C: botpub must leave every stack in a state the next run
 //! understands. On LocalStack, end to end.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! API keys on LocalStack: a created key opens the API and a deleted one no longer does; one bot's key id
 //! cannot be deleted through another bot; and a key's value appears only where the user asked for it.
 
-mod common;
+use crate::common;
 
 use common::{World, http};
 

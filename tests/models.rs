@@ -2,10 +2,10 @@
 //! through its API as a client calls it, on LocalStack. The model is a stand-in of this project's
 //! (tests/support/model_standin.py) that speaks each service's real wire protocol, so the real clients
 //! (the AWS SDK's Bedrock Runtime and AgentCore clients, the worker's chat completions client) run end to
-//! end, and records what it was sent. One publish serves the whole binary; each test runs every backend in
+//! end, and records what it was sent. One publish serves every test of this file; each test runs every backend in
 //! turn on its own bot, each with a stand-in of its own.
 
-mod common;
+use crate::common;
 
 use std::process::Child;
 use std::sync::OnceLock;

@@ -3,7 +3,7 @@
 //! written for the bot's dimensions, and `monitoring: {enabled: false}` leaves all of it out.
 //! (`usage` is covered by unit tests: neither LocalStack nor moto implements GetUsage.)
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! openapi-spec-validator, pinned in LocalStack's venv) and names exactly the operations and status codes
 //! of the template the bot is published with.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;

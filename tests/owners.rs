@@ -3,7 +3,7 @@
 //! the caller that asked reads them all. Bots published before answers had owners keep every answer a
 //! client is polling through the update.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

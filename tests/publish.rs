@@ -4,7 +4,7 @@
 //! LocalStack emulates much but not all of AWS (tests/support/localstack-notes.md): API behaviour is checked
 //! on freshly created stacks, and update flows through plans, stack status and the usage plan.
 
-mod common;
+use crate::common;
 
 use common::{World, http};
 use serde_json::{Value, json};

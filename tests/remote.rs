@@ -6,7 +6,7 @@
 //! deployed template defines it. moto runs no builds either: the test plays the CodeBuild worker, running
 //! the project's buildspec commands with the build's environment, against LocalStack.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

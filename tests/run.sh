@@ -29,8 +29,9 @@ part() {
 
 part "cargo fmt --check" cargo fmt --all -- --check
 part "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
-# The test binaries and the benchmarks' smoke runs side by side, longest first, each job with its own
-# LocalStack (cargo test would run them one after another); the summary reports the two apart.
+# The tests (each file of tests/ a job) and the benchmarks' smoke runs side by side, longest first, each
+# job with its own LocalStack (cargo test would run them one after another); the summary reports the two
+# apart.
 part "tests and benchmark smoke runs" tests/support/run_tests.py --with-benches
 
 echo "== time per part"

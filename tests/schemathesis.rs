@@ -18,7 +18,7 @@
 //! and it answers a request body that is not UTF-8 with a 500 of its own, where API Gateway's validator
 //! answers 400, and that answer alone passes the server-error and content-type checks.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! on API Gateway (tests/support/localstack-notes.md), so tests/support/sigv4_verifier.py stands in front
 //! of it and refuses what API Gateway would.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

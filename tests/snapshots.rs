@@ -1,6 +1,6 @@
 //! Every template synthesized from `examples/` is pinned by an insta snapshot in `snapshots/`, so any
 //! change to the generated CloudFormation shows up in review as a diff.
-//! Update after an intended change: `INSTA_UPDATE=always cargo test --test snapshots`, then review.
+//! Update after an intended change: `INSTA_UPDATE=always cargo test --test integration snapshots::`, then review.
 
 use std::path::Path;
 

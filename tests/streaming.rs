@@ -6,7 +6,7 @@
 //! the next attempt; `botpub ask` prints the text on a terminal (a pseudo-terminal,
 //! tests/support/on_a_terminal.py) and through a pipe before the bot has finished.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Read;

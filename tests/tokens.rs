@@ -6,7 +6,7 @@
 //! stand-in through a killed worker and then two workers at once, are counted exactly per key, and so are
 //! the attempts of a bot that failed after its model was called and said what it billed.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
 //! `botpub worker`, `ask` and `dlq` on LocalStack: a published bot answers, fails visibly, survives a
 //! killed worker and a shutdown, and never runs a request twice because it took long. One publish of five
-//! bots (each test has its own queue) serves the whole binary.
+//! bots (each test has its own queue) serves every test of this file.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

@@ -1,7 +1,6 @@
 //! What the LocalStack tests share: the server (started through tests/support/servers.sh, once per test
-//! binary, and never skipped: a test fails loudly when it cannot start), the botpub binary run against it
+//! process, and never skipped: a test fails loudly when it cannot start), the botpub binary run against it
 //! with a clean AWS environment, a unique stack prefix per test, and an HTTP client for the published API.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

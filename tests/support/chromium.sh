@@ -4,7 +4,7 @@
 #   tests/support/chromium.sh
 #
 # The browser tests drive it through Playwright's `executable_path`: Playwright's own browser downloads are
-# not used. One installer at a time: test binaries run side by side may all ask on a fresh machine, and
+# not used. One installer at a time: test jobs run side by side may all ask on a fresh machine, and
 # apt/dpkg take their own locks, which a second caller would fail on rather than wait for.
 set -euo pipefail
 bin=/usr/bin/chromium

@@ -1,24 +1,26 @@
 #!/usr/bin/env python3
-"""Runs botpub's test binaries side by side, longest first, and reports the time of each.
+"""Runs botpub's tests side by side, longest first, and reports the time of each job.
 
     tests/support/run_tests.py [--jobs N] [--test-threads T] [--times FILE] [--benches | --with-benches]
                                [-- FILTER...]
 
-`cargo test` runs its test binaries one after another, so a binary of offline checks waits for one that
-waits on LocalStack. Here every binary (the library's unit tests, the command line's, each file of tests/)
-runs as its own job, at most N at a time (default 6: most of them wait on LocalStack, a model stand-in or
-a timer rather than on a core, so on two cores six slots finish the suite in 7 minutes where four took
-8.4), each job slot with its own LocalStack and moto (about 0.7 GB of memory each). Each job runs its tests T at a time (default 2, as `cargo test` does on
-this machine). Binaries start longest first, by the times of the last run (kept in FILE, default
-$CARGO_TARGET_DIR/botpub-test-times.json, else tests/support/test-times.json), so the longest one
-never starts last.
+`cargo test` runs its test binaries one after another, and the tests of one binary in one process, so
+offline checks wait for tests that wait on LocalStack. Here the library's unit tests, the command line's,
+and each module of the integration binary (a file of tests/, as the binary lists its tests) run as jobs
+of their own, each in its own process, at most N at a time (default 6: most of them wait on LocalStack, a
+model stand-in or a timer rather than on a core, so on two cores six slots finish the suite in 7 minutes
+where four took 8.4), each job slot with its own LocalStack and moto (about 0.7 GB of memory each). Each
+job runs its tests T at a time (default 2, as `cargo test` does on this machine). Jobs start longest
+first, by the times of the last run (kept in FILE, default $CARGO_TARGET_DIR/botpub-test-times.json, else
+tests/support/test-times.json), so the longest one never starts last. A job is named after its binary,
+or for the integration binary after its module (`publish`).
 
 A job's output is printed when it ends, whole, so the output of two jobs never interleaves. The exit code
 is 0 when every job passed, else 1; the summary lists each job with its time and result. FILTER (any
-arguments after --) is passed to every binary, as with `cargo test -- FILTER`. With --benches the jobs are
-the benchmarks' smoke runs (each bench run without `--bench`), as `cargo test --benches` runs them; with
---with-benches they join the test binaries in one pool (a smoke run fills a slot that the tail of the
-tests leaves idle), and the summary reports them apart.
+arguments after --) selects tests as `cargo test -- FILTER` does: a test runs when its name contains one
+of them. With --benches the jobs are the benchmarks' smoke runs (each bench run without `--bench`), as
+`cargo test --benches` runs them; with --with-benches they join the tests in one pool (a smoke run fills
+a slot that the tail of the tests leaves idle), and the summary reports them apart.
 """
 
 import argparse
@@ -60,6 +62,29 @@ def test_binaries(tests, benches):
     return list(dict.fromkeys(binaries))
 
 
+def jobs_of(binaries, filters):
+    """(name, command, is_bench) of each job: a bench's smoke run, a unit-test binary with the filters,
+    or one module of the integration binary with the exact names of its tests that the filters select."""
+    jobs = []
+    for name, executable, bench in binaries:
+        if bench:
+            # A bench run without `--bench` is its smoke run; it takes no test-harness arguments.
+            jobs.append((name, [executable], True))
+        elif name != "integration":
+            jobs.append((name, [executable, *filters], False))
+        else:
+            listed = subprocess.run([executable, "--list", "--format", "terse"], cwd=ROOT,
+                                    stdout=subprocess.PIPE, text=True, check=True).stdout
+            modules = {}
+            for line in listed.splitlines():
+                test, _, kind = line.rpartition(": ")
+                if kind == "test" and (not filters or any(f in test for f in filters)):
+                    modules.setdefault(test.split("::")[0], []).append(test)
+            jobs += [(module, [executable, "--exact", *tests], False)
+                     for module, tests in modules.items()]
+    return jobs
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("BOTPUB_TEST_JOBS", 6)))
@@ -67,7 +92,7 @@ def main():
     parser.add_argument("--benches", action="store_true",
                         help="run the benchmarks' smoke runs (as `cargo test --benches` does) instead")
     parser.add_argument("--with-benches", action="store_true",
-                        help="run the benchmarks' smoke runs beside the test binaries, in one pool")
+                        help="run the benchmarks' smoke runs beside the tests, in one pool")
     target_dir = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
     parser.add_argument("--times", default=os.path.join(target_dir, "botpub-test-times.json"))
     parser.add_argument("filters", nargs="*")
@@ -82,8 +107,9 @@ def main():
         except (OSError, ValueError):
             continue
     binaries = test_binaries(tests=not args.benches, benches=args.benches or args.with_benches)
-    # Unknown binaries first (they may be long), then longest first.
-    binaries.sort(key=lambda b: -last_times.get(b[0], float("inf")))
+    jobs = jobs_of(binaries, args.filters)
+    # Unknown jobs first (they may be long), then longest first.
+    jobs.sort(key=lambda job: -last_times.get(job[0], float("inf")))
 
     lock = threading.Lock()
     results = {}
@@ -95,15 +121,14 @@ def main():
         slots.put(str(slot) if slot else "")
     started = time.monotonic()
 
-    def run(binary):
-        name, executable, bench = binary
+    def run(job):
+        name, command, bench = job
         slot = slots.get()
         begin = time.monotonic()
         try:
-            # A bench run without `--bench` is its smoke run; it takes no test-harness arguments.
             harness = [] if bench else ["--test-threads", str(args.test_threads)]
             done = subprocess.run(
-                [executable, *harness, *args.filters],
+                [*command, *harness],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 errors="replace", env={**os.environ, "BOTPUB_SERVER_INSTANCE": slot},
             )
@@ -116,7 +141,7 @@ def main():
             at = time.monotonic() - started
             print(f"\n==== {'PASS' if passed else 'FAIL'} {name} ({seconds:.1f} s, "
                   f"at {at:.0f} s)", flush=True)
-            # A passing test binary prints its summary lines only; a failing one, and a bench (whose
+            # A passing test job prints its summary lines only; a failing one, and a bench (whose
             # output is its figures), everything.
             lines = done.stdout.splitlines()
             summary = [l for l in lines if l.startswith("test result:")]
@@ -124,11 +149,11 @@ def main():
             print("\n".join(shown), flush=True)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        list(pool.map(run, binaries))
+        list(pool.map(run, jobs))
 
     total = time.monotonic() - started
-    print(f"\n==== {len(results)} binaries in {total:.0f} s, {args.jobs} at a time")
-    for group, benches in (("test binaries", False), ("benchmark smoke runs", True)):
+    print(f"\n==== {len(results)} jobs in {total:.0f} s, {args.jobs} at a time")
+    for group, benches in (("test jobs", False), ("benchmark smoke runs", True)):
         ran = sorted(((n, r) for n, r in results.items() if r[2] == benches), key=lambda r: -r[1][0])
         if not ran:
             continue
@@ -137,7 +162,7 @@ def main():
             print(f"  {'ok  ' if passed else 'FAIL'} {seconds:7.1f} s  {name}")
     if not args.filters:
         # A failed job may have ended early (a server that would not start): its time says nothing of
-        # how long the binary takes, and would put it last in the next run's order.
+        # how long the job takes, and would put it last in the next run's order.
         last_times.update({name: seconds for name, (seconds, passed, _) in results.items() if passed})
         try:
             Path(args.times).write_text(json.dumps(last_times, indent=1, sort_keys=True))

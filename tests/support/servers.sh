@@ -20,7 +20,7 @@
 #   BOTPUB_SERVER_TIMEOUT                       seconds to wait for health (default 120)
 #   BOTPUB_CACHE                                cache root (default $HOME/.cache/botpub)
 #   BOTPUB_SERVER_INSTANCE                      a name for a second, third... set of servers (state under
-#                                               servers/NAME-INSTANCE/): test binaries run side by side each
+#                                               servers/NAME-INSTANCE/): test jobs run side by side each
 #                                               get their own LocalStack, whose CloudFormation runs one stack
 #                                               operation at a time
 set -euo pipefail
