@@ -437,7 +437,7 @@ const API_DEFINITION_TYPES: [&str; 6] = [
 ];
 
 fn api_definition_hash(template: &Value) -> String {
-    let mut hasher = Sha256::new();
+    let mut hasher = Hashing(Sha256::new());
     if let Some(resources) = template.get("Resources").and_then(Value::as_object) {
         for (id, resource) in resources {
             let kind = resource
@@ -445,18 +445,17 @@ fn api_definition_hash(template: &Value) -> String {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             if API_DEFINITION_TYPES.contains(&kind) {
-                hasher.update(id.as_bytes());
-                hasher.update(resource.to_string().as_bytes());
+                hasher.0.update(id.as_bytes());
+                write_json(&mut hasher, resource);
             }
         }
     }
-    hex::encode(hasher.finalize())
+    hex::encode(hasher.0.finalize())
 }
 
 /// A short hash of a bot's validated settings, tagged on its stack.
 fn spec_hash(bot: &Bot) -> String {
-    let canonical = serde_json::to_vec(bot).unwrap_or_default();
-    sha256_hex(&canonical)[..16].to_string()
+    json_sha256_hex(bot)[..16].to_string()
 }
 
 /// The hash [`Stack::template_hash`] gives, for a body already serialized.
@@ -467,4 +466,30 @@ pub fn body_hash(body: &str) -> String {
 /// Lower-case hex SHA-256: how botpub names content (template hashes, uploaded objects).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// [`sha256_hex`] of `value`'s compact JSON, hashed as it is written rather than kept in a string.
+pub fn json_sha256_hex(value: &impl Serialize) -> String {
+    let mut hasher = Hashing(Sha256::new());
+    write_json(&mut hasher, value);
+    hex::encode(hasher.0.finalize())
+}
+
+/// A SHA-256 fed by `io::Write`, so that JSON is hashed as it serializes.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_json(hasher: &mut Hashing, value: &impl Serialize) {
+    // Writing into a hash never fails, and the values hashed here have string keys only.
+    let _ = serde_json::to_writer(hasher, value);
 }

@@ -85,8 +85,7 @@ pub fn describe(spec: &Spec, bot: &Bot, template: &Value, server: Option<&str>) 
     });
     // The version names what is described, not where it is: the copy the API serves (whose template
     // holds the document) and `botpub openapi` agree on it.
-    let described = json!([required, paths, components]).to_string();
-    let version = super::sha256_hex(described.as_bytes())[..12].to_string();
+    let version = super::json_sha256_hex(&(&required, &paths, &components))[..12].to_string();
     json!({
         "openapi": "3.0.3",
         "info": {

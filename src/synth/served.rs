@@ -65,9 +65,9 @@ pub fn embed(spec: &Spec, bot: &Bot, template: &mut Value) -> anyhow::Result<()>
         if i > 0 {
             text.push(',');
         }
-        text.push_str(&literal(&json!(key).to_string()));
+        text.push_str(&literal(&serde_json::to_string(key)?));
         text.push(':');
-        let mut rest = value.to_string();
+        let mut rest = serde_json::to_string(value)?;
         if key == "servers" {
             // Domain names and stages hold no braces: each marker is in the execute-api URL, once.
             for (marker, resolved) in RESOLVED {
