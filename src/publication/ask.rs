@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::results::Status;
 use crate::spec::model::Contract;
 
 /// How an asked question ended.
@@ -220,9 +221,9 @@ pub async fn ask(
     loop {
         let reply = call(&agent, "GET", &url, caller, None).await?;
         let doc: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        match (reply.status, doc["status"].as_str()) {
-            (200, Some("completed")) => return Ok(Answer::Completed(doc)),
-            (200, Some("failed")) => return Ok(Answer::Failed(doc)),
+        match (reply.status, Status::of(&doc)) {
+            (200, Some(Status::Completed)) => return Ok(Answer::Completed(doc)),
+            (200, Some(Status::Failed)) => return Ok(Answer::Failed(doc)),
             (200..=299, _) => {}
             (status, _) => {
                 return Err(Refused {

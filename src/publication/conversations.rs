@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 pub use super::results::Written;
-use super::results::{SoFar, read_json, write_json_unless_changed};
+use super::results::{SoFar, Status, read_json, write_json_unless_changed};
 use crate::aws::Aws;
 
 pub fn conversation_key(conversation_id: &str) -> String {
@@ -125,7 +125,7 @@ pub fn answered(
     json!({
         "conversation_id": conversation_id,
         "message_id": message_id,
-        "status": "completed",
+        "status": Status::Completed,
         "message": message,
         "create_time": assistant["create_time"],
         "correlation_id": correlation_id,
@@ -143,7 +143,7 @@ pub fn partial(
     json!({
         "conversation_id": conversation_id,
         "message_id": message_id,
-        "status": "processing",
+        "status": Status::Processing,
         "message": {"role": "assistant", "content": [{"content_type": "text", "body": so_far.text}]},
         "sequence": so_far.sequence,
         "attempt": so_far.attempt,
@@ -162,7 +162,7 @@ pub fn failed(
     json!({
         "conversation_id": conversation_id,
         "message_id": message_id,
-        "status": "failed",
+        "status": Status::Failed,
         "error": error,
         "create_time": time,
         "correlation_id": correlation_id,

@@ -3,6 +3,7 @@
 //! for good.
 
 use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::aws::{Aws, AwsContext};
@@ -11,11 +12,31 @@ pub fn key(request_id: &str) -> String {
     format!("results/{request_id}.json")
 }
 
+/// Where a request stands, as its result document (or a conversation message's answer document) says in
+/// its `status` field: what clients poll for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Accepted, or its answer still being written.
+    Processing,
+    Completed,
+    /// Its last allowed attempt failed.
+    Failed,
+}
+
+impl Status {
+    /// The status `doc` states, when it states one of these.
+    pub fn of(doc: &Value) -> Option<Status> {
+        Status::deserialize(&doc["status"]).ok()
+    }
+}
+
 /// The `status` of a request's result document, or `None` before there is one.
-pub async fn status(aws: &Aws, bucket: &str, request_id: &str) -> anyhow::Result<Option<String>> {
+pub async fn status(aws: &Aws, bucket: &str, request_id: &str) -> anyhow::Result<Option<Status>> {
     Ok(read(aws, bucket, request_id)
         .await?
-        .map(|doc| doc["status"].as_str().unwrap_or_default().to_string()))
+        .as_ref()
+        .and_then(Status::of))
 }
 
 /// A request's result document, or `None` before there is one.
@@ -60,7 +81,7 @@ pub fn completed(
 ) -> Value {
     let mut doc = Map::new();
     doc.insert("request_id".into(), json!(request_id));
-    doc.insert("status".into(), json!("completed"));
+    doc.insert("status".into(), json!(Status::Completed));
     for (field, value) in answer {
         if !matches!(field.as_str(), "request_id" | "status" | "completed_at") {
             doc.insert(field, value);
@@ -75,7 +96,7 @@ pub fn completed(
 pub fn failed(request_id: &str, correlation_id: Option<&str>, error: &str, now: &str) -> Value {
     json!({
         "request_id": request_id,
-        "status": "failed",
+        "status": Status::Failed,
         "error": error,
         "correlation_id": correlation_id,
         "failed_at": now,
@@ -94,7 +115,7 @@ pub struct SoFar<'a> {
 pub fn partial(request_id: &str, correlation_id: Option<&str>, so_far: SoFar) -> Value {
     json!({
         "request_id": request_id,
-        "status": "processing",
+        "status": Status::Processing,
         "response": so_far.text,
         "sequence": so_far.sequence,
         "attempt": so_far.attempt,
@@ -105,7 +126,7 @@ pub fn partial(request_id: &str, correlation_id: Option<&str>, so_far: SoFar) ->
 /// Whether a document is a final answer (`completed` or `failed`): clients stop polling at one, and
 /// nothing but a new answer after a redrive ever replaces it.
 pub fn is_final(doc: &Value) -> bool {
-    matches!(doc["status"].as_str(), Some("completed" | "failed"))
+    matches!(Status::of(doc), Some(Status::Completed | Status::Failed))
 }
 
 /// Writes a JSON document to a bot's bucket.

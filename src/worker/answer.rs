@@ -15,7 +15,7 @@ use crate::cloudformation::stack::timestamp;
 use crate::publication::conversations::{self, Conversation, Written};
 use crate::publication::dead_letters;
 use crate::publication::queue::{BotQueue, Delivery};
-use crate::publication::results::{self, SoFar};
+use crate::publication::results::{self, SoFar, Status};
 use crate::publication::tokens::Tokens;
 
 /// Why a message that names another caller's conversation fails: what the API says of a conversation it
@@ -70,7 +70,7 @@ impl Answerer {
                 // A message delivered again after its answer was written: delete it, never answer twice.
                 if let Ok(Some(status)) =
                     results::status(&self.aws, &self.queue.bucket, &delivery.request_id).await
-                    && status == "completed"
+                    && status == Status::Completed
                 {
                     return self.delete_duplicate(delivery).await;
                 }
@@ -285,7 +285,7 @@ impl Answerer {
         let message_id = &delivery.request_id;
         if let Some(doc) =
             conversations::read_message(aws, bucket, conversation_id, message_id).await?
-            && doc["status"] == "completed"
+            && Status::of(&doc) == Some(Status::Completed)
         {
             return Ok(None);
         }
